@@ -1,0 +1,228 @@
+"""Numerical gradient checking: the proof that every hand-derived backward pass is right.
+
+The recipe (float64, centered differences, a random upstream gradient):
+
+1. run ``forward`` and draw a seeded standard-normal upstream gradient ``G`` for each
+   output, so the scalar being differentiated is ``f = sum(out * G)`` (never ``sum(out)``
+   or all-ones: they hide bugs such as a softmax gradient that is off by a constant);
+2. analytic: ``backward(G)`` gives the input gradients and fills ``grads``;
+3. numeric: for every entry x_i of every parameter and differentiable input,
+   ``(f(x_i + eps) - f(x_i - eps)) / (2 eps)``, the entry restored afterwards;
+4. report, per array, the max relative error ``|a - n| / max(1e-12, |a| + |n|)``.
+
+Passing means below 1e-6 (typically 1e-9 or less).  Run ``python -m minirnn.gradcheck``
+(or ``minirnn gradcheck``) for the report on every layer and on the language model.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+import numpy as np
+
+TOLERANCE = 1e-6
+
+
+def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    """Max over entries of ``|a - n| / max(1e-12, |a| + |n|)`` (0 for empty arrays)."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    if a.shape != n.shape:
+        raise ValueError(f"analytic gradient has shape {a.shape}, numeric {n.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - n) / np.maximum(1e-12, np.abs(a) + np.abs(n))))
+
+
+def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
+                       eps: float = 1e-6) -> np.ndarray:
+    """Centered-difference gradient of ``f()`` with respect to the array ``x``.
+
+    ``f`` returns a scalar, or an array whose *sum* is the scalar: then the difference
+    ``f(x + eps) - f(x - eps)`` is taken entry by entry before summing, so entries that the
+    perturbation does not touch cancel exactly instead of adding their round-off.
+    ``x`` is perturbed in place, one entry at a time, so ``f`` must read ``x`` itself
+    (for a layer: one of its parameter arrays, or an input it is called with).
+    Every entry is restored, even if ``f`` raises.
+    """
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for idx in np.ndindex(*x.shape):
+        old = x[idx]
+        try:
+            x[idx] = old + eps
+            f_plus = np.asarray(f(), dtype=np.float64)
+            x[idx] = old - eps
+            f_minus = np.asarray(f(), dtype=np.float64)
+        finally:
+            x[idx] = old
+        grad[idx] = np.sum(f_plus - f_minus) / (2 * eps)     # (f(x+eps) - f(x-eps)) / 2eps
+    return grad
+
+
+def _as_tuple(x) -> tuple:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _is_float_array(x) -> bool:
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+
+
+def check_gradients(forward: Callable, backward: Callable, params: dict, grads: dict,
+                    inputs: Sequence, wrt: Sequence[int] | None = None,
+                    input_names: Sequence[str] | None = None, seed: int = 0,
+                    eps: float = 1e-6) -> dict[str, float]:
+    """Compare ``backward`` with centered differences; return ``{array name: max rel. error}``.
+
+    forward(*inputs) -> an output or a tuple of outputs (a scalar loss counts);
+    backward(*upstream) -> the input gradient, or a tuple of them, in the order of the
+    differentiable inputs, and adds parameter gradients into ``grads`` (zeroed here first).
+    ``wrt`` picks the inputs to check (default: every floating-point array input, paired in
+    order with what backward returns).  Parameters and inputs must already be float64.
+    """
+    rng = np.random.default_rng(seed)
+    outs = _as_tuple(forward(*inputs))
+    upstream = [rng.standard_normal(np.shape(o)) for o in outs]
+    backward_args = [float(u) if np.ndim(u) == 0 else u for u in upstream]
+
+    def objective() -> np.ndarray:                             # f = sum_k sum(out_k * G_k)
+        return np.concatenate([np.ravel(np.asarray(o) * u)
+                               for o, u in zip(_as_tuple(forward(*inputs)), upstream)])
+
+    for g in grads.values():
+        g.fill(0)
+    forward(*inputs)
+    input_grads = _as_tuple(backward(*backward_args))
+    analytic = {name: grads[name].copy() for name in params}
+
+    errors = {}
+    for name, p in params.items():
+        errors[name] = rel_error(analytic[name], numerical_gradient(objective, p, eps))
+    if wrt is None:
+        wrt = [i for i, x in enumerate(inputs) if _is_float_array(x)]
+    names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
+    for i, dx in zip(wrt, input_grads):
+        if dx is None:
+            raise AssertionError(f"backward returned no gradient for differentiable input {names[i]}")
+        errors[names[i]] = rel_error(dx, numerical_gradient(objective, inputs[i], eps))
+    return errors
+
+
+def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
+                input_names: Sequence[str] | None = None, seed: int = 0,
+                eps: float = 1e-6) -> dict[str, float]:
+    """Gradient-check ``layer.forward(*inputs)`` / ``layer.backward(...)``, in float64.
+
+    The layer is cast to float64 in place and floating inputs are cast to float64.
+    Returns ``{name: max relative error}`` for every parameter and differentiable input.
+    Works for any object with ``forward``, ``backward``, ``params``, ``grads``, ``astype``:
+    a layer, a loss (its backward takes the scalar upstream gradient) or a whole model.
+    """
+    if hasattr(layer, "astype"):
+        layer.astype(np.float64)
+    inputs = [x.astype(np.float64) if _is_float_array(x) else x for x in inputs]
+    params = getattr(layer, "params", {})
+    grads = getattr(layer, "grads", {})
+    return check_gradients(layer.forward, layer.backward, params, grads, inputs, wrt=wrt,
+                           input_names=input_names, seed=seed, eps=eps)
+
+
+def check_model(model, X: np.ndarray, state: np.ndarray | None = None, seed: int = 0,
+                eps: float = 1e-6) -> dict[str, float]:
+    """Gradient-check a whole language model through BPTT: every parameter and, if given,
+    the initial ``state`` (the gradient ``backward`` returns).  Upstream gradients are
+    random for both the logits and the final state."""
+    inputs = (X,) if state is None else (X, state)
+    names = ("X", "state")
+    return check_layer(model, *inputs, input_names=names, seed=seed, eps=eps)
+
+
+def randomize_params(layer, rng: np.random.Generator, scale: float = 0.5) -> None:
+    """Overwrite every parameter with N(0, scale^2) entries, in place.
+
+    The book's N(0, 0.01^2) initialisation makes many gradients tiny, where round-off in
+    the centered differences (about 1e-16 |f| / eps) would dominate; checks therefore use
+    parameters of order one.
+    """
+    for p in layer.params.values():
+        p[...] = rng.normal(0.0, scale, size=p.shape)
+
+
+# --------------------------------------------------------------------------- the report
+def _report_checks():
+    """Yield (label, errors) for every layer and model, on small random float64 data."""
+    from .layers import Embedding, Linear, ReLU, RNN, RNNCell, Sequential, Tanh
+    from .losses import MSELoss, SoftmaxCrossEntropy
+    from .models import MLP, RNNLM
+
+    rng = np.random.default_rng(0)
+    T, B, D, H, V = 8, 3, 4, 5, 6
+
+    def layer(obj):
+        randomize_params(obj.astype(np.float64), rng)
+        return obj
+
+    x = rng.standard_normal((T, B, D))
+    ids = rng.integers(0, V, size=(T, B))
+    yield "Linear", check_layer(layer(Linear(D, H, rng=rng)), x, input_names=["x"])
+    yield "Embedding", check_layer(layer(Embedding(V, D, rng=rng)), ids, input_names=["ids"])
+    yield "Tanh", check_layer(Tanh(), x, input_names=["x"])
+    yield "ReLU", check_layer(ReLU(), x, input_names=["x"])
+    yield "Sequential (Linear, Tanh, Linear)", check_layer(
+        layer(Sequential(Linear(D, H, rng=rng), Tanh(), Linear(H, 2, rng=rng))), x, input_names=["x"])
+    yield "MLP (book's 4 -> 10 -> 1)", check_layer(layer(MLP(4, 10, 1, rng=rng)),
+                                                   rng.standard_normal((16, 4)), input_names=["x"])
+
+    cell = layer(RNNCell(D, H, rng=rng))
+    cache = {}
+
+    def cell_forward(x_t, h_prev):
+        h, cache["step"] = cell.step_forward(x_t, h_prev)
+        return h
+
+    yield "RNNCell (one step)", check_gradients(
+        cell_forward, lambda dh: cell.step_backward(dh, cache["step"]), cell.params, cell.grads,
+        [x[0], rng.standard_normal((B, H))], input_names=["x", "h_prev"])
+    h0 = rng.standard_normal((B, H))
+    yield f"RNN tanh ({T} steps)", check_layer(layer(RNN(D, H, rng=rng)), x, h0, input_names=["X", "h0"])
+    yield f"RNN relu ({T} steps)", check_layer(layer(RNN(D, H, nonlinearity="relu", rng=rng)), x, h0,
+                                               input_names=["X", "h0"])
+    logits = rng.standard_normal((B, T, V))
+    targets = rng.integers(0, V, size=(B, T))
+    mask = (rng.random((B, T)) < 0.7).astype(np.float64)
+    yield "SoftmaxCrossEntropy", check_layer(SoftmaxCrossEntropy(), logits, targets,
+                                             input_names=["logits", "targets"])
+    yield "SoftmaxCrossEntropy (mask)", check_layer(SoftmaxCrossEntropy(), logits, targets, mask,
+                                                    wrt=[0], input_names=["logits", "targets", "mask"])
+    pred = rng.standard_normal((16, 1))
+    yield "MSELoss", check_layer(MSELoss(), pred, rng.standard_normal((16, 1)), wrt=[0],
+                                 input_names=["pred", "target"])
+    X = rng.integers(0, V, size=(B, T))
+    state = rng.standard_normal((B, H))
+    yield f"RNNLM one-hot, BPTT {T} steps", check_model(layer(RNNLM(V, H)), X, state)
+    yield f"RNNLM embedding, BPTT {T} steps", check_model(layer(RNNLM(V, H, embed_dim=D)), X, state)
+
+
+def report(file=sys.stdout) -> bool:
+    """Print one row per checked array; return True if every error is below ``TOLERANCE``."""
+    ok = True
+    print(f"{'layer':<34} {'array':<18} {'max rel. error':>14}  result", file=file)
+    print("-" * 76, file=file)
+    for label, errors in _report_checks():
+        for name, err in errors.items():
+            passed = err < TOLERANCE
+            ok &= passed
+            print(f"{label:<34} {name:<18} {err:>14.2e}  {'ok' if passed else 'FAIL'}", file=file)
+            label = ""
+    print("-" * 76, file=file)
+    print(f"float64, centered differences, eps 1e-6; pass: every error < {TOLERANCE:g}: "
+          f"{'all passed' if ok else 'FAILED'}", file=file)
+    return ok
+
+
+def main(argv=None) -> int:
+    return 0 if report() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
