@@ -1,0 +1,115 @@
+"""Optimizers and gradient clipping.  They stay outside ``backward``: a gradient check
+sees the raw gradients, and the trainer decides when to clip and step.
+
+Every optimizer takes the ``params`` and ``grads`` dicts of a layer or model (the
+arrays are updated in place, so the model sees the change) and has ``step()``,
+``state_dict()`` and ``load_state_dict()`` (for checkpoints).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return float(value)
+
+
+def _check_dicts(params: dict, grads: dict) -> None:
+    if set(params) != set(grads):
+        raise ValueError(f"params and grads must have the same keys, got {sorted(params)} "
+                         f"and {sorted(grads)}")
+    for k in params:
+        if params[k].shape != grads[k].shape:
+            raise ValueError(f"grads[{k!r}] has shape {grads[k].shape}, params[{k!r}] {params[k].shape}")
+
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """The book's ``grad_clipping``: rescale all gradients together so that their global
+    norm ``||g|| = sqrt(sum_k ||g_k||^2)`` is at most ``max_norm``:
+
+        g <- min(1, max_norm / ||g||) g
+
+    Returns the global norm *before* clipping (useful to log).  In place.
+    """
+    max_norm = _check_positive(max_norm, "max_norm")
+    total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    if total > max_norm:
+        scale = max_norm / total
+        for g in grads.values():
+            g *= scale
+    return total
+
+
+class SGD:
+    """The book's plain minibatch SGD: ``param <- param - lr * grad``.
+
+    The book's scratch trainer divides by the batch size inside ``sgd``; here the loss is
+    already a mean over the tokens, so the update is just ``lr * grad``.
+    """
+
+    def __init__(self, params: dict, grads: dict, lr: float):
+        _check_dicts(params, grads)
+        self.params, self.grads = params, grads
+        self.lr = _check_positive(lr, "lr")
+
+    def step(self) -> None:
+        for k, p in self.params.items():
+            p -= self.lr * self.grads[k]                          # theta <- theta - lr g
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr = _check_positive(state["lr"], "lr")
+
+
+class Adam:
+    """Adam (Kingma and Ba, 2015), as in the book's optimization chapter:
+
+        v <- b1 v + (1 - b1) g,   s <- b2 s + (1 - b2) g^2
+        v_hat = v / (1 - b1^t),   s_hat = s / (1 - b2^t)
+        param <- param - lr v_hat / (sqrt(s_hat) + eps)
+    """
+
+    def __init__(self, params: dict, grads: dict, lr: float = 0.001, betas=(0.9, 0.999),
+                 eps: float = 1e-8):
+        _check_dicts(params, grads)
+        self.params, self.grads = params, grads
+        self.lr = _check_positive(lr, "lr")
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.betas = (float(b1), float(b2))
+        self.eps = _check_positive(eps, "eps")
+        self.t = 0
+        self.v = {k: np.zeros_like(p) for k, p in params.items()}
+        self.s = {k: np.zeros_like(p) for k, p in params.items()}
+
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t               # bias corrections
+        for k, p in self.params.items():
+            g, v, s = self.grads[k], self.v[k], self.s[k]
+            v *= b1
+            v += (1 - b1) * g                                    # v <- b1 v + (1 - b1) g
+            s *= b2
+            s += (1 - b2) * g * g                                # s <- b2 s + (1 - b2) g^2
+            p -= self.lr * (v / c1) / (np.sqrt(s / c2) + self.eps)
+
+    def state_dict(self) -> dict:
+        state = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "t": self.t}
+        state.update({f"v.{k}": v for k, v in self.v.items()})
+        state.update({f"s.{k}": s for k, s in self.s.items()})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.eps, self.t = float(state["lr"]), float(state["eps"]), int(state["t"])
+        self.betas = tuple(float(b) for b in state["betas"])
+        for k in self.params:
+            self.v[k][...] = state[f"v.{k}"]
+            self.s[k][...] = state[f"s.{k}"]
