@@ -1,0 +1,402 @@
+"""Tests of minirnn.data: corpora and checksums, preprocessing, Vocab, minibatches.
+
+Tests on the real corpus read *The Time Machine* from the folder named by MINIRNN_DATA;
+without it they skip, except under CI=true, where they fail.
+"""
+import hashlib
+import io
+import json
+import os
+import string
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from minirnn import data
+from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, build_corpus,
+                          load_corpus, load_data_time_machine, load_text, load_time_machine,
+                          preprocess, seq_data_iter_random, seq_data_iter_sequential,
+                          tokenize)
+
+TM_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
+ITERATORS = [seq_data_iter_random, seq_data_iter_sequential]
+
+
+def real_corpus_dir() -> Path:
+    """The MINIRNN_DATA folder holding the real corpora: skip without it, fail in CI."""
+    root = os.environ.get("MINIRNN_DATA")
+    if root and (Path(root) / "timemachine.txt").is_file():
+        return Path(root)
+    reason = (f"timemachine.txt not found in MINIRNN_DATA={root!r}; set MINIRNN_DATA to "
+              f"the folder that holds it")
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI needs the real corpus: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def raw_text():
+    return load_time_machine(real_corpus_dir(), download=False)
+
+
+@pytest.fixture(scope="module")
+def raw_bytes():
+    return (real_corpus_dir() / "timemachine.txt").read_bytes()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A working directory whose ../data is empty, and no MINIRNN_DATA."""
+    cwd = tmp_path / "project" / "work"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MINIRNN_DATA", raising=False)
+    return tmp_path
+
+
+class FakeResponse(io.BytesIO):
+    """What urlopen returns: a readable context manager."""
+
+
+def serve(monkeypatch, payload):
+    """Make urllib.request.urlopen return ``payload`` (bytes) or raise it (exception);
+    return the list of URLs requested."""
+    requested = []
+
+    def fake_urlopen(url, timeout=None):
+        requested.append(url)
+        if isinstance(payload, Exception):
+            raise payload
+        return FakeResponse(payload)
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    return requested
+
+
+# ------------------------------------------------------------------ the real corpus
+
+def test_time_machine_file_and_preprocessing_match_the_book(raw_text):
+    assert hashlib.sha1(raw_text.encode("utf-8")).hexdigest() == TM_SHA1
+    assert len(raw_text.splitlines()) == 3221
+    text = preprocess(raw_text)
+    assert len(text) == 173428
+    assert set(text) == set(string.ascii_lowercase) | {" "}
+    assert text.startswith("the time machine by h g wells")
+
+
+def test_char_vocab_has_28_tokens_in_book_order(raw_text):
+    vocab = Vocab(tokenize(preprocess(raw_text), "char"))
+    assert len(vocab) == 28
+    assert vocab.idx_to_token == ["<unk>", " "] + list(string.ascii_lowercase)
+    # Letters keep the 1.0 book's indices ('t' 21, 'h' 9, 'e' 6).
+    assert vocab[list("the")] == [21, 9, 6]
+
+
+def test_top_words_match_the_book(raw_text):
+    vocab = Vocab(tokenize(preprocess(raw_text), "word"))
+    assert vocab.token_freqs[:3] == [("the", 2261), ("i", 1267), ("and", 1245)]
+
+
+def test_load_data_time_machine_epochs(raw_text):
+    data_iter, vocab = load_data_time_machine(32, 35, max_tokens=10000, seed=3,
+                                              root=real_corpus_dir())
+    assert len(vocab) == 28 and len(data_iter.corpus) == 10000
+    epoch1, epoch2 = list(data_iter), list(data_iter)
+    for epoch in (epoch1, epoch2):
+        # (10000 - offset - 1) // 32 = 312 columns per row: 8 minibatches of 35.
+        assert len(epoch) == 8
+        for X, Y in epoch:
+            assert X.shape == Y.shape == (32, 35) and X.dtype == np.int64
+    # A fresh offset per epoch, yet reproducible from the seed.
+    again, _ = load_data_time_machine(32, 35, seed=3, root=real_corpus_dir())
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(epoch1 + epoch2, list(again) + list(again)))
+    text = "".join(vocab.to_tokens(epoch1[0][0][0].tolist()))
+    assert text in preprocess(raw_text)[:10000]
+
+
+def test_tinyshakespeare_by_name():
+    root = real_corpus_dir()
+    if not (root / "tinyshakespeare.txt").is_file():
+        pytest.skip("tinyshakespeare.txt is not in MINIRNN_DATA")
+    text = load_corpus("tinyshakespeare", root=root, download=False)
+    assert len(text) == 1115394 and text.startswith("First Citizen:")
+
+
+# ----------------------------------------------------- finding and checking files
+
+def test_download_verifies_and_writes_atomically(isolated, raw_bytes, monkeypatch):
+    requested = serve(monkeypatch, raw_bytes)
+    root = isolated / "cache"
+    text = load_time_machine(root)
+    assert requested == ["http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"]
+    assert text.encode("utf-8") == raw_bytes
+    assert sorted(p.name for p in root.iterdir()) == ["timemachine.txt"]  # no temp left
+    serve(monkeypatch, AssertionError("a verified copy must not be downloaded again"))
+    assert load_time_machine(root) == text
+
+
+def test_tampered_download_is_rejected_and_not_saved(isolated, raw_bytes, monkeypatch):
+    serve(monkeypatch, raw_bytes.replace(b"Time Traveller", b"Time Travoller", 1))
+    root = isolated / "cache"
+    with pytest.raises(ChecksumError, match="timemachine.txt") as err:
+        load_time_machine(root)
+    assert str(root) in str(err.value) and TM_SHA1 in str(err.value)
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_offline_error_names_file_and_folder(isolated, monkeypatch):
+    serve(monkeypatch, urllib.error.URLError("no network"))
+    root = isolated / "cache"
+    with pytest.raises(FileNotFoundError, match="timemachine.txt") as err:
+        load_time_machine(root)
+    assert str(root) in str(err.value) and "no network" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load_time_machine(root, download=False)
+
+
+def test_corrupt_cached_file_is_never_used(isolated, raw_bytes, monkeypatch):
+    root = isolated / "cache"
+    root.mkdir()
+    (root / "timemachine.txt").write_bytes(raw_bytes[:-1] + b"!")
+    with pytest.raises(ChecksumError, match="corrupt") as err:
+        load_time_machine(root, download=False)
+    assert str(root / "timemachine.txt") in str(err.value)
+    serve(monkeypatch, raw_bytes)           # with download=True it is replaced
+    assert load_time_machine(root).encode("utf-8") == raw_bytes
+    assert (root / "timemachine.txt").read_bytes() == raw_bytes
+
+
+def test_search_order_env_cache_and_book_folder(isolated, raw_bytes, monkeypatch):
+    serve(monkeypatch, AssertionError("no download expected"))
+    # ../data, where the book's code downloads its files
+    book = isolated / "project" / "data"
+    book.mkdir()
+    (book / "timemachine.txt").write_bytes(raw_bytes)
+    assert len(load_time_machine(isolated / "empty", download=False)) == len(raw_bytes)
+    (book / "timemachine.txt").unlink()
+    # $MINIRNN_DATA
+    env = isolated / "env"
+    env.mkdir()
+    (env / "timemachine.txt").write_bytes(raw_bytes)
+    monkeypatch.setenv("MINIRNN_DATA", str(env))
+    assert data.data_dirs()[0] == env
+    assert len(load_time_machine(download=False)) == len(raw_bytes)
+    # ~/.cache/minirnn without MINIRNN_DATA
+    monkeypatch.delenv("MINIRNN_DATA")
+    monkeypatch.setenv("HOME", str(isolated / "home"))
+    assert data.data_dirs()[0] == isolated / "home" / ".cache" / "minirnn"
+    with pytest.raises(FileNotFoundError, match=r"\.cache/minirnn"):
+        load_time_machine(download=False)
+
+
+def test_load_text_errors(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("To be, or not to be\n", encoding="utf-8")
+    assert load_text(good) == "To be, or not to be\n"
+    assert load_corpus(str(good)) == "To be, or not to be\n"
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        load_text(tmp_path / "missing.txt")
+    (tmp_path / "empty.txt").write_text(" \n")
+    with pytest.raises(ValueError, match="empty"):
+        load_text(tmp_path / "empty.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_text(tmp_path / "latin1.txt")
+    with pytest.raises(OSError, match="cannot read"):
+        load_text(tmp_path)
+    with pytest.raises(FileNotFoundError, match="timemachine"):
+        load_corpus("no-such-corpus")
+
+
+# -------------------------------------------------------- preprocessing and Vocab
+
+def test_preprocess_and_tokenize():
+    text = preprocess("The Time-Machine, by H. G. Wells [1898]\n\nI\n")
+    assert text == "the time machine by h g wells i "
+    assert tokenize(text, "word") == ["the", "time", "machine", "by", "h", "g", "wells", "i"]
+    assert tokenize("ab c", "char") == ["a", "b", " ", "c"]
+    with pytest.raises(ValueError, match=r"token must be one of \('char', 'word'\), got 'bpe'"):
+        tokenize(text, "bpe")
+
+
+def test_vocab_indices_reserved_min_freq_and_unknowns():
+    tokens = "b a c a b a d".split()
+    vocab = Vocab(tokens, min_freq=2, reserved_tokens=("<pad>", "<eos>"))
+    assert vocab.idx_to_token == ["<unk>", "<pad>", "<eos>", "a", "b"]
+    assert vocab.unk == 0 and vocab["<unk>"] == 0
+    assert vocab["a"] == 3 and vocab["c"] == 0 and vocab["zebra"] == 0
+    assert vocab[["b", "zebra", "<eos>"]] == [4, 0, 2]
+    assert vocab.to_tokens(4) == "b"
+    assert vocab.to_tokens(np.array([[3, 4], [1, 0]])) == [["a", "b"], ["<pad>", "<unk>"]]
+    # every counted token, by falling count, ties by token
+    assert vocab.token_freqs == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
+    with pytest.raises(IndexError, match="token id 5 out of range for vocab_size 5"):
+        vocab.to_tokens([1, 5])
+    with pytest.raises(TypeError, match="reserved_tokens"):
+        Vocab(tokens, reserved_tokens="<pad>")
+    assert Vocab([["x", "y"], ["y"]]).token_freqs == [("y", 2), ("x", 1)]  # 2-D flattened
+
+
+def test_vocab_save_load_roundtrip(tmp_path):
+    vocab = Vocab(list("hello world"), reserved_tokens=["<bos>"])
+    path = tmp_path / "vocab.json"
+    vocab.save(path)
+    loaded = Vocab.load(path)
+    assert loaded.idx_to_token == vocab.idx_to_token
+    assert loaded.token_freqs == vocab.token_freqs
+    assert loaded[list("low")] == vocab[list("low")]
+    assert [p.name for p in tmp_path.iterdir()] == ["vocab.json"]
+    path.write_text(json.dumps({"idx_to_token": ["a", "<unk>"], "token_freqs": []}))
+    with pytest.raises(ValueError, match="must start with '<unk>'"):
+        Vocab.load(path)
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="not a vocabulary"):
+        Vocab.load(path)
+
+
+def test_build_corpus_truncates_after_building_the_vocab():
+    corpus, vocab = build_corpus("Abc, ab! Z", max_tokens=4)
+    assert vocab.idx_to_token == ["<unk>", " ", "a", "b", "c", "z"]
+    assert corpus.tolist() == [2, 3, 4, 1] and corpus.dtype == np.int64
+
+
+# ------------------------------------------------------------------ minibatches
+
+@pytest.mark.parametrize("data_iter_fn", ITERATORS)
+def test_book_example_three_minibatches(data_iter_fn):
+    for seed in range(10):
+        batches = list(data_iter_fn(list(range(35)), 2, 5, np.random.default_rng(seed)))
+        assert len(batches) == 3
+        for X, Y in batches:
+            assert X.shape == Y.shape == (2, 5)
+            assert X.dtype == Y.dtype == np.int64
+            np.testing.assert_array_equal(Y, X + 1)
+
+
+corpus_settings = st.tuples(st.integers(1, 6), st.integers(1, 8), st.integers(0, 60),
+                            st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(corpus_settings)
+def test_sequential_rows_continue_across_minibatches(args):
+    batch_size, num_steps, extra, seed = args
+    n = batch_size * num_steps + num_steps + extra
+    batches = list(seq_data_iter_sequential(np.arange(n), batch_size, num_steps, seed))
+    assert batches
+    rows = np.concatenate([X for X, _ in batches], axis=1)       # (B, num_batches * T)
+    offset = rows[0, 0]
+    assert 0 <= offset < num_steps
+    row_len = (n - offset - 1) // batch_size
+    for b in range(batch_size):   # each row is one unbroken stretch of the text
+        start = offset + b * row_len
+        np.testing.assert_array_equal(rows[b], np.arange(start, start + rows.shape[1]))
+    assert len(np.unique(rows)) == rows.size                      # nothing repeated
+    assert len(batches) == row_len // num_steps                   # no full batch lost
+    for X, Y in batches:
+        np.testing.assert_array_equal(Y, X + 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(corpus_settings)
+def test_random_sampling_visits_every_subsequence_once(args):
+    batch_size, num_steps, extra, seed = args
+    n = batch_size * num_steps + num_steps + extra
+    batches = list(seq_data_iter_random(np.arange(n), batch_size, num_steps, seed))
+    starts = np.concatenate([X[:, 0] for X, _ in batches])
+    offset = starts.min() % num_steps
+    num_subseqs = (n - offset - 1) // num_steps
+    assert len(batches) == num_subseqs // batch_size
+    assert len(set(starts.tolist())) == len(starts)                # none twice
+    assert set(starts.tolist()) <= set(range(offset, n - num_steps, num_steps))
+    if num_subseqs % batch_size == 0:                              # then all of them
+        assert sorted(starts.tolist()) == list(range(offset, offset + num_subseqs * num_steps,
+                                                     num_steps))
+    for X, Y in batches:
+        np.testing.assert_array_equal(X, X[:, :1] + np.arange(num_steps))
+        np.testing.assert_array_equal(Y, X + 1)
+
+
+@pytest.mark.parametrize("data_iter_fn", ITERATORS)
+def test_offset_is_below_num_steps_and_takes_every_value(data_iter_fn):
+    corpus = np.arange(100)
+    offsets = {int(next(data_iter_fn(corpus, 2, 5, seed))[0].min() % 5) for seed in range(200)}
+    assert offsets == {0, 1, 2, 3, 4}
+    firsts = [next(seq_data_iter_sequential(corpus, 2, 5, seed))[0][0, 0] for seed in range(200)]
+    assert max(firsts) == 4      # the book's off-by-one would allow 5
+
+
+@pytest.mark.parametrize("data_iter_fn", ITERATORS)
+def test_same_seed_same_batches(data_iter_fn):
+    corpus = np.arange(500) % 17
+    run = lambda seed: np.stack([np.stack(b) for b in data_iter_fn(corpus, 4, 7, seed)])
+    np.testing.assert_array_equal(run(7), run(7))
+    np.testing.assert_array_equal(run(np.random.default_rng(7)), run(7))
+    assert any(not np.array_equal(run(7), run(s)) for s in (8, 9, 10))
+
+
+def test_seq_data_loader_is_reiterable_with_fresh_offsets():
+    loader = SeqDataLoader(np.arange(1000), 4, 10, use_random_iter=False, seed=0)
+    firsts = [next(iter(loader))[0][0, 0] for _ in range(30)]
+    assert len(set(firsts)) > 1
+    replay = SeqDataLoader(np.arange(1000), 4, 10, seed=0)
+    assert firsts == [next(iter(replay))[0][0, 0] for _ in range(30)]
+
+
+@pytest.mark.parametrize("data_iter_fn", ITERATORS + [SeqDataLoader])
+def test_bad_minibatch_arguments(data_iter_fn):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        data_iter_fn(range(100), 0, 5)
+    with pytest.raises(ValueError, match="num_steps must be a positive integer, got -3"):
+        data_iter_fn(range(100), 2, -3)
+    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 2.5"):
+        data_iter_fn(range(100), 2, 2.5)
+    with pytest.raises(ValueError, match="corpus has 14 tokens.*need at least 15"):
+        data_iter_fn(range(14), 2, 5)
+    with pytest.raises(ValueError, match="1-D sequence of int"):
+        data_iter_fn(np.zeros((10, 10), dtype=int), 2, 2)
+    assert len(list(iter(data_iter_fn(range(15), 2, 5)))) == 1   # exactly enough
+
+
+# ------------------------------------------------------------------ WindowedData
+
+def test_windowed_data_shapes_and_split():
+    corpus = np.arange(200) * 3
+    wd = WindowedData(corpus, num_steps=6, num_train=100, num_val=50, batch_size=16, seed=1)
+    train = list(wd.train_iter())
+    assert len(train) == wd.num_train_batches == 6
+    starts = []
+    for X, Y in train:
+        assert X.shape == Y.shape == (16, 6) and X.dtype == np.int64
+        np.testing.assert_array_equal(X, X[:, :1] + 3 * np.arange(6))
+        np.testing.assert_array_equal(Y, X + 3)
+        starts += (X[:, 0] // 3).tolist()
+    assert len(set(starts)) == 96 and max(starts) < 100 and min(starts) >= 0
+    val = list(wd.val_iter())
+    assert [X.shape for X, _ in val] == [(16, 6)] * 3 + [(2, 6)] and wd.num_val_batches == 4
+    val_starts = np.concatenate([X[:, 0] // 3 for X, _ in val]).tolist()
+    assert val_starts == list(range(100, 150))                    # in order, each once
+    assert not set(starts) & set(val_starts)
+
+
+def test_windowed_data_shuffles_per_epoch_reproducibly():
+    make = lambda: WindowedData(np.arange(300), 4, num_train=64, num_val=8, batch_size=8, seed=5)
+    wd, twin = make(), make()
+    epoch1 = [X[:, 0].tolist() for X, _ in wd.train_iter()]
+    epoch2 = [X[:, 0].tolist() for X, _ in wd.train_iter()]
+    assert epoch1 != epoch2 and sorted(sum(epoch1, [])) == list(range(64))
+    assert epoch1 == [X[:, 0].tolist() for X, _ in twin.train_iter()]
+    assert epoch1 != sorted(epoch1)
+
+
+def test_windowed_data_errors():
+    with pytest.raises(ValueError, match="corpus has 100 tokens.*need at least 105"):
+        WindowedData(np.arange(100), 5, num_train=80, num_val=20, batch_size=8)
+    with pytest.raises(ValueError, match="batch_size=32 is larger than num_train=10"):
+        WindowedData(np.arange(100), 5, num_train=10, num_val=5, batch_size=32)
+    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 0"):
+        WindowedData(np.arange(100), 0, num_train=10, num_val=5, batch_size=2)
+    with pytest.raises(ValueError, match="num_val must be a non-negative integer, got -1"):
+        WindowedData(np.arange(100), 3, num_train=10, num_val=-1, batch_size=2)
