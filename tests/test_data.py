@@ -319,6 +319,13 @@ def test_random_sampling_visits_every_subsequence_once(args):
         np.testing.assert_array_equal(Y, X + 1)
 
 
+def test_random_sampling_order_is_shuffled():
+    corpus = np.arange(1000)
+    first_pieces = {int(next(seq_data_iter_random(corpus, 2, 5, seed))[0][0, 0]) // 5
+                    for seed in range(50)}
+    assert len(first_pieces) > 20          # any of the ~200 pieces may come first
+
+
 @pytest.mark.parametrize("data_iter_fn", ITERATORS)
 def test_offset_is_below_num_steps_and_takes_every_value(data_iter_fn):
     corpus = np.arange(100)
