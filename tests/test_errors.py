@@ -1,0 +1,131 @@
+"""Bad input gets a clear error naming the argument, before any state changes."""
+import numpy as np
+import pytest
+
+from minirnn.gradcheck import numerical_gradient
+from minirnn.layers import Embedding, Linear, OneHot, RNN, RNNCell, Sequential
+from minirnn.losses import MSELoss, SoftmaxCrossEntropy
+from minirnn.models import MLP, RNNLM
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Linear(0, 3), "in_features must be a positive int, got 0"),
+    (lambda: Linear(3, -2), "out_features must be a positive int, got -2"),
+    (lambda: Embedding(0, 3), "vocab_size must be a positive int, got 0"),
+    (lambda: OneHot(-1), "vocab_size must be a positive int, got -1"),
+    (lambda: RNN(3, 0), "hidden_size must be a positive int, got 0"),
+    (lambda: RNNCell(0, 3), "input_size must be a positive int, got 0"),
+    (lambda: RNNLM(28, 0), "num_hiddens must be a positive int, got 0"),
+    (lambda: RNNLM(0, 8), "vocab_size must be a positive int, got 0"),
+    (lambda: RNNLM(28, 8, embed_dim=-4), "embed_dim must be a positive int, got -4"),
+    (lambda: MLP(num_hiddens=0), "out_features must be a positive int, got 0"),
+    (lambda: RNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"),
+    (lambda: Linear(3, 4, init="zeros"), "init must be"),
+])
+def test_bad_constructor_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("make", [lambda: Linear(2.5, 3), lambda: RNN("8", 3), lambda: RNNLM(28, True)])
+def test_non_integer_sizes_are_type_errors(make):
+    with pytest.raises(TypeError, match="must be a positive int"):
+        make()
+
+
+def test_sequential_rejects_non_layers():
+    with pytest.raises(TypeError, match="Sequential layer 1 must be a Layer, got function"):
+        Sequential(Linear(2, 2), lambda x: x)
+    with pytest.raises(ValueError, match="at least one layer"):
+        Sequential()
+
+
+def test_token_ids_are_checked():
+    model = RNNLM(28, 8)
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match="token id 31 in X out of range for vocab_size 28"):
+        model.forward(np.array([[1, 31]]))
+    with pytest.raises(ValueError, match="token id -1 in X is negative"):
+        model.forward(np.array([[1, -1]]))
+    with pytest.raises(TypeError, match="X must hold integer token ids, got dtype float64"):
+        model.forward(np.array([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"X must be an int array of token ids with shape \(batch, num_steps\), got \(5,\)"):
+        model.forward(np.arange(5))
+    with pytest.raises(ValueError, match="token id 9 in ids out of range for vocab_size 4"):
+        Embedding(4, 2).forward(np.array([[9]]))
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_state_shape_is_checked():
+    model = RNNLM(5, 8)
+    with pytest.raises(ValueError, match=r"state must have shape \(2, 8\), got \(2, 7\)"):
+        model.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 7), dtype=np.float32))
+
+
+def test_rnn_input_shapes_are_checked():
+    rnn = RNN(3, 4)
+    with pytest.raises(ValueError, match=r"X must have 3 dimensions, got shape \(5, 3\)"):
+        rnn.forward(np.zeros((5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"X must have last dimension 3, got shape \(5, 2, 2\)"):
+        rnn.forward(np.zeros((5, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), np.zeros((3, 4), np.float32))
+    with pytest.raises(TypeError, match="X must be a floating-point array, got dtype int64"):
+        rnn.forward(np.zeros((5, 2, 3), dtype=np.int64))
+    with pytest.raises(RuntimeError, match="before forward"):
+        RNN(3, 4).backward(np.zeros((5, 2, 4)))
+    rnn.forward(np.zeros((5, 2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"dHs must have shape \(5, 2, 4\), got \(4, 2, 4\)"):
+        rnn.backward(np.zeros((4, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"keep must have shape \(5,\), got \(3,\)"):
+        rnn.backward(np.zeros((5, 2, 4), np.float32), keep=np.ones(3))
+
+
+def test_cell_and_linear_shapes_are_checked():
+    cell = RNNCell(3, 4)
+    with pytest.raises(ValueError, match=r"h_prev must have shape \(2, 4\), got \(2, 5\)"):
+        cell.step_forward(np.zeros((2, 3), np.float32), np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"x must have last dimension 3, got shape \(2, 4\)"):
+        Linear(3, 2).forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(TypeError, match="x must be a numpy array, got list"):
+        Linear(3, 2).forward([[1.0, 2.0, 3.0]])
+
+
+def test_loss_inputs_are_checked():
+    loss = SoftmaxCrossEntropy()
+    logits = np.zeros((2, 3, 5))
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 3\) to match logits \(2, 3, 5\), got \(3, 2\)"):
+        loss.forward(logits, np.zeros((3, 2), dtype=int))
+    with pytest.raises(ValueError, match="target id 5 out of range for 5 classes"):
+        loss.forward(logits, np.full((2, 3), 5))
+    with pytest.raises(ValueError, match="target id -2 out of range for 5 classes"):
+        loss.forward(logits, np.full((2, 3), -2))
+    with pytest.raises(TypeError, match="targets must be an integer numpy array, got float64"):
+        loss.forward(logits, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"mask must have the targets' shape \(2, 3\), got \(2,\)"):
+        loss.forward(logits, np.zeros((2, 3), dtype=int), mask=np.ones(2))
+    with pytest.raises(RuntimeError, match="before forward"):
+        SoftmaxCrossEntropy().backward()
+    with pytest.raises(ValueError, match=r"target must have shape \(4, 1\), got \(4,\)"):
+        MSELoss().forward(np.zeros((4, 1)), np.zeros(4))
+
+
+def test_rnnlm_backward_shape_checked():
+    model = RNNLM(5, 3)
+    model.forward(np.zeros((2, 4), dtype=int))
+    with pytest.raises(ValueError, match=r"dlogits must have shape \(2, 4, 5\), got \(4, 2, 5\)"):
+        model.backward(np.zeros((4, 2, 5), np.float32))
+
+
+def test_numerical_gradient_restores_and_rejects_ints():
+    x = np.array([1.0, 2.0])
+
+    def boom():
+        raise RuntimeError("f failed")
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient(boom, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])              # restored in `finally`
+    with pytest.raises(TypeError, match="floating-point"):
+        numerical_gradient(lambda: 0.0, np.array([1, 2]))
