@@ -312,9 +312,12 @@ class Vocab:
     def __getitem__(self, tokens):
         """Index of a token, or (nested) list of indices of a list of tokens; unknown
         tokens give ``self.unk``."""
-        if isinstance(tokens, (list, tuple)):
-            return [self.__getitem__(tok) for tok in tokens]
-        return self.token_to_idx.get(tokens, self.unk)
+        if not isinstance(tokens, (list, tuple)):
+            return self.token_to_idx.get(tokens, self.unk)
+        if tokens and isinstance(tokens[0], (list, tuple)):
+            return [self[line] for line in tokens]
+        get, unk = self.token_to_idx.get, self.unk
+        return [get(tok, unk) for tok in tokens]
 
     def to_tokens(self, indices):
         """Token of an index, or (nested) list of tokens of a list or array of indices.

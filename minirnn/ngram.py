@@ -104,6 +104,7 @@ class NGramLM:
         counts: list, ``counts[k]`` a Counter of the (k+1)-grams of token ids.
         context_counts: list, ``context_counts[k]`` a Counter of the k-grams that are
             followed by a token (``context_counts[0]`` is unused).
+        unigram_probs: list of V floats, ``P(x)`` of every vocabulary id.
     """
 
     def __init__(self, tokens: Sequence, n: int = 2, eps=1.0):
@@ -126,14 +127,14 @@ class NGramLM:
             for ngram, count in self.counts[k].items():
                 ctx[ngram[:-1]] += count
             self.context_counts.append(ctx)
-
-    def _unigram(self, word: int) -> float:
+        # P(x) = (n(x) + e1/m) / (n + e1) for every vocabulary id x, shape (V,)
         e1, m = self.eps[0], len(self.vocab)
-        return (self.counts[0][(word,)] + e1 / m) / (self.num_tokens + e1)
+        self.unigram_probs = [(self.counts[0][(x,)] + e1 / m) / (self.num_tokens + e1)
+                              for x in range(m)]
 
     def _prob_ids(self, ngram: tuple) -> float:
         """P(last id | the ids before it), for 1 <= len(ngram) <= n."""
-        p = self._unigram(ngram[-1])
+        p = self.unigram_probs[ngram[-1]]
         k = len(ngram) - 1
         if k == 0:
             return p
