@@ -3,11 +3,14 @@ sees the raw gradients, and the trainer decides when to clip and step.
 
 Every optimizer takes the ``params`` and ``grads`` dicts of a layer or model (the
 arrays are updated in place, so the model sees the change) and has ``step()``,
-``state_dict()`` and ``load_state_dict()`` (for checkpoints).
+``state_dict()`` and ``load_state_dict()`` (for checkpoints: the state dict holds
+numbers and copies of arrays, never references to the optimizer's own buffers).
 """
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = ["grad_norm", "clip_grad_norm", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
 
 
 def _check_positive(value, name: str) -> float:
@@ -18,7 +21,18 @@ def _check_positive(value, name: str) -> float:
     return float(value)
 
 
+def _check_grads(grads, name: str = "grads") -> None:
+    if not isinstance(grads, dict):
+        raise TypeError(f"{name} must be a dict name -> numpy array, got {type(grads).__name__}")
+    for k, g in grads.items():
+        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
+            raise TypeError(f"{name}[{k!r}] must be a floating-point numpy array, "
+                            f"got {getattr(g, 'dtype', type(g).__name__)}")
+
+
 def _check_dicts(params: dict, grads: dict) -> None:
+    _check_grads(params, "params")
+    _check_grads(grads, "grads")
     if set(params) != set(grads):
         raise ValueError(f"params and grads must have the same keys, got {sorted(params)} "
                          f"and {sorted(grads)}")
@@ -27,21 +41,40 @@ def _check_dicts(params: dict, grads: dict) -> None:
             raise ValueError(f"grads[{k!r}] has shape {grads[k].shape}, params[{k!r}] {params[k].shape}")
 
 
+def grad_norm(grads: dict) -> float:
+    """The global norm of all gradients together: ``||g|| = sqrt(sum_k ||g_k||^2)``.
+
+    Summed in float64 whatever the gradients' dtype; ``inf`` or ``nan`` if any entry is.
+    """
+    _check_grads(grads)
+    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+
+
 def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """The book's ``grad_clipping``: rescale all gradients together so that their global
     norm ``||g|| = sqrt(sum_k ||g_k||^2)`` is at most ``max_norm``:
 
         g <- min(1, max_norm / ||g||) g
 
-    Returns the global norm *before* clipping (useful to log).  In place.
+    Returns the global norm *before* clipping (useful to log).  In place.  A non-finite
+    norm is returned as it is and nothing is scaled (the trainer stops on it).
     """
     max_norm = _check_positive(max_norm, "max_norm")
-    total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
-    if total > max_norm:
-        scale = max_norm / total
+    total = grad_norm(grads)
+    if np.isfinite(total) and total > max_norm:
+        scale = max_norm / total                                  # theta / ||g||  (< 1)
         for g in grads.values():
             g *= scale
     return total
+
+
+def _check_state_keys(state, keys, owner: str) -> None:
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict from {owner}.state_dict(), got {type(state).__name__}")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"state is missing {', '.join(map(repr, missing))}: not a "
+                         f"{owner}.state_dict() for these parameters")
 
 
 class SGD:
@@ -61,10 +94,14 @@ class SGD:
             p -= self.lr * self.grads[k]                          # theta <- theta - lr g
 
     def state_dict(self) -> dict:
-        return {"lr": self.lr}
+        return {"name": "sgd", "lr": self.lr}
 
     def load_state_dict(self, state: dict) -> None:
+        _check_state_keys(state, ["lr"], "SGD")
         self.lr = _check_positive(state["lr"], "lr")
+
+    def __repr__(self):
+        return f"SGD(lr={self.lr:g}, {len(self.params)} arrays)"
 
 
 class Adam:
@@ -80,6 +117,8 @@ class Adam:
         _check_dicts(params, grads)
         self.params, self.grads = params, grads
         self.lr = _check_positive(lr, "lr")
+        if np.ndim(betas) != 1 or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
@@ -102,14 +141,36 @@ class Adam:
             p -= self.lr * (v / c1) / (np.sqrt(s / c2) + self.eps)
 
     def state_dict(self) -> dict:
-        state = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "t": self.t}
-        state.update({f"v.{k}": v for k, v in self.v.items()})
-        state.update({f"s.{k}": s for k, s in self.s.items()})
+        state = {"name": "adam", "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                 "t": self.t}
+        state.update({f"v.{k}": v.copy() for k, v in self.v.items()})
+        state.update({f"s.{k}": s.copy() for k, s in self.s.items()})
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.lr, self.eps, self.t = float(state["lr"]), float(state["eps"]), int(state["t"])
+        keys = ["lr", "betas", "eps", "t"] + [f"{m}.{k}" for m in "vs" for k in self.params]
+        _check_state_keys(state, keys, "Adam")
+        for m, buffers in (("v", self.v), ("s", self.s)):
+            for k, buf in buffers.items():
+                if np.shape(state[f"{m}.{k}"]) != buf.shape:
+                    raise ValueError(f"state[{m + '.' + k!r}] has shape {np.shape(state[f'{m}.{k}'])}, "
+                                     f"the parameter {k!r} has {buf.shape}")
+        lr, eps, t = _check_positive(state["lr"], "lr"), _check_positive(state["eps"], "eps"), int(state["t"])
+        for m, buffers in (("v", self.v), ("s", self.s)):      # validated: now change state
+            for k, buf in buffers.items():
+                buf[...] = state[f"{m}.{k}"]
+        self.lr, self.eps, self.t = lr, eps, t
         self.betas = tuple(float(b) for b in state["betas"])
-        for k in self.params:
-            self.v[k][...] = state[f"v.{k}"]
-            self.s[k][...] = state[f"s.{k}"]
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, t={self.t})"
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str, params: dict, grads: dict, lr: float):
+    """``'sgd'`` or ``'adam'`` -> the optimizer over ``params``/``grads`` with rate ``lr``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {name!r}")
+    return OPTIMIZERS[name](params, grads, lr=lr)

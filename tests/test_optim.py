@@ -1,0 +1,165 @@
+"""Tests of minirnn.optim: the book's SGD step, Adam against its formulas, global-norm
+clipping, and argument checks."""
+import numpy as np
+import pytest
+
+from minirnn.models import RNNLM
+from minirnn.optim import SGD, Adam, clip_grad_norm, grad_norm, make_optimizer
+
+
+def random_dicts(seed=0, shapes=((3, 4), (4,), (2, 2, 2))):
+    rng = np.random.default_rng(seed)
+    params = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
+    grads = {f"p{i}": rng.standard_normal(s) for i, s in enumerate(shapes)}
+    return params, grads
+
+
+def test_sgd_step_is_param_minus_lr_grad():
+    params, grads = random_dicts()
+    expected = {k: p - 0.3 * grads[k] for k, p in params.items()}
+    SGD(params, grads, lr=0.3).step()
+    for k in params:
+        np.testing.assert_allclose(params[k], expected[k], rtol=0, atol=1e-15)
+
+
+def test_sgd_updates_the_models_own_arrays():
+    model = RNNLM(5, 4, seed=0)
+    before = model.params["rnn.W_hh"].copy()
+    for g in model.grads.values():
+        g.fill(1.0)
+    SGD(model.params, model.grads, lr=0.5).step()
+    np.testing.assert_array_equal(model.params["rnn.W_hh"], before - 0.5)
+
+
+def test_adam_matches_its_formulas_over_three_steps():
+    params, grads = random_dicts(1)
+    ref = {k: p.copy() for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    s = {k: np.zeros_like(p) for k, p in params.items()}
+    opt = Adam(params, grads, lr=0.01, betas=(0.8, 0.95), eps=1e-6)
+    rng = np.random.default_rng(2)
+    for t in range(1, 4):
+        for k in grads:
+            grads[k][...] = rng.standard_normal(grads[k].shape)
+            v[k] = 0.8 * v[k] + 0.2 * grads[k]
+            s[k] = 0.95 * s[k] + 0.05 * grads[k] ** 2
+            ref[k] -= 0.01 * (v[k] / (1 - 0.8 ** t)) / (np.sqrt(s[k] / (1 - 0.95 ** t)) + 1e-6)
+        opt.step()
+    for k in params:
+        np.testing.assert_allclose(params[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+def test_adam_first_step_moves_each_entry_by_lr():
+    # with bias correction, v_hat / sqrt(s_hat) = g / |g| on the first step
+    params, grads = random_dicts(3)
+    before = {k: p.copy() for k, p in params.items()}
+    Adam(params, grads, lr=0.01, eps=1e-12).step()
+    for k in params:
+        np.testing.assert_allclose(before[k] - params[k], 0.01 * np.sign(grads[k]), rtol=1e-9)
+
+
+def test_adam_state_round_trip_continues_identically():
+    params, grads = random_dicts(4)
+    a = Adam(params, grads, lr=0.1)
+    a.step()
+    state = a.state_dict()
+    twin = {k: p.copy() for k, p in params.items()}   # the parameters after step 1
+    grads["p0"] += 1.0                                 # a different gradient for step 2
+    a.step()                     # must not change the saved state (copies, not views)
+    b = Adam(twin, grads, lr=0.5)
+    b.load_state_dict(state)
+    assert b.t == 1 and b.lr == 0.1
+    b.step()
+    for k in params:
+        np.testing.assert_array_equal(params[k], twin[k])
+
+
+def test_clip_scales_the_global_norm_exactly_to_max_norm():
+    _, grads = random_dicts(5)
+    total = np.sqrt(sum((g ** 2).sum() for g in grads.values()))
+    directions = {k: g / total for k, g in grads.items()}
+    returned = clip_grad_norm(grads, max_norm=0.5)
+    assert returned == pytest.approx(total, rel=1e-12)
+    assert grad_norm(grads) == pytest.approx(0.5, rel=1e-12)
+    for k, g in grads.items():        # every array scaled by the same factor 0.5 / total
+        np.testing.assert_allclose(g, 0.5 * directions[k], rtol=1e-12)
+
+
+def test_clip_leaves_small_gradients_alone():
+    _, grads = random_dicts(6)
+    before = {k: g.copy() for k, g in grads.items()}
+    total = clip_grad_norm(grads, max_norm=1e6)
+    assert total == pytest.approx(grad_norm(before))
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], before[k])
+
+
+def test_clip_reports_a_non_finite_norm_without_scaling():
+    _, grads = random_dicts(7)
+    grads["p0"][0, 0] = np.nan
+    assert np.isnan(clip_grad_norm(grads, 1.0))
+    grads["p0"][0, 0] = np.inf
+    before = {k: g.copy() for k, g in grads.items()}
+    assert clip_grad_norm(grads, 1.0) == np.inf
+    for k in grads:                   # not scaled by 1/inf = 0 (which would turn inf into nan)
+        np.testing.assert_array_equal(grads[k], before[k])
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, np.inf, np.nan])
+def test_non_positive_rates_and_norms_are_value_errors(bad):
+    params, grads = random_dicts()
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        SGD(params, grads, lr=bad)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        Adam(params, grads, lr=bad)
+    with pytest.raises(ValueError, match="max_norm must be a positive number"):
+        clip_grad_norm(grads, bad)
+
+
+@pytest.mark.parametrize("bad", ["1", None, True])
+def test_non_numeric_rates_are_type_errors(bad):
+    params, grads = random_dicts()
+    with pytest.raises(TypeError, match="lr must be a positive number"):
+        SGD(params, grads, lr=bad)
+    with pytest.raises(TypeError, match="max_norm"):
+        clip_grad_norm(grads, bad)
+
+
+def test_mismatched_dicts_and_bad_betas_are_rejected():
+    params, grads = random_dicts()
+    with pytest.raises(ValueError, match="same keys"):
+        SGD(params, {"p0": grads["p0"]}, lr=1.0)
+    grads["p1"] = np.zeros(5)
+    with pytest.raises(ValueError, match=r"grads\['p1'\] has shape \(5,\)"):
+        SGD(params, grads, lr=1.0)
+    params, grads = random_dicts()
+    with pytest.raises(ValueError, match="betas must be in"):
+        Adam(params, grads, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        Adam(params, grads, betas=(0.9,))
+    with pytest.raises(TypeError, match=r"grads\['p0'\] must be a floating-point"):
+        clip_grad_norm({"p0": np.arange(3)}, 1.0)
+
+
+def test_load_state_dict_rejects_foreign_state_before_changing_anything():
+    params, grads = random_dicts()
+    opt = Adam(params, grads, lr=0.1)
+    with pytest.raises(ValueError, match="missing 'v.p0'"):
+        opt.load_state_dict({"lr": 1.0, "betas": [0.9, 0.999], "eps": 1e-8, "t": 3})
+    assert opt.lr == 0.1 and opt.t == 0
+    bad = opt.state_dict()
+    bad["s.p2"] = np.zeros(3)
+    bad["lr"] = 0.7
+    with pytest.raises(ValueError, match=r"state\['s.p2'\] has shape \(3,\)"):
+        opt.load_state_dict(bad)
+    assert opt.lr == 0.1
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        SGD(params, grads, lr=1.0).load_state_dict({"lr": -2})
+
+
+def test_make_optimizer_by_name():
+    params, grads = random_dicts()
+    assert isinstance(make_optimizer("sgd", params, grads, 1.0), SGD)
+    assert isinstance(make_optimizer("adam", params, grads, 1e-3), Adam)
+    with pytest.raises(ValueError, match="optimizer must be one of 'sgd', 'adam', got 'rmsprop'"):
+        make_optimizer("rmsprop", params, grads, 1.0)
