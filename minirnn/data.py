@@ -422,7 +422,7 @@ def _as_corpus(corpus) -> np.ndarray:
 
 
 def _check_subsequence_args(corpus, batch_size, num_steps) -> tuple[np.ndarray, int, int]:
-    """Validate the arguments of the 0.17 iterators before any randomness is drawn.
+    """Validate the arguments of the 0.17 iterators (before any randomness is drawn).
 
     The random offset discards up to ``num_steps - 1`` tokens and ``Y`` needs one token
     after the last ``X``, so one minibatch needs ``batch_size * num_steps + num_steps``
@@ -439,6 +439,13 @@ def _check_subsequence_args(corpus, batch_size, num_steps) -> tuple[np.ndarray, 
             f"(batch_size * num_steps, plus num_steps for the random offset and the "
             f"one-token shift of Y)")
     return corpus, batch_size, num_steps
+
+
+def _random_offset(num_steps: int, rng: np.random.Generator) -> int:
+    """How many tokens an epoch skips at the start: uniform in ``[0, num_steps - 1]``
+    (the 0.17 book's sequential iterator draws from ``[0, num_steps]``, an off-by-one
+    that can skip a whole piece)."""
+    return int(rng.integers(0, num_steps))
 
 
 def seq_data_iter_random(corpus, batch_size: int, num_steps: int, rng=None):
@@ -461,7 +468,7 @@ def seq_data_iter_random(corpus, batch_size: int, num_steps: int, rng=None):
     """
     corpus, batch_size, num_steps = _check_subsequence_args(corpus, batch_size, num_steps)
     rng = np.random.default_rng(rng)
-    offset = int(rng.integers(0, num_steps))          # in [0, num_steps - 1]
+    offset = _random_offset(num_steps, rng)
     num_subseqs = (len(corpus) - offset - 1) // num_steps  # -1: Y needs one more token
     starts = offset + num_steps * np.arange(num_subseqs)
     rng.shuffle(starts)
@@ -478,23 +485,14 @@ def seq_data_iter_random(corpus, batch_size: int, num_steps: int, rng=None):
 def seq_data_iter_sequential(corpus, batch_size: int, num_steps: int, rng=None):
     """Minibatches by sequential partitioning (the 0.17 book's second iterator).
 
-    Drop a random offset in ``[0, num_steps - 1]`` (the book allows ``num_steps``, an
-    off-by-one), split the rest into ``batch_size`` rows read left to right, and cut the
-    rows into ``num_steps`` columns: row ``b`` of minibatch ``i + 1`` continues row ``b``
-    of minibatch ``i`` in the text, so the hidden state can be carried over (detached).
-
-    Args:
-        corpus: 1-D sequence of int token ids.
-        batch_size: int B; num_steps: int T.
-        rng: np.random.Generator, an int seed, or None for a fresh unseeded generator.
-
-    Returns:
-        an iterator of ``(X, Y)``, int64 arrays of shape ``(B, T)``, ``Y`` = ``X``
-        shifted by one token.
+    Drop a random offset, split the rest into ``batch_size`` rows read left to right,
+    and cut the rows into ``num_steps`` columns: row ``b`` of minibatch ``i + 1``
+    continues row ``b`` of minibatch ``i`` in the text, so the hidden state can be
+    carried over (detached). Arguments (corpus ids, B, T, rng) and the ``(X, Y)``
+    batches, int64 ``(B, T)``, are as in ``seq_data_iter_random``.
     """
     corpus, batch_size, num_steps = _check_subsequence_args(corpus, batch_size, num_steps)
-    rng = np.random.default_rng(rng)
-    offset = int(rng.integers(0, num_steps))          # in [0, num_steps - 1]
+    offset = _random_offset(num_steps, np.random.default_rng(rng))
     num_tokens = ((len(corpus) - offset - 1) // batch_size) * batch_size
     Xs = corpus[offset:offset + num_tokens].reshape(batch_size, -1)          # (B, L)
     Ys = corpus[offset + 1:offset + 1 + num_tokens].reshape(batch_size, -1)  # (B, L)

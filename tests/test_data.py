@@ -279,12 +279,18 @@ corpus_settings = st.tuples(st.integers(1, 6), st.integers(1, 8), st.integers(0,
                             st.integers(0, 2**32 - 1))
 
 
+def one_epoch(data_iter_fn, args):
+    """The batches of one epoch over ``arange(n)``, n just long enough plus ``extra``."""
+    batch_size, num_steps, extra, seed = args
+    n = batch_size * num_steps + num_steps + extra
+    return n, list(data_iter_fn(np.arange(n), batch_size, num_steps, seed))
+
+
 @settings(max_examples=60, deadline=None)
 @given(corpus_settings)
 def test_sequential_rows_continue_across_minibatches(args):
-    batch_size, num_steps, extra, seed = args
-    n = batch_size * num_steps + num_steps + extra
-    batches = list(seq_data_iter_sequential(np.arange(n), batch_size, num_steps, seed))
+    batch_size, num_steps, _, _ = args
+    n, batches = one_epoch(seq_data_iter_sequential, args)
     assert batches
     rows = np.concatenate([X for X, _ in batches], axis=1)       # (B, num_batches * T)
     offset = rows[0, 0]
@@ -302,9 +308,8 @@ def test_sequential_rows_continue_across_minibatches(args):
 @settings(max_examples=60, deadline=None)
 @given(corpus_settings)
 def test_random_sampling_visits_every_subsequence_once(args):
-    batch_size, num_steps, extra, seed = args
-    n = batch_size * num_steps + num_steps + extra
-    batches = list(seq_data_iter_random(np.arange(n), batch_size, num_steps, seed))
+    batch_size, num_steps, _, _ = args
+    n, batches = one_epoch(seq_data_iter_random, args)
     starts = np.concatenate([X[:, 0] for X, _ in batches])
     offset = starts.min() % num_steps
     num_subseqs = (n - offset - 1) // num_steps
