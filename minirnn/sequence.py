@@ -228,19 +228,18 @@ class RNNRegressor(Module):
         self.add("rnn", RNN(1, self.num_hiddens, rng=rng, init=init, dtype=dtype))
         self.add("output", Linear(self.num_hiddens, 1, rng=rng, init="xavier", dtype=dtype))
         self._dtype = np.dtype(dtype)
-        self._tau = None
+        self._shape = None      # (B, tau) of the last forward's X
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         check_array(X, "X", ndim=2)
-        B, tau = X.shape
-        self._tau = tau
-        Hs, h_T = self.rnn.forward(X.T[:, :, None])             # (B, tau) -> (tau, B, 1) time-major
+        self._shape = X.shape                                   # (B, tau)
+        _, h_T = self.rnn.forward(X.T[:, :, None])              # (B, tau) -> (tau, B, 1) time-major
         return self.output.forward(h_T)                         # y = H_tau W_hq + b_q   (B, 1)
 
     def backward(self, dY: np.ndarray) -> np.ndarray:
-        if self._tau is None:
+        if self._shape is None:
             raise RuntimeError("RNNRegressor.backward called before forward")
-        tau, B = self._tau, self.rnn._X.shape[1]
+        B, tau = self._shape
         check_array(dY, "dY", shape=(B, 1))
         dh_T = self.output.backward(dY)                         # dL/dH_tau = dY W_hq^T  (B, H)
         dHs = np.zeros((tau, B, self.num_hiddens), dY.dtype)    # no output at steps < tau

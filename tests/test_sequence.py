@@ -206,8 +206,9 @@ def test_truncated_backward_fails_the_check():
     class Truncated(RNNRegressor):
         def backward(self, dY):
             dh_T = self.output.backward(dY)
-            dHs = np.zeros((self._tau, dY.shape[0], self.num_hiddens))
-            dX, _ = self.rnn.backward(dHs, dh_T, keep=np.zeros(self._tau))
+            B, tau = self._shape
+            dHs = np.zeros((tau, B, self.num_hiddens))
+            dX, _ = self.rnn.backward(dHs, dh_T, keep=np.zeros(tau))   # cut between steps
             return dX[:, :, 0].T
 
     rng = np.random.default_rng(0)
