@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["grad_norm", "clip_grad_norm", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["check_positive_number", "grad_norm", "clip_grad_norm", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
 
 
-def _check_positive(value, name: str) -> float:
+def check_positive_number(value, name: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a TypeError/ValueError
+    that names ``name`` and the value given."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
     if not np.isfinite(value) or value <= 0:
@@ -59,7 +61,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     Returns the global norm *before* clipping (useful to log).  In place.  A non-finite
     norm is returned as it is and nothing is scaled (the trainer stops on it).
     """
-    max_norm = _check_positive(max_norm, "max_norm")
+    max_norm = check_positive_number(max_norm, "max_norm")
     total = grad_norm(grads)
     if np.isfinite(total) and total > max_norm:
         scale = max_norm / total                                  # theta / ||g||  (< 1)
@@ -87,7 +89,7 @@ class SGD:
     def __init__(self, params: dict, grads: dict, lr: float):
         _check_dicts(params, grads)
         self.params, self.grads = params, grads
-        self.lr = _check_positive(lr, "lr")
+        self.lr = check_positive_number(lr, "lr")
 
     def step(self) -> None:
         for k, p in self.params.items():
@@ -98,7 +100,7 @@ class SGD:
 
     def load_state_dict(self, state: dict) -> None:
         _check_state_keys(state, ["lr"], "SGD")
-        self.lr = _check_positive(state["lr"], "lr")
+        self.lr = check_positive_number(state["lr"], "lr")
 
     def __repr__(self):
         return f"SGD(lr={self.lr:g}, {len(self.params)} arrays)"
@@ -116,14 +118,14 @@ class Adam:
                  eps: float = 1e-8):
         _check_dicts(params, grads)
         self.params, self.grads = params, grads
-        self.lr = _check_positive(lr, "lr")
+        self.lr = check_positive_number(lr, "lr")
         if np.ndim(betas) != 1 or len(betas) != 2:
             raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
-        self.eps = _check_positive(eps, "eps")
+        self.eps = check_positive_number(eps, "eps")
         self.t = 0
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.s = {k: np.zeros_like(p) for k, p in params.items()}
@@ -155,7 +157,7 @@ class Adam:
                 if np.shape(state[f"{m}.{k}"]) != buf.shape:
                     raise ValueError(f"state[{m + '.' + k!r}] has shape {np.shape(state[f'{m}.{k}'])}, "
                                      f"the parameter {k!r} has {buf.shape}")
-        lr, eps, t = _check_positive(state["lr"], "lr"), _check_positive(state["eps"], "eps"), int(state["t"])
+        lr, eps, t = check_positive_number(state["lr"], "lr"), check_positive_number(state["eps"], "eps"), int(state["t"])
         for m, buffers in (("v", self.v), ("s", self.s)):      # validated: now change state
             for k, buf in buffers.items():
                 buf[...] = state[f"{m}.{k}"]
