@@ -1,0 +1,229 @@
+"""Checkpoints: everything needed to generate from a model or to resume its training.
+
+One ``.npz`` file holds the arrays (``param/<name>`` for the model, ``optim/<key>`` for
+the optimizer's buffers, ``extra/<key>`` for the trainer's, e.g. a carried hidden state)
+and one JSON document, ``meta.json``, stored as bytes, with the rest: the format tag and
+version, the model's config, the vocabulary, the optimizer's numbers, the epoch, the
+random generators' states (so a resumed run draws the same numbers as an uninterrupted
+one) and, optionally, the training history.
+
+``save`` writes a temporary file in the same folder and renames it into place
+(``os.replace`` is atomic), so a crash or Ctrl-C while saving leaves the previous
+checkpoint intact.  ``load`` names the problem with a missing, truncated or foreign file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
+           "build_model", "vocab_to_dict", "vocab_from_dict"]
+
+FORMAT = "minirnn.checkpoint"
+VERSION = 1
+_META = "meta.json"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable minirnn checkpoint (truncated, corrupt or foreign)."""
+
+
+@dataclass
+class Checkpoint:
+    """What ``load`` returns.
+
+    Attributes:
+        params: dict name -> array, the model's parameters (dotted names, ``"rnn.W_hh"``).
+        vocab: the ``Vocab`` the model was trained with.
+        optimizer_state: the optimizer's ``state_dict()`` (numbers and arrays).
+        config: dict, the model's and the run's settings (JSON types).
+        epoch: int, the number of finished epochs.
+        rng_state: dict name -> ``bit_generator.state`` of each random generator.
+        history: list of per-epoch records, or None.
+        extra: dict of JSON values saved by the trainer (e.g. its position in an epoch).
+        extra_arrays: dict name -> array saved by the trainer (e.g. the hidden state).
+        path: the file it was read from.
+    """
+    params: dict
+    vocab: object
+    optimizer_state: dict
+    config: dict
+    epoch: int
+    rng_state: dict
+    history: list | None = None
+    extra: dict = field(default_factory=dict)
+    extra_arrays: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def vocab_to_dict(vocab) -> dict:
+    """A ``Vocab`` as JSON types: its tokens in index order and its token counts."""
+    return {"idx_to_token": list(vocab.idx_to_token),
+            "token_freqs": [[tok, int(freq)] for tok, freq in vocab.token_freqs]}
+
+
+def vocab_from_dict(doc: dict):
+    """The ``Vocab`` with exactly the indices in ``doc`` (from ``vocab_to_dict``).
+
+    ``minirnn.data.Vocab`` rebuilds itself from a file only (``Vocab.load``), so the
+    document goes through a temporary file: that way its own checks apply.
+    """
+    from .data import Vocab
+    with tempfile.TemporaryDirectory(prefix="minirnn-vocab-") as folder:
+        path = Path(folder) / "vocab.json"
+        path.write_text(json.dumps({"format": "minirnn.Vocab", "version": 1, **doc}),
+                        encoding="utf-8")
+        return Vocab.load(path)
+
+
+def _jsonable(value, name: str):
+    """Check that ``value`` survives ``json.dumps`` (so that ``save`` fails before writing)."""
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must hold only JSON values (dict, list, str, number, bool, "
+                        f"None): {err}") from None
+    return value
+
+
+def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rng_state: dict,
+         history: list | None = None, extra: dict | None = None,
+         extra_arrays: dict | None = None) -> Path:
+    """Write a checkpoint to ``path`` (a ``.npz`` file), atomically.
+
+    Args:
+        path: str or Path of the file; its folder is created if missing.
+        model: a model with ``params`` (dict name -> array).
+        vocab: its ``Vocab``.
+        optimizer_state: ``optimizer.state_dict()``: arrays go into the npz, the rest
+            into the JSON metadata.
+        config: dict of JSON values: what ``build_model`` needs (``vocab_size``,
+            ``num_hiddens``, ``embed_dim``, ``nonlinearity``, ``init``, ``sigma``) and
+            anything else a run wants to keep (data settings, seed, ...).
+        epoch: int >= 0, finished epochs.
+        rng_state: dict name -> ``np.random.Generator.bit_generator.state``.
+        history, extra: JSON values; extra_arrays: dict name -> array.
+
+    Returns:
+        the Path written.
+    """
+    path = Path(path)
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
+    if not isinstance(optimizer_state, dict):
+        raise TypeError(f"optimizer_state must be a dict (optimizer.state_dict()), "
+                        f"got {type(optimizer_state).__name__}")
+    arrays = {f"param/{k}": np.asarray(v) for k, v in model.params.items()}
+    optim_numbers = {}
+    for k, v in optimizer_state.items():
+        if isinstance(v, np.ndarray):
+            arrays[f"optim/{k}"] = v
+        else:
+            optim_numbers[k] = v
+    for k, v in (extra_arrays or {}).items():
+        arrays[f"extra/{k}"] = np.asarray(v)
+    meta = {
+        "format": FORMAT, "version": VERSION,
+        "config": _jsonable(dict(config), "config"),
+        "vocab": vocab_to_dict(vocab),
+        "optimizer": _jsonable(optim_numbers, "optimizer_state"),
+        "epoch": int(epoch),
+        "rng_state": _jsonable(dict(rng_state), "rng_state"),
+        "history": _jsonable(history, "history"),
+        "extra": _jsonable(dict(extra or {}), "extra"),
+    }
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)                     # atomic: readers see old or new, never half
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path) -> Checkpoint:
+    """Read a checkpoint written by ``save``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is truncated or corrupt, not an npz, or an npz that
+            ``save`` did not write (no minirnn metadata, or another format version).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.npz"           # a run folder holds its checkpoint
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at path={str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"path={str(path)!r} is not a readable minirnn checkpoint "
+                              f"(truncated or corrupt: {err})") from err
+    if _META not in arrays:
+        raise CheckpointError(f"path={str(path)!r} is an .npz file but not a minirnn "
+                              f"checkpoint (it has no {_META}; arrays: "
+                              f"{', '.join(sorted(arrays)[:5]) or 'none'})")
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"path={str(path)!r}: its {_META} is not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"path={str(path)!r} is not a minirnn checkpoint (format "
+                              f"{meta.get('format') if isinstance(meta, dict) else None!r}, "
+                              f"expected {FORMAT!r})")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"path={str(path)!r} is a minirnn checkpoint of version "
+                              f"{meta.get('version')!r}; this minirnn reads version {VERSION}")
+
+    def group(prefix):
+        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    try:
+        return Checkpoint(params=group("param/"), vocab=vocab_from_dict(meta["vocab"]),
+                          optimizer_state={**meta["optimizer"], **group("optim/")},
+                          config=meta["config"], epoch=int(meta["epoch"]),
+                          rng_state=meta["rng_state"], history=meta.get("history"),
+                          extra=meta.get("extra") or {}, extra_arrays=group("extra/"),
+                          path=path)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"path={str(path)!r}: incomplete minirnn checkpoint "
+                              f"metadata ({err!r})") from err
+
+
+MODEL_KEYS = ("vocab_size", "num_hiddens", "embed_dim", "nonlinearity", "init", "sigma")
+
+
+def build_model(ckpt: Checkpoint):
+    """The ``RNNLM`` described by ``ckpt.config``, holding the checkpoint's parameters."""
+    from .models import RNNLM
+    missing = [k for k in ("vocab_size", "num_hiddens") if k not in ckpt.config]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: config lacks {missing}")
+    kwargs = {k: ckpt.config[k] for k in MODEL_KEYS if k in ckpt.config}
+    dtype = ckpt.params.get("rnn.W_hh", np.zeros(0, np.float32)).dtype
+    model = RNNLM(**kwargs, seed=0, dtype=dtype)
+    own = model.params
+    if set(own) != set(ckpt.params):
+        raise CheckpointError(f"checkpoint {str(ckpt.path)!r} has parameters "
+                              f"{sorted(ckpt.params)}, the model in its config "
+                              f"{sorted(own)}")
+    for k, p in own.items():
+        if p.shape != ckpt.params[k].shape:
+            raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: parameter {k!r} has shape "
+                                  f"{ckpt.params[k].shape}, the model needs {p.shape}")
+        p[...] = ckpt.params[k]
+    return model

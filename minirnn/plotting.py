@@ -1,0 +1,94 @@
+"""Figures, saved as PNG files with matplotlib's non-interactive Agg backend.
+
+Importing this module selects Agg, so figures are written to files and never need a
+display (a laptop without a GUI, CI, ssh).  ``save_figure`` is the one place that
+writes a figure; ``plot_history`` draws a training run's perplexity curves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+__all__ = ["plt", "save_figure", "plot_history"]
+
+DEFAULT_DIR = Path("figures")
+
+
+def save_figure(fig, path, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path`` as PNG (folders created), close it, return the Path.
+
+    A bare file name goes into ``figures/`` (the default output folder, gitignored).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must end in .png, got {str(path)!r}")
+    if path.parent == Path("."):
+        path = DEFAULT_DIR / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _records(history) -> list[dict]:
+    records = getattr(history, "records", history)
+    if not isinstance(records, (list, tuple)) or not all(isinstance(r, dict) for r in records):
+        raise TypeError(f"history must be a History or a list of per-epoch dicts, "
+                        f"got {type(history).__name__}")
+    if not records:
+        raise ValueError("history is empty: there is no epoch to plot")
+    return list(records)
+
+
+def plot_history(history, path="perplexity.png", title: str | None = None,
+                 log_scale: bool | None = None) -> Path:
+    """Plot training (and, where present, validation) perplexity against the epoch.
+
+    Args:
+        history: a ``minirnn.train.History`` or a list of records with ``epoch``,
+            ``train_ppl`` and optionally ``val_ppl``.
+        path: the PNG to write (a bare name goes into ``figures/``).
+        title: the figure's title.
+        log_scale: log-scale the perplexity axis; None decides by the range (it is
+            used when the curve spans more than a factor of 5, as from 28 down to 1).
+
+    Returns:
+        the Path written.
+    """
+    records = _records(history)
+    epochs = [r["epoch"] for r in records]
+    train = [r["train_ppl"] for r in records]
+    val = [(r["epoch"], r["val_ppl"]) for r in records if r.get("val_ppl") is not None]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    marker = "o" if len(epochs) <= 30 else None
+    ax.plot(epochs, train, marker=marker, ms=3, lw=1.6, label="train")
+    if val:
+        ax.plot(*zip(*val), marker=marker, ms=3, lw=1.6, ls="--", label="validation")
+    values = train + [v for _, v in val]
+    if log_scale is None:
+        log_scale = max(values) / max(min(values), 1e-12) > 5
+    lo, hi = min(values), max(values)
+    if log_scale:
+        ax.set_yscale("log")
+        ticks = [t for t in (1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000)
+                 if lo / 1.5 <= t <= hi * 1.5]
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if lo < 1.5:                                         # near the perfect score: show it
+        ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="perfect (1)")
+        ax.set_ylim(bottom=0.95 if log_scale else 0.9)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("perplexity" + (" (log scale)" if log_scale else ""))
+    last = records[-1]
+    final = f"final: train {last['train_ppl']:.2f}"
+    if last.get("val_ppl") is not None:
+        final += f", validation {last['val_ppl']:.2f}"
+    ax.set_title(f"{title}\n{final}" if title else final, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)

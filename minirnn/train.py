@@ -1,0 +1,565 @@
+"""Training a language model: the book's ``train_epoch`` and ``train``, in NumPy.
+
+One step, on a minibatch ``X, Y`` of token ids ``(B, T)``::
+
+    logits, state = model.forward(X, state)        # O_t = H_t W_hq + b_q,  (B, T, V)
+    loss = mean_t,b -log softmax(O_t)[Y_t]          # cross-entropy, mean over B*T tokens
+    model.backward(dL/dlogits)                      # BPTT inside the window
+    g <- min(1, theta / ||g||) g                    # clip the global norm (the book: theta 1)
+    param <- param - lr g                           # SGD (or Adam)
+
+The book's three ways to feed the data (``data`` picks one):
+
+* ``SeqDataLoader`` with sequential partitioning: minibatch i + 1 continues minibatch i
+  in the text, so the final state is carried into the next minibatch. Its gradient is
+  not: ``backward`` returns dL/dstate0 and the trainer drops it (truncated BPTT).
+* ``SeqDataLoader`` with random sampling: minibatches are not neighbours in the text,
+  so every minibatch starts from the zero state.
+* ``WindowedData`` (the 1.0 book): shuffled windows, zero state for each, and the
+  validation perplexity after every epoch.
+
+Perplexity is ``exp`` of the mean negative log-likelihood per token over the epoch,
+``minirnn.metrics.perplexity``; a model that guesses uniformly scores the vocabulary size.
+
+BPTT strategies (``minirnn.bptt``): ``'truncated'`` (above), ``'randomized'`` (each
+step's recurrent gradient kept with probability ``bptt_p`` and reweighted by 1/p,
+``RNN.backward(keep=...)``), and ``'full'``: with sequential partitioning each row of
+the corpus becomes one window, so the gradient flows from the end of the text to its
+start and there is one update per epoch (with random sampling or windows every
+minibatch is already a whole sequence, so ``'full'`` is the same as ``'truncated'``).
+
+Faults: a loss or gradient norm that is NaN or infinite (or a loss so large that the
+perplexity overflows, ``MAX_LOSS``) stops training with
+``TrainingDiverged`` naming the epoch and step, before that step changes anything, and
+the last checkpoint on disk is left as it was.  Ctrl-C finishes the current step, saves
+a checkpoint of that exact point (when a checkpoint path is set) and raises
+``TrainingInterrupted``; resuming from it continues bit for bit.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import bptt as bptt_lib
+from . import checkpoint as ckpt_lib
+from .data import SeqDataLoader, WindowedData
+from .losses import SoftmaxCrossEntropy
+from .metrics import perplexity
+from .optim import check_positive_number, clip_grad_norm, grad_norm, make_optimizer
+
+__all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
+           "evaluate", "data_regime", "RECORD_KEYS"]
+
+RECORD_KEYS = ("epoch", "train_ppl", "val_ppl", "tokens_per_s", "wall_s")
+
+#: A mean loss above log(largest float) ~ 709.8 nats per token is a perplexity of inf: the
+#: model gives the text a probability that underflows to 0.  With tanh the logits stay
+#: finite, so a diverging run (lr 1e6, no clipping) shows up as this, not as a NaN.
+MAX_LOSS = math.log(sys.float_info.max)
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training; ``checkpoint`` is the file saved at that point (or None)."""
+
+    def __init__(self, message: str, epoch: int, step: int, checkpoint: Path | None):
+        super().__init__(message)
+        self.epoch, self.step, self.checkpoint = epoch, step, checkpoint
+
+
+class History:
+    """Per-epoch records: ``epoch``, ``train_ppl``, ``val_ppl`` (only with validation
+    data), ``tokens_per_s`` (training tokens per second of training time) and ``wall_s``
+    (seconds since the run began, resumed runs included)."""
+
+    def __init__(self, records=None):
+        self.records: list[dict] = [dict(r) for r in (records or [])]
+
+    def append(self, record: dict) -> None:
+        self.records.append(dict(record))
+
+    def column(self, key: str) -> list:
+        """Every record's ``key`` (None where a record lacks it), e.g. ``'val_ppl'``."""
+        return [r.get(key) for r in self.records]
+
+    def save(self, path) -> Path:
+        """Write the records as a JSON list (one object per epoch)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.records, indent=1) + "\n", encoding="utf-8")
+        return path
+
+    def __len__(self):
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def __repr__(self):
+        if not self.records:
+            return "History(0 epochs)"
+        last = self.records[-1]
+        val = f", val_ppl {last['val_ppl']:.3f}" if "val_ppl" in last else ""
+        return f"History({len(self)} epochs, last: train_ppl {last['train_ppl']:.3f}{val})"
+
+
+def data_regime(data) -> str:
+    """``'sequential'``, ``'random'`` or ``'windowed'``: how the trainer handles state."""
+    if isinstance(data, WindowedData):
+        return "windowed"
+    if isinstance(data, SeqDataLoader):
+        return "random" if data.use_random_iter else "sequential"
+    raise TypeError(f"data must be a minirnn.data.SeqDataLoader (sequential partitioning or "
+                    f"random sampling) or a minirnn.data.WindowedData, got {type(data).__name__}")
+
+
+def evaluate(model, batches, loss=None) -> float:
+    """Perplexity of ``model`` on minibatches ``(X, Y)``, each from the zero state:
+    ``exp(sum of token NLLs / number of tokens)``."""
+    loss = loss or SoftmaxCrossEntropy()
+    total, count = 0.0, 0
+    for X, Y in batches:
+        logits, _ = model.forward(X, None)
+        total += loss.forward(logits, Y) * Y.size              # mean NLL * tokens = sum of NLLs
+        count += Y.size
+    if count == 0:
+        raise ValueError("evaluate: no tokens to evaluate on")
+    return perplexity(total / count)
+
+
+def _step_name(step: int, n: int | None) -> str:
+    return f"step {step}" if n is None else f"step {step} of {n}"
+
+
+def _non_negative_int_or_none(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    return int(value)
+
+
+class Trainer:
+    """Trains a language model on one of the book's three data regimes.
+
+    Args:
+        model: an ``RNNLM`` (``forward``, ``backward(dlogits, dstate, keep)``, ``params``,
+            ``grads``, ``zero_grad``).
+        data: ``SeqDataLoader`` (sequential or random) or ``WindowedData``.
+        vocab: the ``Vocab``; needed for samples and checkpoints.
+        optimizer: ``'sgd'`` or ``'adam'`` (built with ``lr``), or an optimizer object.
+        lr: learning rate for a named optimizer.
+        clip: theta of global-norm clipping, or None for no clipping.
+        bptt: ``'truncated'``, ``'full'`` or ``'randomized'``; ``bptt_p`` the keep
+            probability of ``'randomized'``.
+        seed: seeds the trainer's generator (randomized truncation's coin flips).
+        sample_every: print a greedy sample from ``sample_prefix`` every this many epochs
+            (0 or None: never); ``num_preds`` tokens; ``token`` ``'char'`` or ``'word'``.
+        checkpoint: path of the ``.npz`` to save every ``checkpoint_every`` epochs, after
+            the last epoch and on Ctrl-C (None: no checkpoints).
+        config: dict of JSON values stored in checkpoints (data settings, init, ...).
+        progress: show a tqdm bar (epoch, loss, perplexity, tokens/s).
+        log: function for text lines (samples); default ``tqdm.write``.
+        callback: ``callback(trainer, record)`` after every epoch (and its checkpoint).
+    """
+
+    def __init__(self, model, data, vocab=None, optimizer="sgd", lr: float = 1.0,
+                 clip: float | None = 1.0, bptt: str = "truncated", bptt_p: float | None = None,
+                 seed: int = 0, sample_every: int | None = 10,
+                 sample_prefix: str = "time traveller", num_preds: int = 50,
+                 token: str = "char", checkpoint=None, checkpoint_every: int = 1,
+                 config: dict | None = None, progress: bool = True, log=None, callback=None):
+        self.regime = data_regime(data)
+        bptt_lib.validate_strategy(bptt, bptt_p)
+        if clip is not None:
+            clip = check_positive_number(clip, "clip")
+        self.sample_every = _non_negative_int_or_none(sample_every, "sample_every")
+        self.num_preds = _non_negative_int_or_none(num_preds, "num_preds")
+        checkpoint_every = _non_negative_int_or_none(checkpoint_every, "checkpoint_every")
+        if not checkpoint_every:
+            raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+        if (self.sample_every or checkpoint is not None) and vocab is None:
+            raise ValueError("vocab is required for samples and checkpoints (got vocab=None); "
+                             "pass it, or sample_every=0 and checkpoint=None")
+        if vocab is not None and len(vocab) != model.vocab_size:
+            raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
+                             f"{model.vocab_size}")
+        self.model, self.data, self.vocab = model, data, vocab
+        self.grads = model.grads
+        if isinstance(optimizer, str):
+            self.optimizer_name = optimizer
+            optimizer = make_optimizer(optimizer, model.params, self.grads, lr)
+        else:
+            self.optimizer_name = type(optimizer).__name__.lower()
+        self.optimizer = optimizer
+        self.clip, self.bptt, self.bptt_p, self.seed = clip, bptt, bptt_p, seed
+        self.sample_prefix, self.token = sample_prefix, token
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.config = dict(config or {})
+        self.progress = progress
+        self.log = log or (tqdm.write if progress else print)
+        self.callback = callback
+        self.loss = SoftmaxCrossEntropy()
+        self.rng = np.random.default_rng(seed)
+        self.epoch = 0                 # finished epochs
+        self.history = History()
+        self.samples: list[list] = []  # [epoch, text] pairs
+        self._position = None          # where an interrupted epoch stopped (see _run_epoch)
+        self._interrupted = False
+        if self.bptt == "full":
+            self._check_full_bptt_memory()
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def full_sequence(self) -> bool:
+        """Full BPTT over sequential partitioning: one window per row of the corpus."""
+        return self.bptt == "full" and self.regime == "sequential"
+
+    def _check_full_bptt_memory(self) -> None:
+        if not self.full_sequence:
+            return
+        data = self.data
+        row_len = (len(data.corpus) - 1) // data.batch_size           # longest a row can be
+        nbytes = bptt_lib.full_bptt_cache_bytes(
+            self.model.num_hiddens, self.model.rnn.input_size, data.batch_size, row_len,
+            self.model.vocab_size, itemsize=self.model.rnn.params["W_hh"].itemsize)
+        bptt_lib.check_full_bptt_memory(nbytes)
+
+    def run_config(self) -> dict:
+        """What a checkpoint records: the model's shape, the trainer's settings, and
+        the caller's ``config`` (which wins on a clash)."""
+        m = self.model
+        cfg = {"vocab_size": m.vocab_size, "num_hiddens": m.num_hiddens,
+               "embed_dim": m.embed_dim, "nonlinearity": m.rnn.nonlinearity,
+               "optimizer": self.optimizer_name, "lr": getattr(self.optimizer, "lr", None),
+               "clip": self.clip, "bptt": self.bptt, "bptt_p": self.bptt_p, "seed": self.seed,
+               "regime": self.regime, "token": self.token}
+        cfg.update(self.config)
+        return cfg
+
+    # ------------------------------------------------------------------ one step
+    def _step(self, X, Y, state, epoch: int, step: int, num_steps_in_epoch: int | None):
+        """One update on ``(X, Y)`` from ``state``; returns (mean loss, final state)."""
+        model = self.model
+        model.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore"):      # checked explicitly below
+            logits, state = model.forward(X, state)              # (B, T, V), (B, H)
+            loss = self.loss.forward(logits, Y)                  # mean NLL over B*T tokens
+            self._check_finite("loss", loss, epoch, step, num_steps_in_epoch)
+            keep = bptt_lib.keep_factors(self.bptt, X.shape[1], self.bptt_p, self.rng)
+            model.backward(self.loss.backward(), None, keep=keep)  # dL/dstate0 dropped
+            norm = (clip_grad_norm(self.grads, self.clip) if self.clip is not None
+                    else grad_norm(self.grads))                  # g <- min(1, theta/||g||) g
+            self._check_finite("gradient norm", norm, epoch, step, num_steps_in_epoch)
+            self.optimizer.step()                                # theta <- theta - lr g
+        return loss, state
+
+    def _check_finite(self, what, value, epoch, step, num_steps_in_epoch):
+        if np.isfinite(value) and not (what == "loss" and value > MAX_LOSS):
+            return
+        if np.isfinite(value):
+            value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
+        where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
+                 if self.checkpoint is not None and self.checkpoint.exists()
+                 else "no checkpoint was saved")
+        raise TrainingDiverged(
+            f"{what} became {value} at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: "
+            f"training stopped before this step changed the parameters ({where}). "
+            f"Lower the learning rate or clip the gradients (clip={self.clip}).")
+
+    # ----------------------------------------------------------------- one epoch
+    def _batches(self):
+        """This epoch's minibatches, and how many there are (None: not known ahead)."""
+        if self.regime == "windowed":
+            return self.data.train_iter(), self.data.num_train_batches
+        if self.full_sequence:                      # one window spanning each row
+            batches = list(iter(self.data))         # (X, Y) (B, T) pairs, in order
+            X = np.concatenate([b[0] for b in batches], axis=1)   # (B, L)
+            Y = np.concatenate([b[1] for b in batches], axis=1)
+            return iter([(X, Y)]), 1
+        return iter(self.data), None
+
+    def _run_epoch(self, epoch: int, bar) -> dict:
+        pos = self._position or {"step": 0, "loss_sum": 0.0, "tokens": 0, "train_s": 0.0,
+                                 "elapsed_s": 0.0, "state": None,
+                                 "data_rng": self.data.rng.bit_generator.state}
+        self._position = None
+        self.data.rng.bit_generator.state = pos["data_rng"]   # the epoch's order, as it began
+        started = time.perf_counter()
+        batches, n = self._batches()
+        for _ in range(pos["step"]):                           # resumed mid-epoch: skip done ones
+            next(batches)
+        step, state = pos["step"], pos["state"]
+        loss_sum, tokens, train_s = pos["loss_sum"], pos["tokens"], pos["train_s"]
+        for X, Y in batches:
+            t0 = time.perf_counter()
+            if self.regime != "sequential":
+                state = None                                   # random order: fresh zero state
+            loss, state = self._step(X, Y, state, epoch, step + 1, n)
+            train_s += time.perf_counter() - t0
+            step += 1
+            loss_sum += loss * Y.size                          # sum of token NLLs
+            tokens += Y.size
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", ppl=f"{perplexity(loss_sum / tokens):.2f}",
+                            tok_s=f"{tokens / train_s:,.0f}", refresh=False)
+            if self._interrupted:
+                self._position = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
+                                  "train_s": train_s, "data_rng": pos["data_rng"],
+                                  "state": state if self.regime == "sequential" else None,
+                                  "elapsed_s": pos["elapsed_s"] + time.perf_counter() - started}
+                self._stop(epoch, step, n)
+        record = {"epoch": epoch, "train_ppl": perplexity(loss_sum / tokens)}
+        if self.regime == "windowed" and self.data.num_val:
+            record["val_ppl"] = evaluate(self.model, self.data.val_iter(), self.loss)
+        record["tokens_per_s"] = tokens / train_s if train_s > 0 else float("nan")
+        if self.sample_every and epoch % self.sample_every == 0:
+            text = self.sample()
+            self.samples.append([epoch, text])
+            self.log(f"epoch {epoch}: {text!r}")
+        elapsed = pos["elapsed_s"] + time.perf_counter() - started
+        record["wall_s"] = (self.history[-1]["wall_s"] if len(self.history) else 0.0) + elapsed
+        return record
+
+    def sample(self, prefix: str | None = None, num_preds: int | None = None, **kwargs) -> str:
+        """A greedy continuation of ``prefix`` (default: ``sample_prefix``), as ``predict``."""
+        from .generate import predict
+        return predict(self.sample_prefix if prefix is None else prefix,
+                       self.num_preds if num_preds is None else num_preds,
+                       self.model, self.vocab, token=self.token, **kwargs)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, num_epochs: int) -> History:
+        """Train until ``num_epochs`` epochs are finished in all (a trainer restored from
+        a checkpoint continues from its epoch); return the history."""
+        if isinstance(num_epochs, bool) or not isinstance(num_epochs, (int, np.integer)) \
+                or num_epochs <= 0:
+            raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+        if num_epochs < self.epoch:
+            raise ValueError(f"num_epochs={num_epochs} is fewer than the {self.epoch} epochs "
+                             f"already trained")
+        bar = tqdm(total=num_epochs, initial=self.epoch, unit="epoch", disable=not self.progress,
+                   dynamic_ncols=True, desc="training")
+        try:
+            with self._sigint_flag():
+                while self.epoch < num_epochs:
+                    record = self._run_epoch(self.epoch + 1, bar)
+                    self.history.append(record)
+                    self.epoch += 1
+                    post = {"ppl": f"{record['train_ppl']:.2f}"}
+                    if "val_ppl" in record:
+                        post["val_ppl"] = f"{record['val_ppl']:.2f}"
+                    post["tok_s"] = f"{record['tokens_per_s']:,.0f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                    if self.checkpoint is not None and (self.epoch % self.checkpoint_every == 0
+                                                        or self.epoch == num_epochs):
+                        self.save(self.checkpoint)
+                    if self.callback is not None:
+                        self.callback(self, record)
+                    if self._interrupted:                      # Ctrl-C during validation/sample
+                        self._stop(self.epoch, 0, None)
+        finally:
+            bar.close()
+        return self.history
+
+    @contextmanager
+    def _sigint_flag(self):
+        """While training, the first Ctrl-C sets a flag that the loop checks after each
+        step (so no update is left half done); a second Ctrl-C stops at once."""
+        self._interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _stop(self, epoch: int, step: int, n: int | None):
+        saved = self.save(self.checkpoint) if self.checkpoint is not None else None
+        where = f"epoch {epoch}, {_step_name(step, n)}" if step else f"the end of epoch {epoch}"
+        msg = (f"interrupted at {where}; checkpoint saved to {saved}" if saved
+               else f"interrupted at {where} (no checkpoint path set: nothing saved)")
+        raise TrainingInterrupted(msg, epoch, step, saved)
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self, path) -> Path:
+        """Save a checkpoint of this exact point of training (see ``minirnn.checkpoint``)."""
+        pos = self._position
+        extra = {"samples": self.samples, "position": None}
+        arrays = {}
+        data_rng = self.data.rng.bit_generator.state
+        if pos is not None:                                    # mid-epoch (Ctrl-C)
+            extra["position"] = {k: pos[k] for k in ("step", "loss_sum", "tokens", "train_s",
+                                                     "elapsed_s")}
+            data_rng = pos["data_rng"]
+            if pos["state"] is not None:
+                arrays["state"] = pos["state"]
+        return ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
+                             self.run_config(), self.epoch,
+                             {"data": data_rng, "trainer": self.rng.bit_generator.state},
+                             history=self.history.records, extra=extra, extra_arrays=arrays)
+
+    def restore(self, ckpt) -> "Trainer":
+        """Continue from a checkpoint (a ``Checkpoint`` or a path): parameters, optimizer,
+        epoch, history, random generators and, if it was saved mid-epoch, the position
+        in that epoch with its carried state."""
+        if not isinstance(ckpt, ckpt_lib.Checkpoint):
+            ckpt = ckpt_lib.load(ckpt)
+        own = self.model.params
+        if set(own) != set(ckpt.params) or any(own[k].shape != ckpt.params[k].shape for k in own):
+            raise ValueError(f"checkpoint {ckpt.path} does not fit this model: it has "
+                             f"{ {k: v.shape for k, v in ckpt.params.items()} }, the model "
+                             f"{ {k: v.shape for k, v in own.items()} }")
+        if self.vocab is not None and list(self.vocab.idx_to_token) != list(ckpt.vocab.idx_to_token):
+            raise ValueError(f"checkpoint {ckpt.path} was trained with another vocabulary "
+                             f"({len(ckpt.vocab)} tokens) than this trainer's ({len(self.vocab)})")
+        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        for k, p in own.items():
+            p[...] = ckpt.params[k]
+        self.epoch = ckpt.epoch
+        self.history = History(ckpt.history)
+        self.samples = [list(s) for s in ckpt.extra.get("samples", [])]
+        self.data.rng.bit_generator.state = ckpt.rng_state["data"]
+        self.rng.bit_generator.state = ckpt.rng_state["trainer"]
+        pos = ckpt.extra.get("position")
+        self._position = None
+        if pos:
+            self._position = dict(pos, data_rng=ckpt.rng_state["data"],
+                                  state=ckpt.extra_arrays.get("state"))
+        return self
+
+
+def train(model, data, num_epochs: int, vocab=None, **kwargs) -> History:
+    """Train ``model`` on ``data`` for ``num_epochs`` epochs; return the ``History``.
+
+    The keyword arguments are ``Trainer``'s (optimizer, lr, clip, bptt, bptt_p, seed,
+    sample_every, sample_prefix, num_preds, checkpoint, progress, ...).
+    """
+    return Trainer(model, data, vocab=vocab, **kwargs).fit(num_epochs)
+
+
+# ------------------------------------------------------------------ the book's settings
+#: Every setting of a run.  The presets fill them all; the command line overrides some.
+DEFAULT_CONFIG = {
+    "corpus": "timemachine", "token": "char", "max_tokens": None,
+    "sampling": "windowed",            # 'sequential' | 'random' | 'windowed'
+    "num_train": 10000, "num_val": 5000, "batch_size": 1024, "num_steps": 32,
+    "num_hiddens": 32, "embed_dim": None, "nonlinearity": "tanh", "init": "normal", "sigma": 0.01,
+    "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "num_epochs": 100,
+    "bptt": "truncated", "bptt_p": None, "seed": 0,
+    "sample_every": 10, "prefix": "time traveller", "num_preds": 50,
+}
+
+_D2L_017 = {"max_tokens": 10000, "sampling": "sequential", "batch_size": 32, "num_steps": 35,
+            "num_hiddens": 512, "lr": 1.0, "clip": 1.0, "num_epochs": 500, "sample_every": 50}
+
+#: The book's published runs (REFERENCE.md section 5), and minirnn's default.
+PRESETS = {
+    # the README's main job: see README "Training" for why these numbers
+    "default": {"sampling": "windowed", "num_train": 60000, "num_val": 10000, "batch_size": 256,
+                "num_steps": 32, "num_hiddens": 256, "optimizer": "adam", "lr": 0.005,
+                "clip": 1.0, "num_epochs": 10, "init": "uniform", "sample_every": 1},
+    # 0.17 "RNN from scratch": hidden 512, one-hot, N(0, 0.01^2), sequential partitioning
+    "d2l-0.17": dict(_D2L_017),
+    # ... the same with random sampling
+    "d2l-0.17-random": dict(_D2L_017, sampling="random"),
+    # 0.17 "concise": nn.RNN(256) with PyTorch's default init U(-1/sqrt(H), 1/sqrt(H))
+    "d2l-0.17-concise": dict(_D2L_017, num_hiddens=256, init="uniform"),
+    # 1.0 scratch/concise: hidden 32, 10,000 train / 5,000 validation windows
+    "d2l-1.0": {"sampling": "windowed", "num_train": 10000, "num_val": 5000, "batch_size": 1024,
+                "num_steps": 32, "num_hiddens": 32, "lr": 1.0, "clip": 1.0, "num_epochs": 100,
+                "sample_every": 10},
+}
+
+#: What the book reports for each preset (REFERENCE.md section 5): (metric, value).
+BOOK_RESULTS = {"d2l-0.17": ("train_ppl", 1.0), "d2l-0.17-random": ("train_ppl", 1.5),
+                "d2l-0.17-concise": ("train_ppl", 1.3), "d2l-1.0": ("val_ppl", 7.2)}
+
+SAMPLINGS = ("sequential", "random", "windowed")
+
+
+def preset_config(name: str, **overrides) -> dict:
+    """The full config of preset ``name`` with ``overrides`` (None values are ignored)."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
+    config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    return config
+
+
+def _seeds(seed: int) -> dict:
+    """Independent generators for the model's init, the data order and the trainer."""
+    data, model, trainer = np.random.SeedSequence(seed).spawn(3)
+    return {"data": np.random.default_rng(data), "model": np.random.default_rng(model),
+            "trainer": int(trainer.generate_state(1)[0])}
+
+
+def make_data(config: dict, vocab=None):
+    """The corpus ids, data object and Vocab of a config; errors before any training.
+
+    Returns:
+        (data, vocab): a ``SeqDataLoader`` or ``WindowedData``, and the Vocab.
+    """
+    from .data import build_corpus, load_corpus
+    if config["sampling"] not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {config['sampling']!r}")
+    raw = load_corpus(config["corpus"])
+    corpus, vocab = build_corpus(raw, config["token"], vocab=vocab, max_tokens=config["max_tokens"])
+    rng = _seeds(config["seed"])["data"]
+    if config["sampling"] == "windowed":
+        data = WindowedData(corpus, config["num_steps"], num_train=config["num_train"],
+                            num_val=config["num_val"], batch_size=config["batch_size"], seed=rng)
+    else:
+        data = SeqDataLoader(corpus, config["batch_size"], config["num_steps"],
+                             use_random_iter=config["sampling"] == "random", seed=rng)
+    return data, vocab
+
+
+def make_model(config: dict, vocab_size: int):
+    """The ``RNNLM`` of a config (its init drawn from the config's seed)."""
+    from .models import RNNLM
+    return RNNLM(vocab_size, config["num_hiddens"], embed_dim=config["embed_dim"],
+                 rng=_seeds(config["seed"])["model"], nonlinearity=config["nonlinearity"],
+                 init=config["init"], sigma=config["sigma"])
+
+
+def make_trainer(config: dict, model, data, vocab, **kwargs) -> Trainer:
+    """A ``Trainer`` with a config's settings; ``kwargs`` go to ``Trainer`` (checkpoint,
+    progress, log, callback)."""
+    return Trainer(model, data, vocab=vocab, optimizer=config["optimizer"], lr=config["lr"],
+                   clip=config["clip"], bptt=config["bptt"], bptt_p=config["bptt_p"],
+                   seed=_seeds(config["seed"])["trainer"], sample_every=config["sample_every"],
+                   sample_prefix=config["prefix"], num_preds=config["num_preds"],
+                   token=config["token"], config=config, **kwargs)
+
+
+if __name__ == "__main__":
+    from .cli import main
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,199 @@
+"""Tests of minirnn.checkpoint: round trip, bit-for-bit resume, atomic writes, and clear
+errors for missing, truncated and foreign files."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from minirnn import checkpoint
+from minirnn.checkpoint import CheckpointError, build_model, load, save
+from minirnn.data import SeqDataLoader, Vocab, WindowedData, build_corpus
+from minirnn.gradcheck import randomize_params
+from minirnn.models import RNNLM
+from minirnn.optim import Adam
+from minirnn.train import Trainer
+
+TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
+        "a recondite matter to us his grey eyes shone and twinkled ") * 12
+
+
+@pytest.fixture(scope="module")
+def corpus_vocab():
+    return build_corpus(TEXT)
+
+
+def make_data(kind, corpus, seed=7):
+    if kind == "windowed":
+        return WindowedData(corpus, 8, num_train=300, num_val=60, batch_size=64, seed=seed)
+    return SeqDataLoader(corpus, 4, 8, use_random_iter=kind == "random", seed=seed)
+
+
+def make_trainer(kind, corpus, vocab, path=None, optimizer="sgd", lr=1.0, model=None, **kwargs):
+    model = model if model is not None else RNNLM(len(vocab), 12, seed=3)
+    return Trainer(model, make_data(kind, corpus), vocab=vocab, optimizer=optimizer, lr=lr,
+                   seed=11, sample_every=0, progress=False, checkpoint=path, **kwargs)
+
+
+def test_round_trip_keeps_every_part(tmp_path):
+    vocab = Vocab(list("hello world"), reserved_tokens=["<pad>"])
+    model = RNNLM(len(vocab), 5, embed_dim=3, seed=0)
+    randomize_params(model, np.random.default_rng(0))
+    opt = Adam(model.params, model.grads, lr=0.01)
+    for g in model.grads.values():
+        g[...] = 1.0
+    opt.step()
+    rng = np.random.default_rng(42)
+    rng.random(3)
+    config = {"vocab_size": len(vocab), "num_hiddens": 5, "embed_dim": 3, "corpus": "x.txt"}
+    history = [{"epoch": 1, "train_ppl": 9.5, "tokens_per_s": 10.0, "wall_s": 0.5}]
+    path = save(tmp_path / "a" / "ck.npz", model, vocab, opt.state_dict(), config, 4,
+                {"data": rng.bit_generator.state}, history=history,
+                extra={"note": [1, 2]}, extra_arrays={"state": np.ones((2, 5), np.float32)})
+    ck = load(path)
+    assert set(ck.params) == set(model.params)
+    for k, p in model.params.items():
+        assert ck.params[k].dtype == p.dtype
+        np.testing.assert_array_equal(ck.params[k], p)
+    assert ck.vocab.idx_to_token == vocab.idx_to_token
+    assert ck.vocab.token_freqs == vocab.token_freqs
+    assert ck.config == config and ck.epoch == 4 and ck.history == history
+    assert ck.extra == {"note": [1, 2]}
+    np.testing.assert_array_equal(ck.extra_arrays["state"], np.ones((2, 5)))
+    state = opt.state_dict()
+    assert set(ck.optimizer_state) == set(state)
+    for k, v in state.items():
+        np.testing.assert_array_equal(ck.optimizer_state[k], v)
+    again = np.random.default_rng(0)
+    again.bit_generator.state = ck.rng_state["data"]
+    np.testing.assert_array_equal(again.random(5), rng.random(5))
+    # build_model gives a model that computes the same logits
+    X = np.array([[1, 2, 3, 4]])
+    np.testing.assert_array_equal(build_model(ck).forward(X)[0], model.forward(X)[0])
+
+
+def run_epochs(trainer, n):
+    trainer.fit(n)
+    return {k: p.copy() for k, p in trainer.model.params.items()}
+
+
+@pytest.mark.parametrize("kind, optimizer, lr, bptt, p", [
+    ("sequential", "sgd", 1.0, "truncated", None),
+    ("random", "adam", 0.01, "truncated", None),
+    ("windowed", "sgd", 1.0, "truncated", None),
+    ("sequential", "sgd", 1.0, "randomized", 0.5),
+])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, corpus_vocab, kind, optimizer,
+                                                         lr, bptt, p):
+    corpus, vocab = corpus_vocab
+    straight = run_epochs(make_trainer(kind, corpus, vocab, optimizer=optimizer, lr=lr,
+                                       bptt=bptt, bptt_p=p), 4)
+    path = tmp_path / "ck.npz"
+    first = make_trainer(kind, corpus, vocab, path, optimizer=optimizer, lr=lr, bptt=bptt, bptt_p=p)
+    run_epochs(first, 2)
+    # as a new process would: the model from the file, new data with the same seed
+    ck = load(path)
+    second = make_trainer(kind, corpus, ck.vocab, optimizer=optimizer, lr=lr, bptt=bptt,
+                          bptt_p=p, model=build_model(ck))
+    second.restore(ck)
+    assert second.epoch == 2 and len(second.history) == 2
+    resumed = run_epochs(second, 4)
+    for k in straight:
+        assert np.array_equal(resumed[k], straight[k]), f"{k} differs after resuming"
+    assert [r["train_ppl"] for r in second.history] == \
+        [r["train_ppl"] for r in first.history] + [r["train_ppl"] for r in second.history[2:]]
+
+
+def test_resume_without_the_random_states_would_differ(tmp_path, corpus_vocab):
+    # the control for the test above: the data order really matters to the weights
+    corpus, vocab = corpus_vocab
+    straight = run_epochs(make_trainer("random", corpus, vocab), 4)
+    path = tmp_path / "ck.npz"
+    run_epochs(make_trainer("random", corpus, vocab, path), 2)
+    second = make_trainer("random", corpus, vocab)
+    second.restore(path)
+    second.data.rng = np.random.default_rng(7)          # forget the saved data order
+    resumed = run_epochs(second, 4)
+    assert not np.array_equal(resumed["rnn.W_hh"], straight["rnn.W_hh"])
+
+
+def test_save_is_atomic_and_leaves_the_old_file_on_failure(tmp_path, corpus_vocab, monkeypatch):
+    corpus, vocab = corpus_vocab
+    trainer = make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz")
+    trainer.fit(1)
+    before = (tmp_path / "ck.npz").read_bytes()
+
+    def failing_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")                 # something, then the crash
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.np, "savez", failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save(tmp_path / "ck.npz")
+    assert (tmp_path / "ck.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]   # no temporary left
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at path="):
+        load(tmp_path / "nothing.npz")
+
+
+def test_truncated_file(tmp_path, corpus_vocab):
+    corpus, vocab = corpus_vocab
+    trainer = make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz")
+    trainer.fit(1)
+    data = (tmp_path / "ck.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable minirnn checkpoint .truncated or corrupt"):
+        load(tmp_path / "cut.npz")
+
+
+def test_foreign_files(tmp_path):
+    np.savez(tmp_path / "other.npz", W=np.zeros(3))
+    with pytest.raises(CheckpointError, match="an .npz file but not a minirnn checkpoint"):
+        load(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable minirnn checkpoint"):
+        load(tmp_path / "text.npz")
+    meta = np.frombuffer(json.dumps({"format": "someone.else"}).encode(), np.uint8)
+    np.savez(tmp_path / "fmt.npz", **{"meta.json": meta})
+    with pytest.raises(CheckpointError, match="format 'someone.else', expected 'minirnn.checkpoint'"):
+        load(tmp_path / "fmt.npz")
+    meta = np.frombuffer(json.dumps({"format": "minirnn.checkpoint", "version": 99}).encode(), np.uint8)
+    np.savez(tmp_path / "v99.npz", **{"meta.json": meta})
+    with pytest.raises(CheckpointError, match="version 99; this minirnn reads version 1"):
+        load(tmp_path / "v99.npz")
+    np.savez(tmp_path / "junk.npz", **{"meta.json": np.frombuffer(b"{not json", np.uint8)})
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load(tmp_path / "junk.npz")
+    assert zipfile.is_zipfile(tmp_path / "other.npz")
+
+
+def test_bad_save_arguments_write_nothing(tmp_path):
+    vocab = Vocab(list("ab"))
+    model = RNNLM(len(vocab), 2)
+    with pytest.raises(TypeError, match="config must hold only JSON values"):
+        save(tmp_path / "x.npz", model, vocab, {}, {"f": object()}, 0, {})
+    with pytest.raises(ValueError, match="epoch must be a non-negative int, got -1"):
+        save(tmp_path / "x.npz", model, vocab, {}, {}, -1, {})
+    with pytest.raises(TypeError, match="optimizer_state must be a dict"):
+        save(tmp_path / "x.npz", model, vocab, None, {}, 0, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_restore_refuses_another_model_or_vocabulary(tmp_path, corpus_vocab):
+    corpus, vocab = corpus_vocab
+    make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz").fit(1)
+    other = Trainer(RNNLM(len(vocab), 7), make_data("sequential", corpus), vocab=vocab,
+                    sample_every=0, progress=False)
+    before = other.model.params["rnn.W_hh"].copy()
+    with pytest.raises(ValueError, match="does not fit this model"):
+        other.restore(tmp_path / "ck.npz")
+    np.testing.assert_array_equal(other.model.params["rnn.W_hh"], before)
+    letters = Vocab([chr(ord("A") + i) for i in range(len(vocab) - 1)])   # same size, other tokens
+    assert len(letters) == len(vocab)
+    t = Trainer(RNNLM(len(vocab), 12), make_data("sequential", corpus), vocab=letters,
+                sample_every=0, progress=False)
+    with pytest.raises(ValueError, match="another vocabulary"):
+        t.restore(tmp_path / "ck.npz")
