@@ -78,7 +78,8 @@ class RNNLM(Module):
         T, B = X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size))
         dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H)
-        dX, dstate0 = self.rnn.backward(dHs, dstate, keep=keep)
+        # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
+        dX, dstate0 = self.rnn.backward(dHs, dstate, keep=keep, input_grad=self.embed_dim is not None)
         self.embedding.backward(dX)                             # scatter-add into embedding.W
         return dstate0
 
