@@ -96,10 +96,12 @@ def plot(results: dict, path: str) -> None:
     for col, (name, points) in enumerate(results.items()):
         x = np.array([p[name] for p in points], dtype=float)
         rows = [("ms per training step", np.array([p["seconds"] for p in points]) * 1e3, "o-", "C0"),
-                ("peak traced memory (MB)", np.array([p["peak_bytes"] for p in points]) / 1e6, "s-", "C1")]
+                ("peak traced memory (MB)", np.array([p["peak_bytes"] for p in points]) / 1e6,
+                 "s-", "C1")]
         for row, (ylabel, y, style, color) in enumerate(rows):
             ax = axes[row, col]
-            ax.loglog(x, y, style, color=color, label=f"measured (upper-half slope {fit_exponent(x, y):.2f})")
+            ax.loglog(x, y, style, color=color,
+                      label=f"measured (upper-half slope {fit_exponent(x, y):.2f})")
             slope = EXPECTED[name] if row == 0 else 1
             ax.loglog(x, y[-1] * (x / x[-1]) ** slope, "--", color="gray",
                       label=f"slope {slope} through the last point")

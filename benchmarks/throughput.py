@@ -132,6 +132,11 @@ def make_minirnn_step(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> Callable[[]
     return step
 
 
+def randn(rng: np.random.Generator, *shape, scale: float = 1.0, dtype=np.float32) -> np.ndarray:
+    """Normal random entries of the given shape, in ``dtype``."""
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
 def make_gemm_step(cfg: Config, dtype=np.float32) -> Callable[[], None]:
     """Only the matrix products of one minirnn training step, with its shapes and operand
     layouts, into preallocated outputs: the time BLAS alone needs for the step."""
@@ -140,7 +145,7 @@ def make_gemm_step(cfg: Config, dtype=np.float32) -> Callable[[], None]:
     rng = np.random.default_rng(0)
 
     def a(*shape):
-        return (0.1 * rng.standard_normal(shape)).astype(dtype)
+        return randn(rng, *shape, scale=0.1, dtype=dtype)
 
     X, W_xh, W_hh, W_hq = a(N, D), a(D, H), a(H, H), a(H, V)
     W_hh_T = np.ascontiguousarray(W_hh.T)
@@ -380,14 +385,13 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
     rows = []
     for cfg in CONFIGS[:2]:
         T, B, H, V = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size
-        ids = rng.integers(0, V, (T, B))
-        W_xh, W_hh = rng.standard_normal((V, H)).astype(np.float32), rng.standard_normal((H, H)).astype(np.float32)
+        ids, targets = rng.integers(0, V, (T, B)), rng.integers(0, V, (B, T))
+        W_xh, W_hh = randn(rng, V, H), randn(rng, H, H)
+        dZ, dX = randn(rng, T, B, H), randn(rng, T, B, 32)
         W_hh_T = np.ascontiguousarray(W_hh.T)
-        dZ = rng.standard_normal((T, B, H)).astype(np.float32)
-        P, dW, dh = np.empty((T, B, H), np.float32), np.zeros((V, H), np.float32), np.empty((B, H), np.float32)
-        emb, dX = np.zeros((V, 32), np.float32), rng.standard_normal((T, B, 32)).astype(np.float32)
-        logits = rng.standard_normal((T, B, V)).astype(np.float32).transpose(1, 0, 2)  # as RNNLM's
-        targets, probs = rng.integers(0, V, (B, T)), np.empty_like(logits)
+        P, dh, dW, emb = randn(rng, T, B, H), randn(rng, B, H), randn(rng, V, H), randn(rng, V, 32)
+        logits = randn(rng, T, B, V).transpose(1, 0, 2)       # (B, T, V), time-major as RNNLM's
+        probs = np.empty_like(logits)
         d2 = np.ascontiguousarray(logits).reshape(-1, V)
 
         def dense():                                           # onehot(ids) W_xh and X^T dZ
@@ -408,7 +412,8 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
             np.subtract(logits, logits.max(axis=-1, keepdims=True), out=probs)
 
         pairs = [
-            ("one-hot inputs: X W_xh and dW_xh", "one-hot GEMMs", dense, "row gather + scatter-add", gather),
+            ("one-hot inputs: X W_xh and dW_xh", "one-hot GEMMs", dense,
+             "row gather + scatter-add", gather),
             ("embedding gradient (E = 32)", "scatter_add_rows (flat np.add.at)",
              lambda: scatter_add_rows(emb, ids, dX), "np.add.at on rows",
              lambda: np.add.at(emb, ids.reshape(-1), dX.reshape(-1, 32))),
@@ -481,7 +486,8 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
             f"| {c['name']} | {c['num_hiddens']} | {c['batch_size']} | {c['num_steps']} | "
             f"{c['vocab_size']} | {c['embed_dim'] or 'one-hot'} | {_rate(rate['minirnn'])} | "
             f"{_rate(rate['gemm'])} | "
-            f"{_ratio(share, targets['gemm_share'] if c['num_hiddens'] >= 512 else None, fmt='{:.0%}')} | "
+            f"{_ratio(share, targets['gemm_share'] if c['num_hiddens'] >= 512 else None, fmt='{:.0%}')}"
+            " | "
             f"{_rate(rate.get('naive'))} | {_ratio(naive, targets['naive'], fmt='{:.0f}x')} | "
             f"{_rate(rate.get('torch'))} | {_ratio(torch_ratio, targets['torch'])} |")
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
@@ -491,7 +497,8 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
         m = r["memory"]
         most = TARGETS["memory"] if r["config"]["name"] in {k.name for k in CONFIGS} else None
         nominal = sum(m["nominal"].values())
-        parts = " + ".join(f"{m['nominal'][k] / 1e6:.2f}" for k in ("params", "grads", "caches", "batch"))
+        parts = " + ".join(f"{m['nominal'][k] / 1e6:.2f}"
+                           for k in ("params", "grads", "caches", "batch"))
         lines.append(
             f"| {r['config']['name']} | {nominal / 1e6:.2f} = {parts} | {m['traced_peak'] / 1e6:.2f} | "
             f"{_ratio(m['traced_peak'] / nominal, most=most)} | {m['rss_growth'] / 1e6:.1f} | "
@@ -534,8 +541,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     for name, least in (("threads", 1), ("repeats", 1), ("naive_repeats", 1), ("warmup", 0),
                         ("block", 1)):
-        if getattr(args, name) < least:
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if value < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
     if args.memory_child:
         print(json.dumps(measure_memory(BY_NAME[args.memory_child])))
         return 0

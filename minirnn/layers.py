@@ -423,9 +423,9 @@ class RNN(_RecurrentParams):
     forward: ``X (T, B, D)``, ``h0 (B, H)`` or None -> ``(Hs (T, B, H), h_T (B, H))``.
     backward: ``(dHs (T, B, H), dh_T (B, H) or None)`` -> ``(dX (T, B, D), dh0 (B, H))``.
 
-    Only the recurrence is a Python loop. The input projections of all T steps are one
-    GEMM before the loop; the weight gradients are single GEMMs after it.  ``Hs`` is a
-    view of a buffer reused by the next ``forward`` of the same shape: copy it to keep it.
+    Only the recurrence is a Python loop: input projections and weight gradients are one
+    GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
+    inputs).  ``Hs`` views a buffer reused by the next ``forward`` of the same shape.
 
     Two opt-in hooks for the BPTT section (see ``minirnn.bptt``):
     ``backward(..., keep=k)`` multiplies the gradient flowing from H_t back to H_{t-1} by
@@ -441,7 +441,7 @@ class RNN(_RecurrentParams):
         self.dh_norms = None
         self._X = None        # (T, B, D)    inputs of the last forward
         self._H = None        # (T+1, B, H)  H[0] = h0, H[t] = H_t: one preallocated buffer
-        self._dZ = None       # (T, B, H)    dL/dZ_t for every step, from the last backward
+        self._dZ = None       # (T, B, H)    backward buffer: dL/dZ_t for every step
 
     def _buffer(self, name: str, shape: tuple, dtype) -> np.ndarray:
         """A preallocated array reused across minibatches of the same shape and dtype."""
@@ -473,7 +473,6 @@ class RNN(_RecurrentParams):
 
     def backward(self, dHs: np.ndarray, dh_T: np.ndarray | None = None,
                  keep: np.ndarray | None = None, input_grad: bool = True):
-        """``input_grad=False`` returns None for dL/dX (inputs with no gradient, e.g. one-hot)."""
         if self._H is None or self._X is None:
             raise RuntimeError("RNN.backward called before forward")
         X, Hbuf = self._X, self._H
@@ -486,23 +485,25 @@ class RNN(_RecurrentParams):
             raise ValueError(f"keep must have shape ({T},), got {np.shape(keep)}")
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # a copy: BLAS is slower on the view
-        dZ = self._dZ = _activation_grad(Hbuf[1:], self.nonlinearity)  # f'(Z_t) from H_t, all t
-        dh = np.zeros((B, H), Hbuf.dtype) if dh_T is None else dh_T.astype(Hbuf.dtype)  # a copy
+        dZ = self._buffer("_dZ", (T, B, H), Hbuf.dtype)
+        fprime = _activation_grad(Hbuf[1:], self.nonlinearity)  # f'(Z_t) from H_t, all t at once
+        dh_next = np.zeros((B, H), Hbuf.dtype) if dh_T is None else dh_T.astype(Hbuf.dtype)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
         for t in reversed(range(T)):
-            dh += dHs[t]                                       # dL/dH_t = dHs[t] (output) + dh (step t+1)
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)
+            np.add(dHs[t], dh_next, out=dZ[t])
             if self.record_grad_norms:
-                self.dh_norms[t] = np.linalg.norm(dh)
-            dZ[t] *= dh                                        # dL/dZ_t = dL/dH_t * f'(Z_t)
-            np.matmul(dZ[t], W_hh_T, out=dh)                   # dL/dH_{t-1} via H_t: dZ_t W_hh^T
+                self.dh_norms[t] = np.linalg.norm(dZ[t])
+            dZ[t] *= fprime[t]                                 # dL/dZ_t = dL/dH_t * f'(Z_t)
+            np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} via H_t: dZ_t W_hh^T
             if keep is not None:
-                dh *= keep[t]                                  # truncation: 0 cuts, 1/p reweights
+                dh_next *= keep[t]                             # truncation: 0 cuts, 1/p reweights
         dZ2 = dZ.reshape(T * B, H)
         g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t
         g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t
         g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t
-        if not input_grad:                                     # e.g. one-hot inputs: no gradient,
-            return None, dh                                    # so no GEMM for it; dh is dL/dH_0
+        if not input_grad:                                     # e.g. one-hot inputs (no gradient)
+            return None, dh_next                               # dh_next is now dL/dH_0
         dX = (dZ2 @ p["W_xh"].T).reshape(T, B, D)              # dL/dX_t  = dZ_t W_xh^T
-        return dX, dh                                          # dh is now dL/dH_0
+        return dX, dh_next                                     # dh_next is now dL/dH_0

@@ -63,8 +63,8 @@ class SoftmaxCrossEntropy:
             m = logits.max(axis=-1, keepdims=True)                 # (..., 1) max_j z_j
         np.subtract(logits, m, out=probs)                          # z - m
         np.exp(probs, out=probs)                                   # e_j = exp(z_j - m)
-        s = np.einsum("...v->...", probs)                          # (...) sum_j e_j (einsum: 3-4x
-        probs /= s[..., None]                                      #   .sum's speed on short rows); p = e / s
+        s = np.einsum("...v->...", probs)                          # (...) sum_j e_j; einsum is 3-4x
+        probs /= s[..., None]                                      # .sum's speed here.  p = e / s
         nll = np.log(s) - (z_y - m)[..., 0]                        # -log p_y = log s - (z_y - m)
         if mask is None:
             weights, count = None, targets.size

@@ -60,7 +60,7 @@ def test_throughput_script_runs_tiny_and_writes_its_tables(tmp_path):
 def test_scaling_script_runs_tiny_and_writes_table_and_figure(tmp_path):
     run_script("scaling.py", "--tiny", "--threads", "1", "--repeats", "2", "--out", str(tmp_path))
     rows = [line for line in (tmp_path / "scaling.md").read_text().splitlines()
-            if line.startswith("| hidden") or line.startswith("| batch") or line.startswith("| num_steps")]
+            if line.startswith(("| hidden", "| batch", "| num_steps"))]
     assert len(rows) == 9                                      # three sweeps of three points
     assert sum("time ~ " in row for row in rows) == 3          # one fitted growth per sweep
     png = (tmp_path / "scaling.png").read_bytes()
