@@ -20,8 +20,9 @@ how much of that sum they keep:
 * ``'full'``: the gradient flows over the whole sequence: one window per sequence, so
   the RNN caches every hidden state, input and output distribution of the sequence.
   It is rarely used: (1) memory grows linearly with the sequence length
-  (``full_bptt_cache_bytes``: about ``4 (5H + 5V + 3D)`` bytes per token in float32,
-  so the 173,428 characters of The Time Machine with H = 512 cost about 1.9 GB);
+  (``full_bptt_cache_bytes``: ``4 (4H + 5V) + 8V + 96`` bytes per token in float32 with
+  one-hot inputs, so the 173,428 characters of The Time Machine as one sequence with
+  H = 512 need about 1.6 GB);
   (2) the model is updated once per pass over the sequence instead of once per window,
   so it learns far slower per second; (3) the long products of Jacobians vanish or
   explode (see ``minirnn.linear_rnn``), so the extra terms are mostly noise and
@@ -112,20 +113,25 @@ def truncation_keep(seq_len: int, num_steps: int) -> np.ndarray:
 
 def full_bptt_cache_bytes(num_hiddens: int, input_size: int, batch_size: int, num_steps: int,
                           vocab_size: int, itemsize: int = 4) -> int:
-    """Bytes one forward and backward of the language model over a window of ``num_steps``
-    needs, an upper estimate of its peak memory, per token (T B of them):
+    """Bytes one forward, loss and backward of the language model over a window of
+    ``num_steps`` allocates: an upper estimate of its peak, so that full BPTT can be refused
+    before anything is allocated.  Per token (there are T B of them):
 
-    * hidden side, 5 H: the states ``(T+1, B, H)``, ``dL/dH`` from the output layer,
-      ``f'(Z)``, its temporary and ``dL/dZ``;
-    * output side, 5 V: logits and their temporary, the loss's log-probabilities,
-      probabilities and ``dL/dlogits``;
-    * input side, 3 D: the inputs (one-hot or embedded), ``dL/dX`` and its sorted copy;
-    * 16 bytes of int64 token ids and targets.
+    * hidden side, ``4 H`` items: the states ``(T+1, B, H)``, ``dL/dH`` from the output
+      layer, ``f'(Z)`` and ``dL/dZ``;
+    * output side, ``3 V`` items: logits, probabilities and ``dL/dlogits``;
+    * input side, ``2 D`` items and ``8 D`` bytes: the inputs and ``dL/dX``, and the int64
+      flat indices of the embedding's scatter-add (one-hot inputs, D = V, need less);
+    * 96 bytes: int64 ids and targets, index arrays and per-token loss terms;
 
-    Measured against the actual peak (``measure_peak_bytes``, tracemalloc) on 11 shapes
-    from (V, H, B, T) = (6, 3, 2, 40) to (28, 256, 32, 300) and (500, 16, 4, 500):
-    the estimate is 1.04 to 1.49 times the peak, never below it
-    (``pytest tests/test_bptt.py -k peak`` checks two of them).
+    plus parameter-sized temporaries, ``2 (H^2 + D H + H V)`` items (the contiguous
+    ``W_hh^T`` and the weight-gradient GEMMs' results).
+
+    Measured against the peak tracemalloc sees (``measure_peak_bytes``, a fresh model) on
+    18 shapes from (V, H, B, T) = (6, 3, 2, 40) to (28, 256, 32, 300), (1000, 32, 4, 200)
+    and embeddings of 8 to 500: the estimate is 1.01 to 1.75 times the peak (the largest
+    for one-hot inputs with a large V); ``pytest tests/test_bptt.py -k peak`` checks that
+    it stays between 1 and 2 times the peak.
     """
     H = check_positive_int(num_hiddens, "num_hiddens")
     D = check_positive_int(input_size, "input_size")
@@ -133,8 +139,9 @@ def full_bptt_cache_bytes(num_hiddens: int, input_size: int, batch_size: int, nu
     T = check_positive_int(num_steps, "num_steps")
     V = check_positive_int(vocab_size, "vocab_size")
     itemsize = check_positive_int(itemsize, "itemsize")
-    tokens = T * B
-    return tokens * (itemsize * (5 * H + 5 * V + 3 * D) + 16)
+    per_token = itemsize * (4 * H + 3 * V + 2 * D) + 8 * D + 96
+    parameter_temporaries = itemsize * 2 * (H * H + D * H + H * V)
+    return T * B * per_token + parameter_temporaries
 
 
 def check_full_bptt_memory(nbytes: int, limit_bytes: int = 2 * 1024 ** 3) -> None:

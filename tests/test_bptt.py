@@ -85,14 +85,15 @@ def test_truncation_keep_cuts_at_window_edges():
 
 
 def test_full_bptt_memory_is_refused_with_the_bytes_needed():
-    # The Time Machine's 173,428 characters in one window, H = 512, one-hot inputs
-    nbytes = full_bptt_cache_bytes(512, 28, 1, 173428, 28)
-    assert nbytes == 173428 * (4 * (5 * 512 + 5 * 28 + 3 * 28) + 16)
+    # The Time Machine's 173,428 characters as one sequence, H = 512, one-hot inputs (D = V)
+    T, H, V = 173427, 512, 28
+    nbytes = full_bptt_cache_bytes(H, V, 1, T, V)
+    assert nbytes == T * (4 * (4 * H + 3 * V + 2 * V) + 8 * V + 96) + 4 * 2 * (H * H + 2 * V * H)
     with pytest.raises(FullBPTTMemoryError, match=f"needs about {nbytes:,} bytes") as info:
         check_full_bptt_memory(nbytes, limit_bytes=1024 ** 3)
     assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
     check_full_bptt_memory(nbytes, limit_bytes=nbytes)         # exactly at the limit: allowed
-    assert full_bptt_cache_bytes(512, 28, 1, 173428, 28, itemsize=8) == 2 * nbytes - 173428 * 16
+    assert full_bptt_cache_bytes(H, V, 1, T, V, itemsize=8) > 1.9 * nbytes   # float64: about 2x
 
 
 @pytest.mark.parametrize("args,message", [
@@ -111,15 +112,16 @@ def test_check_memory_rejects_bad_nbytes(nbytes):
         check_full_bptt_memory(nbytes)
 
 
-@pytest.mark.parametrize("V,H,B,T,E", [(28, 32, 4, 300, None), (40, 16, 3, 200, 8)])
+@pytest.mark.parametrize("V,H,B,T,E", [(28, 32, 4, 300, None), (28, 256, 8, 100, None),
+                                       (40, 16, 3, 200, 8), (28, 64, 4, 200, 200)])
 def test_cache_estimate_bounds_the_measured_peak(V, H, B, T, E):
-    """The estimate is an upper bound of the peak tracemalloc sees, and not a loose one."""
+    """The estimate is an upper bound of the peak tracemalloc sees, within a factor 2."""
     rng = np.random.default_rng(0)
     model = RNNLM(V, H, embed_dim=E, seed=0)
     X, Y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
     peak = measure_peak_bytes(model, X, Y)
     estimate = full_bptt_cache_bytes(H, V if E is None else E, B, T, V)
-    assert peak <= estimate <= 1.6 * peak, (peak, estimate)
+    assert peak <= estimate <= 2 * peak, (peak, estimate)
 
 
 # ----------------------------------------------------------------- randomized truncation
