@@ -92,3 +92,42 @@ def plot_history(history, path="perplexity.png", title: str | None = None,
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_gradient_flow(flows, path="gradient_flow.png", title: str | None = None) -> Path:
+    """Plot how the gradient flows back through time: ``||dL/dh_t||`` (left, log scale) and
+    the per-step Jacobian norm ``||dh_t/dh_{t-1}||_2`` (right) against the distance from
+    the loss, one line per run.
+
+    Args:
+        flows: dict label -> ``minirnn.bptt.GradientFlow`` (from ``gradient_flow`` or
+            ``minirnn.linear_rnn.linear_gradient_flow``).
+        path: the PNG to write (a bare name goes into ``figures/``).
+        title: the figure's title.
+
+    Returns:
+        the Path written.
+    """
+    if not isinstance(flows, dict) or not flows:
+        raise ValueError(f"flows must be a non-empty dict label -> GradientFlow, got {flows!r}")
+    for label, flow in flows.items():
+        if not all(hasattr(flow, k) for k in ("distance", "dh_norms", "jacobian_norms")):
+            raise TypeError(f"flows[{label!r}] must be a GradientFlow, got {type(flow).__name__}")
+    fig, (ax_g, ax_j) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, flow in flows.items():
+        line, = ax_g.semilogy(flow.distance, flow.dh_norms, lw=1.8, label=label)
+        ax_j.plot(flow.distance, flow.jacobian_norms, lw=1.5, color=line.get_color(), label=label)
+    ax_g.set(xlabel="distance from the loss (steps back in time)",
+             ylabel="||dL/dh_t||  (log scale)", title="gradient reaching h_t")
+    ax_j.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax_j.set(xlabel="distance from the loss (steps back in time)",
+             ylabel="||dh_t / dh_(t-1)||_2  (mean over the batch)",
+             title="per-step Jacobian norm")
+    ax_j.set_ylim(bottom=0)
+    for ax in (ax_g, ax_j):
+        ax.grid(True, which="major", alpha=0.3)
+    ax_g.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)

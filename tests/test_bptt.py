@@ -479,3 +479,17 @@ def test_powers_of_a_symmetric_matrix_align_with_the_top_eigenvector():
 
 def test_strategy_names():
     assert STRATEGIES == ("truncated", "full", "randomized")
+
+
+def test_plot_gradient_flow_writes_a_png(tmp_path):
+    from minirnn.plotting import plot_gradient_flow
+    demo = spectral_radius_demo((0.9, 1.1), num_hiddens=4, num_steps=20)
+    path = plot_gradient_flow({f"radius {r}": flow for r, (flow, _) in demo.items()},
+                              tmp_path / "flow.png", title="test")
+    assert path == tmp_path / "flow.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_gradient_flow({}, tmp_path / "empty.png")
+    with pytest.raises(TypeError, match=r"flows\['x'\] must be a GradientFlow, got ndarray"):
+        plot_gradient_flow({"x": np.ones(3)}, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
