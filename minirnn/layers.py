@@ -499,6 +499,7 @@ class RNN(_RecurrentParams):
             np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} via H_t: dZ_t W_hh^T
             if keep is not None:
                 dh_next *= keep[t]                             # truncation: 0 cuts, 1/p reweights
+        del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
         dZ2 = dZ.reshape(T * B, H)
         g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t
         g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t
