@@ -6,9 +6,11 @@
 
 Each sweep moves one size and keeps the others at the book's 0.17 concise shape (H = 256,
 B = 32, T = 35, V = 28, one-hot inputs): hidden size 32..1024, batch 1..1024, num_steps
-8..256.  For every point: the median step time after warm-up (the step of
-``throughput.py``: forward, loss, backward, clipping, SGD), tokens per second, and the
-peak of NumPy's allocations (``throughput.traced_peak_bytes``, tracemalloc).  Each sweep's
+8..256.  For every point: the step time (the step of ``throughput.py``: forward, loss,
+backward, clipping, SGD), tokens per second, and the peak of NumPy's allocations
+(``throughput.traced_peak_bytes``, tracemalloc).  The points of a sweep take turns, one
+step each, and the time is the *minimum* over the repeats (as ``timeit`` advises: on a
+machine shared with other jobs, slower repeats measure the other jobs).  Each sweep's
 growth is fitted as ``time ~ x^a`` over its upper half (the lower points carry the fixed
 per-step costs of Python).  Writes ``<out>/scaling.md`` and ``<out>/scaling.png``.
 """
@@ -40,15 +42,6 @@ LABELS = {"num_hiddens": "hidden size H", "batch_size": "batch size B", "num_ste
 EXPECTED = {"num_hiddens": 2, "batch_size": 1, "num_steps": 1}
 
 
-def measure_point(cfg: Config, repeats: int, warmup: int) -> dict:
-    """Median step time and traced peak memory of training ``cfg``."""
-    X, Y = random_batch(cfg)
-    seconds = float(np.median(time_in_turns({"step": make_minirnn_step(make_model(cfg), X, Y)},
-                                            repeats, warmup, repeats)["step"]))
-    return {"seconds": seconds, "tokens_per_s": cfg.tokens / seconds,
-            "peak_bytes": traced_peak_bytes(make_model(cfg), X, Y)}
-
-
 def fit_exponent(x, seconds) -> float:
     """Slope a of log(seconds) = a log(x) + c over the upper half of the points."""
     half = len(x) // 2
@@ -56,16 +49,24 @@ def fit_exponent(x, seconds) -> float:
 
 
 def run(base: Config, sweeps: dict, repeats: int, warmup: int) -> dict:
+    """For each sweep, every point's minimum step time (the points taking turns) and the
+    traced peak memory of a fresh model."""
     results = {}
-    with tqdm(total=sum(map(len, sweeps.values())), desc="sweep points", unit="point") as bar:
+    with tqdm(total=sum(map(len, sweeps.values())), desc="sweeps", unit="point") as bar:
         for name, values in sweeps.items():
-            points = []
-            for value in values:
-                cfg = base._replace(name=f"{name}={value}", **{name: value})
-                bar.set_postfix_str(cfg.name)
-                points.append({name: value, **measure_point(cfg, repeats, warmup)})
+            configs = [base._replace(name=f"{name}={v}", **{name: v}) for v in values]
+            batches = [random_batch(cfg) for cfg in configs]
+            steps = {cfg.name: make_minirnn_step(make_model(cfg), X, Y)
+                     for cfg, (X, Y) in zip(configs, batches)}
+            bar.set_postfix_str(name)
+            times = time_in_turns(steps, repeats, warmup, block=1)
+            results[name] = []
+            for value, cfg, (X, Y) in zip(values, configs, batches):
+                seconds = float(times[cfg.name].min())
+                results[name].append({name: value, "seconds": seconds,
+                                      "tokens_per_s": cfg.tokens / seconds,
+                                      "peak_bytes": traced_peak_bytes(make_model(cfg), X, Y)})
                 bar.update(1)
-            results[name] = points
     return results
 
 
@@ -74,7 +75,7 @@ def markdown(results: dict, base: Config, threads: int, load: tuple) -> str:
              f"load average {load[0]:.1f} at the start, {load[1]:.1f} at the end; the other sizes "
              f"at H = {base.num_hiddens}, B = {base.batch_size}, T = {base.num_steps}, "
              f"V = {base.vocab_size}, one-hot inputs.", "",
-             "| sweep | H | B | T | ms / step | tokens/s | peak MB | fitted growth |",
+             "| sweep | H | B | T | ms / step (min) | tokens/s | peak MB | fitted growth |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, points in results.items():
         x = np.array([p[name] for p in points], dtype=float)
@@ -108,6 +109,7 @@ def plot(results: dict, path: str) -> None:
             ax.set_xticks(x)
             ax.xaxis.set_major_formatter(plain)
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 3)))
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_ylabel(ylabel)
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=THREADS,
                         help="BLAS threads (default: every core, %(default)s here)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed steps per point")
+    parser.add_argument("--repeats", type=int, default=9, help="timed steps per point")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--out", default="figures", help="folder for scaling.md and scaling.png")
