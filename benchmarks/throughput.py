@@ -14,7 +14,8 @@ For each configuration, in one run on this machine:
   preallocated outputs), timed in the same run; *share* = GEMM time / minirnn time;
 * **naive**: the classic 100-line NumPy character RNN (min-char-rnn): Python loops over
   the examples and the steps, one-hot ``(1, V)`` rows times the weight matrices;
-  *speed-up* = naive time / minirnn time (the two compute the same loss and gradients);
+  *speed-up* = naive time / minirnn time, the two taking turns step by step (they compute
+  the same loss and gradients);
 * **PyTorch** (when importable; never a dependency): ``torch.nn.RNN`` + ``torch.nn.Linear``
   on one-hot inputs (``nn.Embedding`` for the embedding model) holding the same weights,
   the same step, ``torch.set_num_threads`` = the BLAS threads;
@@ -442,9 +443,11 @@ def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block:
     if use_torch:
         steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS)
     times = time_in_turns(steps, repeats, warmup, block, progress)
-    if use_naive:
-        naive = make_naive_step(make_model(cfg).params, X, Y)
-        times.update(time_in_turns({"naive": naive}, naive_repeats, 1, naive_repeats, progress))
+    if use_naive:                                              # slow: fewer steps, each one
+        naive = make_naive_step(make_model(cfg).params, X, Y)  # paired with a minirnn step
+        paired = time_in_turns({"naive": naive, "minirnn_paired": steps["minirnn"]},
+                               naive_repeats, 1, 1, progress)
+        times.update(paired)
     median = {name: float(np.median(t)) for name, t in times.items()}
     return {"config": cfg._asdict(), "median_s": median,
             "tokens_per_s": {name: cfg.tokens / s for name, s in median.items()},
@@ -480,7 +483,7 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
         c, rate, med = r["config"], r["tokens_per_s"], r["median_s"]
         targets = TARGETS if c["name"] in {k.name for k in CONFIGS} else {k: None for k in TARGETS}
         share = med["gemm"] / med["minirnn"]
-        naive = med["naive"] / med["minirnn"] if "naive" in med else None
+        naive = med["naive"] / med["minirnn_paired"] if "naive" in med else None
         torch_ratio = rate["minirnn"] / rate["torch"] if "torch" in rate else None
         lines.append(
             f"| {c['name']} | {c['num_hiddens']} | {c['batch_size']} | {c['num_steps']} | "
@@ -524,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a subset of: " + ", ".join(repr(c.name) for c in CONFIGS))
     parser.add_argument("--tiny", action="store_true", help="tiny shapes, few repeats: a smoke run")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per implementation")
-    parser.add_argument("--naive-repeats", type=int, default=3, help="timed steps of the naive loop")
+    parser.add_argument("--naive-repeats", type=int, default=5,
+                        help="timed steps of the naive loop, each paired with a minirnn step")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--block", type=int, default=5, help="steps in a row before the next turn")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
@@ -552,7 +556,7 @@ def main(argv=None) -> int:
     else:
         configs = [c for c in CONFIGS if not args.configs or c.name in args.configs]
     version = None if args.no_torch else torch_version()
-    per_config = (3 if version else 2) * args.repeats + (0 if args.no_naive else args.naive_repeats)
+    per_config = (3 if version else 2) * args.repeats + (0 if args.no_naive else 2 * args.naive_repeats)
     load_start = os.getloadavg()[0]
     results = []
     with tqdm(total=per_config * len(configs), desc="timed steps", unit="step") as progress:

@@ -51,7 +51,7 @@ def test_throughput_script_runs_tiny_and_writes_its_tables(tmp_path):
     results = json.loads((tmp_path / "throughput.json").read_text())
     assert [r["config"]["name"] for r in results] == ["tiny one-hot", "tiny embedding"]
     for r in results:
-        assert set(r["tokens_per_s"]) == {"minirnn", "gemm", "naive"}
+        assert set(r["tokens_per_s"]) == {"minirnn", "gemm", "naive", "minirnn_paired"}
         assert all(rate > 0 for rate in r["tokens_per_s"].values())
         memory = r["memory"]
         assert memory["traced_peak"] >= memory["nominal"]["params"] + memory["nominal"]["grads"] > 0
