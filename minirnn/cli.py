@@ -1,16 +1,178 @@
-"""The ``minirnn`` command line: ``minirnn gradcheck`` (and, with training, more)."""
+"""The ``minirnn`` command line (also ``python -m minirnn``).
+
+* ``minirnn train``: train a character (or word) RNN language model and write a run
+  folder: ``checkpoint.npz``, ``config.json``, ``history.json`` (one record per epoch),
+  ``perplexity.png`` and ``samples.txt``.  With no arguments it is the README's main job.
+* ``minirnn generate``: continue a prefix with a trained checkpoint.
+* ``minirnn gradcheck``: check every layer's backward pass against centered differences.
+
+Exit codes: 0 done; 1 training diverged (NaN/inf) or the gradient check failed;
+2 bad arguments (one line on stderr); 130 interrupted by Ctrl-C (checkpoint saved).
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
+import warnings
+from pathlib import Path
+
+# A BLAS library that starts as many threads as cores slows the small matrix products of
+# an RNN step down when the machine is busy (measured: README "Training").  One thread
+# unless the user chose otherwise; this must happen before NumPy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+SAMPLE_TEMPERATURES = (0.5, 1.0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: ``minirnn train: error: ...``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_at_least(lowest: int):
+    """An argparse type: an int >= ``lowest``, else a one-line error."""
+    what = "a positive integer" if lowest == 1 else f"an integer >= {lowest}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _clip(text: str):
+    if text.lower() in ("none", "off"):
+        return "none"
+    return _positive_float(text)
+
+
+def _probability(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text}")
+    return value
+
+
+def _max_tokens(text: str):
+    return "all" if text.lower() == "all" else _positive_int(text)
+
+
+# option -> config key, for the options that set a config value
+TRAIN_OPTIONS = {"corpus": "corpus", "token": "token", "hidden": "num_hiddens",
+                 "embed_dim": "embed_dim", "steps": "num_steps", "batch": "batch_size",
+                 "lr": "lr", "epochs": "num_epochs", "clip": "clip", "optimizer": "optimizer",
+                 "seed": "seed", "bptt": "bptt", "bptt_p": "bptt_p", "sampling": "sampling",
+                 "max_tokens": "max_tokens", "num_train": "num_train", "num_val": "num_val",
+                 "init": "init", "sample_every": "sample_every", "prefix": "prefix",
+                 "num_preds": "num_preds"}
+# what may still change when resuming
+RESUME_OPTIONS = ("epochs", "sample_every", "prefix", "num_preds")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .train import PRESETS, SAMPLINGS
+    parser = _Parser(
         prog="minirnn",
         description="Recurrent neural networks from Dive into Deep Learning, in pure NumPy.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+
+    tr = sub.add_parser(
+        "train", help="train an RNN language model and write a run folder",
+        description="Train an RNN language model (the book's RNN from scratch / concise) and "
+                    "write a run folder: checkpoint.npz, config.json, history.json, "
+                    "perplexity.png, samples.txt.  Options override the preset.  Ctrl-C "
+                    "saves a checkpoint and exits with code 130; --resume continues from it.",
+        epilog="presets: " + "; ".join(
+            f"{name}: " + ", ".join(f"{k}={v}" for k, v in PRESETS[name].items()
+                                   if k not in ("sample_every",))
+            for name in PRESETS))
+    g = tr.add_argument_group("data")
+    g.add_argument("--preset", choices=list(PRESETS), default="default",
+                   help="the starting settings (default: %(default)s, the README's main job)")
+    g.add_argument("--corpus", help="timemachine, tinyshakespeare, or the path of a UTF-8 text file")
+    g.add_argument("--token", choices=["char", "word"], help="token kind (default char)")
+    g.add_argument("--sampling", choices=list(SAMPLINGS),
+                   help="sequential partitioning, random sampling (0.17 book), or shuffled "
+                        "windows with validation (1.0 book)")
+    g.add_argument("--max-tokens", type=_max_tokens, metavar="N|all",
+                   help="use the first N tokens of the corpus")
+    g.add_argument("--num-train", type=_positive_int, metavar="N", help="training windows (windowed)")
+    g.add_argument("--num-val", type=_non_negative_int, metavar="N",
+                   help="validation windows (windowed; 0 for none)")
+    g.add_argument("--steps", type=_positive_int, metavar="T", help="num_steps, the window length")
+    g.add_argument("--batch", type=_positive_int, metavar="B", help="batch size")
+    g = tr.add_argument_group("model")
+    g.add_argument("--hidden", type=_positive_int, metavar="H", help="num_hiddens")
+    g.add_argument("--embed-dim", type=_positive_int, metavar="E",
+                   help="learned embeddings of this size (default: one-hot inputs, as the book)")
+    g.add_argument("--init", choices=["normal", "uniform", "xavier"],
+                   help="normal: N(0, 0.01^2) (book, scratch); uniform: U(+-1/sqrt(H)) "
+                        "(book, concise)")
+    g = tr.add_argument_group("optimization")
+    g.add_argument("--optimizer", choices=["sgd", "adam"])
+    g.add_argument("--lr", type=_positive_float, help="learning rate")
+    g.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help="number of epochs (with --resume: the total to reach)")
+    g.add_argument("--clip", type=_clip, metavar="THETA|none",
+                   help="clip the global gradient norm to THETA; 'none' for no clipping")
+    g.add_argument("--bptt", choices=["truncated", "full", "randomized"],
+                   help="backpropagation through time (default truncated)")
+    g.add_argument("--bptt-p", type=_probability, metavar="P",
+                   help="keep probability of --bptt randomized")
+    g.add_argument("--seed", type=int, help="seed of the init, the data order and the trainer")
+    g = tr.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<time>)")
+    g.add_argument("--resume", metavar="PATH",
+                   help="continue from a checkpoint (or run folder) to --epochs in all")
+    g.add_argument("--sample-every", type=_non_negative_int, metavar="K",
+                   help="print a sample every K epochs (0: never)")
+    g.add_argument("--prefix", help="prefix of the samples (default 'time traveller')")
+    g.add_argument("--num-preds", type=_positive_int, metavar="N", help="tokens per sample")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train)
+
+    ge = sub.add_parser(
+        "generate", help="continue a prefix with a trained model",
+        description="Warm the state up on the prefix, then generate: greedily (the book), "
+                    "or by sampling when --temperature or --alpha is given.  Characters "
+                    "outside the vocabulary (e.g. capitals: the corpus is lowercased) are "
+                    "read as <unk>, with a warning.")
+    ge.add_argument("--checkpoint", required=True, metavar="PATH",
+                    help="checkpoint.npz, or the run folder that holds it")
+    ge.add_argument("--prefix", default="time traveller", help="default: %(default)r")
+    ge.add_argument("--num-preds", type=_non_negative_int, default=100, metavar="N",
+                    help="tokens to generate (default %(default)s)")
+    ge.add_argument("--temperature", type=_positive_float, metavar="T",
+                    help="sample from softmax(o / T) instead of taking the argmax")
+    ge.add_argument("--alpha", type=_positive_float, metavar="A",
+                    help="sample from q ∝ P^A (the book's sharpening; = temperature 1/A)")
+    ge.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    ge.set_defaults(func=_cmd_generate)
+
     gc = sub.add_parser("gradcheck", help="check every layer's backward pass against centered "
                                           "differences in float64 and print a table",
                         description="Gradient-check every layer and the language model "
@@ -20,6 +182,158 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A bad argument found after parsing (exit 2, one line)."""
+
+
+# ------------------------------------------------------------------------ train
+def _config_from_args(args) -> dict:
+    from .train import preset_config
+    overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
+    config = preset_config(args.preset, **overrides)
+    for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
+        if config[key] in ("none", "all"):
+            config[key] = None
+    if config["bptt"] == "randomized" and config["bptt_p"] is None:
+        raise UsageError("--bptt randomized needs --bptt-p P (the keep probability, in (0, 1])")
+    if config["bptt"] != "randomized" and config["bptt_p"] is not None:
+        raise UsageError(f"--bptt-p applies to --bptt randomized, not --bptt {config['bptt']}")
+    return config
+
+
+def _new_run_dir(preset: str) -> Path:
+    base = Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
+    """Greedy and sampled continuations of the run's prefix, into ``samples.txt``."""
+    lines = [f"greedy: {trainer.sample(num_preds=200)}"]
+    for T in SAMPLE_TEMPERATURES:
+        text = trainer.sample(num_preds=200, strategy="sample", temperature=T, seed=seed)
+        lines.append(f"sampled, temperature {T}: {text}")
+    during = [f"epoch {e}: {t}" for e, t in trainer.samples]
+    body = "\n".join(lines) + ("\n\nduring training (greedy):\n" + "\n".join(during) if during else "")
+    path.write_text(body + "\n", encoding="utf-8")
+    return lines
+
+
+def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
+    """Data, model and trainer of a run writing into ``out`` (checkpoint, history, config
+    files); with ``resume`` (a Checkpoint) restored to it.  Raises before any training."""
+    from .checkpoint import build_model
+    from .train import make_data, make_model, make_trainer
+
+    data, vocab = make_data(config, vocab=None if resume is None else resume.vocab)
+    model = make_model(config, len(vocab)) if resume is None else build_model(resume)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def after_epoch(trainer, record):
+        trainer.history.save(out / "history.json")
+
+    trainer = make_trainer(config, model, data, vocab, checkpoint=out / "checkpoint.npz",
+                           progress=progress, callback=after_epoch)
+    if resume is not None:
+        trainer.restore(resume)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    return trainer
+
+
+def finish_run(trainer, out: Path, title: str) -> list[str]:
+    """Write ``history.json``, ``perplexity.png`` and ``samples.txt``; return the samples."""
+    from .plotting import plot_history
+    trainer.history.save(out / "history.json")
+    plot_history(trainer.history, out / "perplexity.png", title=title)
+    return write_samples(out / "samples.txt", trainer)
+
+
+def _cmd_train(args) -> int:
+    from .checkpoint import load as load_checkpoint
+    from .train import TrainingDiverged, TrainingInterrupted
+
+    resume = None
+    if args.resume:
+        given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS
+                 if getattr(args, opt) is not None and opt not in RESUME_OPTIONS]
+        if given or args.preset != "default":
+            raise UsageError(f"{', '.join(given + (['--preset'] if args.preset != 'default' else []))} "
+                             f"cannot change when resuming; only --epochs, --out, "
+                             f"--sample-every, --prefix, --num-preds and --no-progress can")
+        try:
+            resume = load_checkpoint(args.resume)
+        except (ValueError, FileNotFoundError) as err:
+            raise UsageError(str(err)) from None
+        config = dict(resume.config)
+        for opt in RESUME_OPTIONS:
+            if getattr(args, opt) is not None:
+                config[TRAIN_OPTIONS[opt]] = getattr(args, opt)
+        out = Path(args.out) if args.out else resume.path.parent
+    else:
+        config = _config_from_args(args)
+        out = Path(args.out) if args.out else _new_run_dir(config["preset"])
+    try:
+        trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
+    except (ValueError, TypeError, FileNotFoundError, MemoryError) as err:
+        raise UsageError(str(err)) from None
+    num_epochs = config["num_epochs"]
+    if num_epochs < trainer.epoch:
+        raise UsageError(f"--epochs {num_epochs} is fewer than the {trainer.epoch} epochs "
+                         f"the checkpoint has already trained")
+    print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
+          f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, hidden "
+          f"{config['num_hiddens']}, {config['optimizer']} lr {config['lr']}, clip "
+          f"{config['clip']}, {num_epochs} epochs -> {out}", flush=True)
+    try:
+        trainer.fit(num_epochs)
+    except TrainingInterrupted as err:
+        trainer.history.save(out / "history.json")
+        print(f"minirnn train: {err}; resume with: minirnn train --resume {out} "
+              f"--epochs {num_epochs}", file=sys.stderr)
+        return 130
+    except TrainingDiverged as err:
+        trainer.history.save(out / "history.json")
+        print(f"minirnn train: error: {err}", file=sys.stderr)
+        return 1
+    samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
+    last = trainer.history[-1]
+    summary = f"final train perplexity {last['train_ppl']:.3f}"
+    if "val_ppl" in last:
+        summary += f", validation perplexity {last['val_ppl']:.3f}"
+    print(f"{summary}, {last['wall_s']:.0f} s")
+    print("\n".join(samples))
+    print(f"run folder: {out} (checkpoint.npz, history.json, perplexity.png, samples.txt)")
+    return 0
+
+
+# --------------------------------------------------------------------- generate
+def _cmd_generate(args) -> int:
+    from .checkpoint import build_model, load as load_checkpoint
+    from .generate import predict
+    try:
+        ckpt = load_checkpoint(args.checkpoint)
+        model = build_model(ckpt)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    strategy = "sample" if (args.temperature or args.alpha) else "greedy"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            text = predict(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
+                           temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+                           token=ckpt.config.get("token", "char"))
+        except (ValueError, TypeError) as err:
+            raise UsageError(str(err)) from None
+    for w in caught:
+        print(f"minirnn generate: warning: {w.message}", file=sys.stderr)
+    print(text)
+    return 0
+
+
+# -------------------------------------------------------------------- gradcheck
 def _cmd_gradcheck(args) -> int:
     from .gradcheck import main as gradcheck_main
     return gradcheck_main([])
@@ -28,7 +342,14 @@ def _cmd_gradcheck(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"minirnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minirnn {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

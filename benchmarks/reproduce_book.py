@@ -1,0 +1,89 @@
+"""Reproduce the book's published RNN language-model runs on the CPU and print the
+README table (preset, the book's perplexity, minirnn's, wall time, a sample).
+
+    python benchmarks/reproduce_book.py                       # all four presets, in turn
+    python benchmarks/reproduce_book.py --presets d2l-1.0     # one of them
+    python benchmarks/reproduce_book.py --table-only          # the table from finished runs
+
+Each preset trains exactly as ``minirnn train --preset NAME --out runs/reproduce/NAME``
+would (same code: ``minirnn.cli.prepare_run``), writing its run folder; the table goes
+to stdout and to ``runs/reproduce/table.md``.  The targets are the issue's: the book's
+perplexity plus a margin (0.1 for the 0.17 runs, 0 for 1.0's validation perplexity).
+Takes minutes per preset on 2 cores; BLAS runs on one thread (see ``minirnn.cli``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from minirnn.cli import finish_run, prepare_run
+from minirnn.train import BOOK_RESULTS, TrainingInterrupted, preset_config
+
+TARGETS = {"d2l-0.17": 1.1, "d2l-0.17-random": 1.6, "d2l-0.17-concise": 1.4, "d2l-1.0": 7.2}
+ROOT = Path("runs") / "reproduce"
+
+
+def run_preset(name: str, progress: bool) -> dict:
+    config = preset_config(name)
+    out = ROOT / name
+    trainer = prepare_run(config, out, progress=progress)
+    started = time.perf_counter()
+    trainer.fit(config["num_epochs"])
+    wall = time.perf_counter() - started
+    finish_run(trainer, out, title=f"minirnn train --preset {name}")
+    summary = {"preset": name, "wall_s": wall, "epochs": len(trainer.history),
+               "sample": trainer.sample("time traveller", 50), "machine": platform.machine()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def table(names) -> str:
+    rows = ["| preset | the book | minirnn | target | met | wall time (this machine) | "
+            "sample: greedy, 50 characters after 'time traveller' |",
+            "|---|---|---|---|---|---|---|"]
+    for name in names:
+        out = ROOT / name
+        if not (out / "summary.json").is_file():
+            rows.append(f"| `{name}` | | not run yet | | | | |")
+            continue
+        summary = json.loads((out / "summary.json").read_text())
+        history = json.loads((out / "history.json").read_text())
+        metric, book = BOOK_RESULTS[name]
+        got = history[-1][metric]
+        label = {"train_ppl": "train", "val_ppl": "validation"}[metric]
+        ok = "yes" if got <= TARGETS[name] else f"no (+{got - TARGETS[name]:.2f})"
+        sample = summary["sample"].replace("|", "\\|")
+        rows.append(f"| `{name}` | {label} {book} | {label} {got:.2f} | <= {TARGETS[name]} | {ok} "
+                    f"| {summary['wall_s'] / 60:.1f} min ({summary['epochs']} epochs) | `{sample}` |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--table-only", action="store_true",
+                        help="print the table from the finished runs in runs/reproduce/")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.table_only:
+        for name in args.presets:
+            print(f"== {name}", flush=True)
+            try:
+                s = run_preset(name, progress=not args.no_progress)
+            except TrainingInterrupted as err:
+                print(err, file=sys.stderr)
+                return 130
+            print(f"== {name}: {s['wall_s']:.0f} s", flush=True)
+    text = table(list(TARGETS))
+    ROOT.mkdir(parents=True, exist_ok=True)
+    (ROOT / "table.md").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

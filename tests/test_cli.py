@@ -1,0 +1,191 @@
+"""Tests of the ``minirnn`` command line: smoke runs through subprocess on a tiny corpus,
+Ctrl-C and resume, divergence, ``--help``, and one-line errors (exit 2) for bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minirnn.checkpoint import load
+from minirnn.cli import main
+
+TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
+        "a recondite matter to us his grey eyes shone and twinkled and his usually pale "
+        "face was flushed and animated the fire burned brightly ") * 8
+TINY = ["--preset", "d2l-1.0", "--num-train", "300", "--num-val", "60", "--batch", "50",
+        "--steps", "8", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01"]
+
+
+def minirnn(*args, cwd, check=True, timeout=60):
+    proc = subprocess.run([sys.executable, "-m", "minirnn", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONWARNINGS": ""})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.txt"
+    path.write_text(TEXT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(corpus, tmp_path_factory):
+    """One tiny training run, shared by the tests that read its folder."""
+    cwd = tmp_path_factory.mktemp("work")
+    proc = minirnn("train", "--corpus", str(corpus), *TINY, "--epochs", "2", "--sample-every", "1",
+                   "--num-preds", "10", "--no-progress", cwd=cwd)
+    return cwd, proc
+
+
+def test_train_writes_a_run_folder(run):
+    cwd, proc = run
+    folders = list((cwd / "runs").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("d2l-1.0-")
+    out = folders[0]
+    assert {p.name for p in out.iterdir()} >= {"checkpoint.npz", "config.json", "history.json",
+                                               "perplexity.png", "samples.txt"}
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(set(r) == {"epoch", "train_ppl", "val_ppl", "tokens_per_s", "wall_s"} for r in history)
+    assert (out / "perplexity.png").read_bytes()[:4] == b"\x89PNG"
+    assert load(out / "checkpoint.npz").epoch == 2
+    assert json.loads((out / "config.json").read_text())["num_hiddens"] == 16
+    samples = (out / "samples.txt").read_text()
+    assert samples.startswith("greedy: time traveller") and "temperature 0.5" in samples
+    # progress lines: a sample after each epoch, the final numbers and the samples
+    assert "epoch 1: 'time traveller" in proc.stdout and "epoch 2: 'time traveller" in proc.stdout
+    assert "validation perplexity" in proc.stdout and "greedy: time traveller" in proc.stdout
+
+
+def test_generate_from_the_checkpoint(run):
+    cwd, _ = run
+    out = next((cwd / "runs").iterdir())
+    greedy = minirnn("generate", "--checkpoint", str(out / "checkpoint.npz"), "--prefix", "the ",
+                     "--num-preds", "20", cwd=cwd).stdout.strip()
+    assert greedy.startswith("the ")
+    again = minirnn("generate", "--checkpoint", str(out), "--prefix", "the ", "--num-preds", "20",
+                    cwd=cwd).stdout.strip()
+    assert again == greedy                                  # a run folder works too; greedy is fixed
+    sampled = [minirnn("generate", "--checkpoint", str(out), "--prefix", "the ", "--num-preds", "40",
+                       "--temperature", "1.5", "--seed", seed, cwd=cwd).stdout for seed in "112"]
+    assert sampled[0] == sampled[1] != sampled[2]
+    warned = minirnn("generate", "--checkpoint", str(out), "--prefix", "The", "--num-preds", "3",
+                     cwd=cwd)
+    assert warned.stderr.strip().splitlines() == [warned.stderr.strip()]
+    assert "warning: prefix 'The'" in warned.stderr and "<unk>: 'T'" in warned.stderr
+    assert warned.stdout.startswith("The")
+
+
+def test_ctrl_c_saves_and_resume_finishes(corpus, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "minirnn", "train", "--corpus", str(corpus),
+                             *TINY, "--epochs", "500", "--sample-every", "0", "--no-progress",
+                             "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not (out / "history.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert (out / "history.json").exists(), "no epoch finished within 30 s"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "minirnn train: interrupted at" in stderr and f"--resume {out}" in stderr
+    done = load(out / "checkpoint.npz").epoch
+    assert 1 <= done < 500
+    minirnn("train", "--resume", str(out), "--epochs", str(done + 2), "--no-progress", cwd=tmp_path)
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == list(range(1, done + 3))
+    assert load(out).epoch == done + 2
+
+
+def test_a_diverging_run_exits_1_naming_epoch_and_step(corpus, tmp_path):
+    proc = minirnn("train", "--corpus", str(corpus), *TINY[:-4], "--lr", "1e6", "--clip", "none",
+                   "--epochs", "3", "--no-progress", "--out", str(tmp_path / "r"), cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "minirnn train: error: loss became" in proc.stderr and "at epoch 1, step" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["gradcheck"]])
+def test_help_is_complete(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())        # undo argparse's line wrapping
+    expected = {"train": ["--corpus", "--token", "--preset", "--hidden", "--embed-dim", "--steps",
+                          "--batch", "--lr", "--epochs", "--clip", "--optimizer", "--seed", "--out",
+                          "--resume", "--bptt", "--bptt-p", "d2l-0.17-random", "d2l-0.17-concise",
+                          "d2l-1.0", "tinyshakespeare"],
+                "generate": ["--checkpoint", "--prefix", "--num-preds", "--temperature", "--alpha",
+                             "--seed", "<unk>"],
+                "gradcheck": ["centered differences"]}.get(command[0] if command else "",
+                                                             ["train", "generate", "gradcheck"])
+    missing = [word for word in expected if word not in text]
+    assert not missing, f"--help of {command} does not mention {missing}"
+
+
+def test_gradcheck_still_runs(tmp_path):
+    proc = minirnn("gradcheck", cwd=tmp_path)
+    assert "all passed" in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--batch", "0"], "argument --batch: expected a positive integer, got 0"),
+    (["train", "--steps", "-3"], "argument --steps: expected a positive integer, got -3"),
+    (["train", "--hidden", "many"], "argument --hidden: expected a positive integer, got 'many'"),
+    (["train", "--lr", "0"], "argument --lr: expected a positive number, got 0"),
+    (["train", "--clip", "-1"], "argument --clip: expected a positive number, got -1"),
+    (["train", "--preset", "d2l-3"], "argument --preset: invalid choice: 'd2l-3'"),
+    (["train", "--token", "byte"], "argument --token: invalid choice: 'byte'"),
+    (["train", "--bptt-p", "1.5", "--bptt", "randomized"], "expected a probability in (0, 1], got 1.5"),
+    (["train", "--bptt", "randomized"], "--bptt randomized needs --bptt-p"),
+    (["train", "--corpus", "no/such/file.txt"], "'no/such/file.txt' is neither a known corpus"),
+    (["train", "--corpus", "{tiny}", "--preset", "d2l-0.17", "--batch", "100"], "too short for one minibatch"),
+    (["train", "--corpus", "{tiny}", "--steps", "5000", "--preset", "d2l-0.17"], "too short for one minibatch"),
+    (["train", "--corpus", "{tiny}"], "too short: num_train=150000"),
+    (["train", "--resume", "{tiny}"], "is not a readable minirnn checkpoint"),
+    (["train", "--resume", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
+    (["train", "--resume", "x.npz", "--hidden", "8"], "--hidden cannot change when resuming"),
+    (["generate", "--checkpoint", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
+    (["generate"], "the following arguments are required: --checkpoint"),
+    (["generate", "--checkpoint", "{ckpt}", "--prefix", ""], "prefix must hold at least one char"),
+    (["generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "argument --temperature: expected a positive number"),
+    (["generate", "--checkpoint", "{ckpt}", "--temperature", "1", "--alpha", "2"], "not both"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, capsys, tmp_path,
+                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = next((run[0] / "runs").iterdir()) / "checkpoint.npz"
+    args = [a.format(tiny=corpus, ckpt=ckpt) for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"minirnn {args[0] if args[0] in ('train', 'generate') else ''}".rstrip())
+    assert message in err
+    assert not (tmp_path / "runs").exists()                 # nothing was started
+
+
+def test_python_dash_m_and_the_console_script_agree(tmp_path):
+    script = Path(sys.executable).with_name("minirnn")
+    if not script.exists():
+        pytest.skip("console script not installed next to this python")
+    a = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    b = minirnn("--help", cwd=tmp_path)
+    assert a.returncode == 0 and a.stdout.replace("minirnn", "") == b.stdout.replace("minirnn", "")
