@@ -4,24 +4,39 @@ README table (preset, the book's perplexity, minirnn's, wall time, a sample).
     python benchmarks/reproduce_book.py                       # all four presets, in turn
     python benchmarks/reproduce_book.py --presets d2l-1.0     # one of them
     python benchmarks/reproduce_book.py --table-only          # the table from finished runs
+    python benchmarks/reproduce_book.py --variants 0 1 2      # d2l-1.0: seeds x init x last batch
 
 Each preset trains exactly as ``minirnn train --preset NAME --out runs/reproduce/NAME``
 would (same code: ``minirnn.cli.prepare_run``), writing its run folder; the table goes
 to stdout and to ``runs/reproduce/table.md``.  The targets are the issue's: the book's
 perplexity plus a margin (0.1 for the 0.17 runs, 0 for 1.0's validation perplexity).
 Takes minutes per preset on 2 cores; BLAS runs on one thread (see ``minirnn.cli``).
+
+``--variants SEED ...`` investigates d2l-1.0's validation perplexity: for each seed it
+trains the preset with the scratch init (N(0, 0.01^2)) and the concise one (PyTorch's
+U(+-1/sqrt(H))), each with the last partial batch of every epoch dropped (minirnn's
+``WindowedData``: 9 updates an epoch) and kept (the book's DataLoader: 10), and prints a
+table of the final validation perplexities (also ``runs/reproduce/variants.md``).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import sys
-import time
-from pathlib import Path
+import os
 
-from minirnn.cli import finish_run, prepare_run
-from minirnn.train import BOOK_RESULTS, TrainingInterrupted, preset_config
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # as minirnn.cli: set before numpy loads
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from minirnn.cli import finish_run, prepare_run  # noqa: E402
+from minirnn.data import WindowedData  # noqa: E402
+from minirnn.train import (BOOK_RESULTS, TrainingInterrupted, make_data, make_model,  # noqa: E402
+                           make_trainer, preset_config)
 
 TARGETS = {"d2l-0.17": 1.1, "d2l-0.17-random": 1.6, "d2l-0.17-concise": 1.4, "d2l-1.0": 7.2}
 ROOT = Path("runs") / "reproduce"
@@ -62,13 +77,57 @@ def table(names) -> str:
     return "\n".join(rows)
 
 
+class BookLastBatch(WindowedData):
+    """Windows as the book's DataLoader gives them: the last, partial batch is kept."""
+
+    @property
+    def num_train_batches(self) -> int:
+        return -(-self.num_train // self.batch_size)            # ceil: 10,000 / 1024 -> 10
+
+    def train_iter(self):
+        order = self.rng.permutation(self.num_train)
+        for i in range(self.num_train_batches):
+            yield self._batch(order[i * self.batch_size:(i + 1) * self.batch_size])
+
+
+def run_variants(seeds, progress: bool) -> str:
+    rows = ["| seed | init | last partial batch | train ppl | validation ppl |", "|---|---|---|---|---|"]
+    results = {}
+    for seed in seeds:
+        for init in ("normal", "uniform"):
+            for keep_last in (False, True):
+                config = preset_config("d2l-1.0", seed=seed, init=init, sample_every=0)
+                data, vocab = make_data(config)
+                if keep_last:
+                    data.__class__ = BookLastBatch                 # same windows, same generator
+                trainer = make_trainer(config, make_model(config, len(vocab)), data, vocab,
+                                       progress=progress)
+                last = trainer.fit(config["num_epochs"])[-1]
+                results.setdefault((init, keep_last), []).append(last["val_ppl"])
+                rows.append(f"| {seed} | {init} | {'kept' if keep_last else 'dropped'} | "
+                            f"{last['train_ppl']:.2f} | {last['val_ppl']:.2f} |")
+                print(rows[-1], flush=True)
+    for (init, keep_last), vals in results.items():
+        rows.append(f"| mean of {len(vals)} | {init} | {'kept' if keep_last else 'dropped'} | | "
+                    f"{np.mean(vals):.2f} (min {min(vals):.2f}, max {max(vals):.2f}) |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
     parser.add_argument("--table-only", action="store_true",
                         help="print the table from the finished runs in runs/reproduce/")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--variants", nargs="+", type=int, metavar="SEED",
+                        help="investigate d2l-1.0 over these seeds instead (see above)")
     args = parser.parse_args(argv)
+    if args.variants:
+        text = run_variants(args.variants, progress=not args.no_progress)
+        ROOT.mkdir(parents=True, exist_ok=True)
+        (ROOT / "variants.md").write_text(text + "\n", encoding="utf-8")
+        print(text)
+        return 0
     if not args.table_only:
         for name in args.presets:
             print(f"== {name}", flush=True)

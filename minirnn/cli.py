@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -100,16 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
+    presets = "\n".join(textwrap.fill(
+        ", ".join(f"{k}={v}" for k, v in PRESETS[name].items() if k != "sample_every"),
+        width=88, initial_indent=f"  {name:<18}", subsequent_indent=" " * 20) for name in PRESETS)
     tr = sub.add_parser(
         "train", help="train an RNN language model and write a run folder",
-        description="Train an RNN language model (the book's RNN from scratch / concise) and "
-                    "write a run folder: checkpoint.npz, config.json, history.json, "
-                    "perplexity.png, samples.txt.  Options override the preset.  Ctrl-C "
-                    "saves a checkpoint and exits with code 130; --resume continues from it.",
-        epilog="presets: " + "; ".join(
-            f"{name}: " + ", ".join(f"{k}={v}" for k, v in PRESETS[name].items()
-                                   if k not in ("sample_every",))
-            for name in PRESETS))
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""\
+            Train an RNN language model (the book's RNN from scratch / concise) and write a
+            run folder: checkpoint.npz, config.json, history.json, perplexity.png,
+            samples.txt.  Options override the preset.  Ctrl-C saves a checkpoint and
+            exits with code 130; --resume continues from it."""),
+        epilog="presets (unlisted: timemachine characters, one-hot inputs, sgd, init normal,\n"
+               "truncated BPTT, seed 0):\n" + presets)
     g = tr.add_argument_group("data")
     g.add_argument("--preset", choices=list(PRESETS), default="default",
                    help="the starting settings (default: %(default)s, the README's main job)")
@@ -212,9 +216,10 @@ def _new_run_dir(preset: str) -> Path:
 
 def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
     """Greedy and sampled continuations of the run's prefix, into ``samples.txt``."""
-    lines = [f"greedy: {trainer.sample(num_preds=200)}"]
+    n = 200 if trainer.token == "char" else 50
+    lines = [f"greedy: {trainer.sample(num_preds=n)}"]
     for T in SAMPLE_TEMPERATURES:
-        text = trainer.sample(num_preds=200, strategy="sample", temperature=T, seed=seed)
+        text = trainer.sample(num_preds=n, strategy="sample", temperature=T, seed=seed)
         lines.append(f"sampled, temperature {T}: {text}")
     during = [f"epoch {e}: {t}" for e, t in trainer.samples]
     body = "\n".join(lines) + ("\n\nduring training (greedy):\n" + "\n".join(during) if during else "")

@@ -82,7 +82,7 @@ def plot_history(history, path="perplexity.png", title: str | None = None,
     if lo < 1.5:                                         # near the perfect score: show it
         ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="perfect (1)")
         ax.set_ylim(bottom=0.95 if log_scale else 0.9)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity" + (" (log scale)" if log_scale else ""))
     last = records[-1]

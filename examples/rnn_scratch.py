@@ -1,0 +1,153 @@
+"""RNN from scratch (d2l 0.17, "Implementation of Recurrent Neural Networks from Scratch"),
+with every step in view: one-hot inputs, the RNN cell stepped in an explicit time loop,
+the output layer, the loss, backpropagation through time step by step, gradient
+clipping, SGD and the book's ``predict``.
+
+    python examples/rnn_scratch.py                  # the book's 500 epochs, ~5 minutes
+    python examples/rnn_scratch.py --epochs 50      # a quick look
+    python examples/rnn_scratch.py --random         # random sampling instead of sequential
+
+The book's setting: batch 32, 35 steps, the first 10,000 characters, hidden 512, weights
+N(0, 0.01^2), lr 1, clipping theta 1: perplexity 1.0 (sequential) or 1.5 (random
+sampling) after 500 epochs.  Writes ``rnn_scratch_perplexity.png`` to ``--out``.
+``minirnn.models.RNNLM`` is the same model with the time loops vectorized (the script
+checks that the two agree) and ``minirnn.train`` the same loop; set a breakpoint in
+``ScratchRNNLM.backward`` to watch dL/dH flow back through the steps.
+
+Dimension letters: B batch, T steps, V vocabulary (28), H hidden units.
+"""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from minirnn.data import load_data_time_machine  # noqa: E402
+from minirnn.generate import predict  # noqa: E402
+from minirnn.layers import Linear, OneHot, RNNCell  # noqa: E402
+from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
+from minirnn.metrics import perplexity  # noqa: E402
+from minirnn.models import RNNLM  # noqa: E402
+from minirnn.optim import SGD, clip_grad_norm  # noqa: E402
+from minirnn.plotting import plot_history  # noqa: E402
+
+
+class ScratchRNNLM:
+    """The book's ``RNNModelScratch``, one step at a time:
+
+        X_t = onehot(x_t)                              (B, V)
+        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)      (B, H)   RNNCell.step_forward
+        O_t = H_t W_hq + b_q                           (B, V)   Linear
+    """
+
+    def __init__(self, vocab_size, num_hiddens, seed=0):
+        rng = np.random.default_rng(seed)
+        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.onehot = OneHot(vocab_size)
+        self.cell = RNNCell(vocab_size, num_hiddens, rng=rng)    # W_xh, W_hh ~ N(0, 0.01^2), b_h = 0
+        self.output = Linear(num_hiddens, vocab_size, rng=rng)   # W_hq ~ N(0, 0.01^2), b_q = 0
+        self.params = {**self.cell.params, "W_hq": self.output.params["W"],
+                       "b_q": self.output.params["b"]}
+        self.grads = {**self.cell.grads, "W_hq": self.output.grads["W"],
+                      "b_q": self.output.grads["b"]}
+
+    def begin_state(self, batch_size):
+        return np.zeros((batch_size, self.num_hiddens), dtype=np.float32)   # H_0 = 0
+
+    def zero_grad(self):
+        self.cell.zero_grad()
+        self.output.zero_grad()
+
+    def forward(self, X, state=None):
+        """ids X (B, T), state H_0 (B, H) -> logits (B, T, V), H_T (B, H)."""
+        inputs = self.onehot.forward(X.T)                  # (T, B, V): time first, as the book
+        H = self.begin_state(X.shape[0]) if state is None else state
+        self.caches, outputs = [], []
+        for X_t in inputs:                                 # the time loop: t = 1 .. T
+            H, cache = self.cell.step_forward(X_t, H)      # H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
+            self.caches.append(cache)                      # X_t, H_{t-1}, H_t for the backward
+            outputs.append(H)
+        logits = self.output.forward(np.stack(outputs))    # O_t = H_t W_hq + b_q  (T, B, V)
+        return logits.transpose(1, 0, 2), H
+
+    def backward(self, dlogits):
+        """dL/dlogits (B, T, V) -> dL/dH_0 (B, H); adds every parameter's gradient."""
+        dHs = self.output.backward(dlogits.transpose(1, 0, 2))   # dL/dH_t from O_t: dO_t W_hq^T  (T, B, H)
+        dh_next = np.zeros_like(dHs[0])                          # nothing flows in from after step T
+        for t in reversed(range(len(self.caches))):              # back through time: t = T .. 1
+            # dL/dH_t has two parts: from the output at t, and from H_{t+1} (through W_hh)
+            _, dh_next = self.cell.step_backward(dHs[t] + dh_next, self.caches[t])
+        return dh_next                                           # dL/dH_0: truncation drops it
+
+
+def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_iter):
+    """The book's ``train_ch8`` / ``train_epoch_ch8``; returns per-epoch records."""
+    loss, updater = SoftmaxCrossEntropy(), SGD(model.params, model.grads, lr)
+    history = []
+    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training")
+    for epoch in bar:
+        state, nll_sum, num_tokens = None, 0.0, 0
+        for X, Y in train_iter:                                  # X, Y: (B, T) token ids
+            if state is None or use_random_iter:
+                state = model.begin_state(X.shape[0])            # random sampling: fresh state
+            # sequential: the state is carried over; as a plain array it carries no graph,
+            # so the gradient stops at the minibatch edge (the book's detach_)
+            model.zero_grad()
+            logits, state = model.forward(X, state)              # (B, T, V)
+            nll = loss.forward(logits, Y)                        # mean over the B*T tokens
+            model.backward(loss.backward())                      # BPTT within the minibatch
+            clip_grad_norm(model.grads, theta)                   # g <- min(1, theta/||g||) g
+            updater.step()                                       # theta <- theta - lr g
+            nll_sum, num_tokens = nll_sum + nll * Y.size, num_tokens + Y.size
+        ppl = perplexity(nll_sum / num_tokens)                   # exp(mean NLL per token)
+        history.append({"epoch": epoch, "train_ppl": ppl})
+        bar.set_postfix(ppl=f"{ppl:.2f}")
+        if epoch % 10 == 0:
+            tqdm.write(f"epoch {epoch}: {predict('time traveller', 50, model, vocab)!r}")
+    return history
+
+
+def check_against_rnnlm(vocab_size, num_hiddens):
+    """The step-by-step model and minirnn's vectorized RNNLM compute the same thing."""
+    scratch, fast = ScratchRNNLM(vocab_size, num_hiddens, seed=1), RNNLM(vocab_size, num_hiddens)
+    for name, p in {"rnn.W_xh": "W_xh", "rnn.W_hh": "W_hh", "rnn.b_h": "b_h",
+                    "output.W": "W_hq", "output.b": "b_q"}.items():
+        fast.params[name][...] = scratch.params[p]
+    X = np.random.default_rng(0).integers(0, vocab_size, size=(4, 35))
+    logits_s, h_s = scratch.forward(X)
+    logits_f, h_f = fast.forward(X)
+    return max(np.abs(logits_s - logits_f).max(), np.abs(h_s - h_f).max())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=500, help="the book: 500")
+    parser.add_argument("--hidden", type=int, default=512, help="the book: 512")
+    parser.add_argument("--random", action="store_true", help="random sampling (book: ppl 1.5)")
+    parser.add_argument("--out", type=Path, default=Path("figures"))
+    args = parser.parse_args(argv)
+    if args.epochs <= 0 or args.hidden <= 0:
+        parser.error(f"--epochs and --hidden must be positive, got {args.epochs} and {args.hidden}")
+
+    batch_size, num_steps, lr, theta = 32, 35, 1.0, 1.0          # the book's
+    train_iter, vocab = load_data_time_machine(batch_size, num_steps, use_random_iter=args.random)
+    print(f"step-by-step model vs vectorized RNNLM: max difference "
+          f"{check_against_rnnlm(len(vocab), args.hidden):.1e}")
+    model = ScratchRNNLM(len(vocab), args.hidden, seed=0)
+    history = train_scratch(model, train_iter, vocab, args.epochs, lr, theta, args.random)
+    print(f"perplexity {history[-1]['train_ppl']:.2f} after {args.epochs} epochs "
+          f"(the book: {1.5 if args.random else 1.0} after 500)")
+    print(predict("time traveller", 50, model, vocab))
+    print(predict("traveller", 50, model, vocab))
+    kind = "random sampling" if args.random else "sequential partitioning"
+    path = plot_history(history, args.out / "rnn_scratch_perplexity.png",
+                        title=f"RNN from scratch (d2l 0.17), hidden {args.hidden}, {kind}")
+    print(f"figure: {path}")
+
+
+if __name__ == "__main__":
+    main()
