@@ -408,6 +408,8 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def save(self, path) -> Path:
         """Save a checkpoint of this exact point of training (see ``minirnn.checkpoint``)."""
+        if self.vocab is None:
+            raise ValueError("a checkpoint needs the vocabulary: this Trainer has vocab=None")
         pos = self._position
         extra = {"samples": self.samples, "position": None}
         arrays = {}
