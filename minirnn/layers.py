@@ -101,9 +101,9 @@ def init_weight(rng: np.random.Generator, shape: tuple, init: str = "normal",
 def scatter_add_rows(target: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
     """``target[ids[i]] += rows[i]`` for every i, summing repeated ids.
 
-    Same result as ``np.add.at(target, ids, rows)``, whose path for whole rows is 2-3x slower
-    (``benchmarks/throughput.py --choices``): this adds entry by entry on flat views, NumPy's
-    fast 1-D path.  ``target`` ``(V, ...)`` C-contiguous, ``ids`` N entries, ``rows`` ``(N, ...)``.
+    Same result as ``np.add.at(target, ids, rows)``, whose path for whole rows is 2 to 7
+    times slower (benchmarks/throughput.py --choices): this adds entry by entry on flat views,
+    NumPy's fast 1-D path.  ``target`` (V, ...) C-contiguous, ``ids`` N entries, ``rows`` (N, ...).
     """
     if not target.flags.c_contiguous:
         raise ValueError("target must be C-contiguous: it is updated through a flat view")
