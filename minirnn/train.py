@@ -188,6 +188,8 @@ class Trainer:
         bptt_lib.validate_strategy(bptt, bptt_p)
         if clip is not None:
             clip = check_positive_number(clip, "clip")
+        if token not in ("char", "word"):
+            raise ValueError(f"token must be 'char' or 'word', got {token!r}")
         self.sample_every = _non_negative_int_or_none(sample_every, "sample_every")
         self.num_preds = _non_negative_int_or_none(num_preds, "num_preds")
         checkpoint_every = _non_negative_int_or_none(checkpoint_every, "checkpoint_every")

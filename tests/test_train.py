@@ -284,6 +284,7 @@ def test_without_a_checkpoint_path_ctrl_c_still_stops_cleanly(corpus_vocab):
     (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of 'sgd', 'adam', got 'rmsprop'"),
     (dict(sample_every=-2), ValueError, "sample_every must be a non-negative int or None, got -2"),
     (dict(checkpoint_every=0), ValueError, "checkpoint_every must be a positive int, got 0"),
+    (dict(token="byte"), ValueError, "token must be 'char' or 'word', got 'byte'"),
 ])
 def test_bad_trainer_arguments(corpus_vocab, kwargs, error, match):
     corpus, vocab = corpus_vocab
