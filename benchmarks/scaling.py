@@ -1,6 +1,6 @@
 """How the cost of a minirnn training step grows with hidden size, batch and num_steps.
 
-    python benchmarks/scaling.py                 # three sweeps (about a minute)
+    python benchmarks/scaling.py                 # three sweeps (10 s here with --threads 1)
     python benchmarks/scaling.py --threads 1     # single-threaded BLAS
     python benchmarks/scaling.py --tiny          # a smoke run (what the test suite runs)
 

@@ -1,7 +1,7 @@
 """Training throughput of minirnn, against the GEMM bound, a naive loop and PyTorch.
 
-    python benchmarks/throughput.py                  # the four configurations (about 3 minutes)
-    python benchmarks/throughput.py --threads 1      # single-threaded BLAS (and PyTorch)
+    python benchmarks/throughput.py                  # the four configurations, every core
+    python benchmarks/throughput.py --threads 1      # one BLAS (and PyTorch) thread: 45 s here
     python benchmarks/throughput.py --tiny           # a smoke run (what the test suite runs)
 
 One training step is the book's: ``RNNLM.forward`` -> ``SoftmaxCrossEntropy`` forward and
