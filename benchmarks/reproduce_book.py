@@ -14,8 +14,8 @@ Takes minutes per preset on 2 cores; BLAS runs on one thread (see ``minirnn.cli`
 
 ``--variants SEED ...`` investigates d2l-1.0's validation perplexity: for each seed it
 trains the preset with the scratch init (N(0, 0.01^2)) and the concise one (PyTorch's
-U(+-1/sqrt(H))), each with the last partial batch of every epoch dropped (minirnn's
-``WindowedData``: 9 updates an epoch) and kept (the book's DataLoader: 10), and prints a
+U(+-1/sqrt(H))), each with the last partial batch of every epoch dropped (``WindowedData(drop_last=True)``:
+9 updates an epoch) and kept (the default, as the book's DataLoader: 10), and prints a
 table of the final validation perplexities (also ``runs/reproduce/variants.md``).
 """
 from __future__ import annotations
@@ -34,7 +34,6 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minirnn.cli import finish_run, prepare_run  # noqa: E402
-from minirnn.data import WindowedData  # noqa: E402
 from minirnn.train import (BOOK_RESULTS, TrainingInterrupted, make_data, make_model,  # noqa: E402
                            make_trainer, preset_config)
 
@@ -77,19 +76,6 @@ def table(names) -> str:
     return "\n".join(rows)
 
 
-class BookLastBatch(WindowedData):
-    """Windows as the book's DataLoader gives them: the last, partial batch is kept."""
-
-    @property
-    def num_train_batches(self) -> int:
-        return -(-self.num_train // self.batch_size)            # ceil: 10,000 / 1024 -> 10
-
-    def train_iter(self):
-        order = self.rng.permutation(self.num_train)
-        for i in range(self.num_train_batches):
-            yield self._batch(order[i * self.batch_size:(i + 1) * self.batch_size])
-
-
 def run_variants(seeds, progress: bool) -> str:
     rows = ["| seed | init | last partial batch | train ppl | validation ppl |", "|---|---|---|---|---|"]
     results = {}
@@ -98,8 +84,7 @@ def run_variants(seeds, progress: bool) -> str:
             for keep_last in (False, True):
                 config = preset_config("d2l-1.0", seed=seed, init=init, sample_every=0)
                 data, vocab = make_data(config)
-                if keep_last:
-                    data.__class__ = BookLastBatch                 # same windows, same generator
+                data.drop_last = not keep_last                     # same windows, same generator
                 trainer = make_trainer(config, make_model(config, len(vocab)), data, vocab,
                                        progress=progress)
                 last = trainer.fit(config["num_epochs"])[-1]

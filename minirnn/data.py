@@ -568,8 +568,10 @@ class WindowedData:
     API, for a trainer:
         ``train_iter()``: one epoch of training batches ``(X, Y)``, int64 ``(B, T)``, in
             a fresh shuffled order per call (drawn from the generator seeded by
-            ``seed``); the last ``num_train % batch_size`` windows of each shuffled
-            order are dropped, so every batch is full.
+            ``seed``). As the book's data loader, every training window is used once an
+            epoch, so the last batch has ``num_train % batch_size`` rows if that is not
+            zero (the book's 10,000 windows in batches of 1,024: 9 full batches and one
+            of 784); ``drop_last=True`` drops those windows instead.
         ``val_iter()``: every validation window once, in order; the last batch has
             ``num_val % batch_size`` rows if that is not zero.
         ``num_train_batches``, ``num_val_batches``: batches per call of each.
@@ -579,12 +581,14 @@ class WindowedData:
         num_steps: int T.
         num_train: int, training windows (the book: 10,000).
         num_val: int, validation windows (the book: 5,000); 0 for none.
-        batch_size: int B (the book: 1024), at most ``num_train``.
+        batch_size: int B (the book: 1024); with ``drop_last``, at most ``num_train``.
         seed: int seed or np.random.Generator for the shuffling.
+        drop_last: bool, drop each epoch's last partial training batch (default False,
+            as the book).
     """
 
     def __init__(self, corpus, num_steps: int, num_train: int = 10000, num_val: int = 5000,
-                 batch_size: int = 1024, seed=0):
+                 batch_size: int = 1024, seed=0, drop_last: bool = False):
         corpus = _as_corpus(corpus)
         self.num_steps = _check_positive("num_steps", num_steps)
         self.num_train = _check_positive("num_train", num_train)
@@ -593,7 +597,8 @@ class WindowedData:
                 or num_val < 0:
             raise ValueError(f"num_val must be a non-negative integer, got {num_val!r}")
         self.num_val = int(num_val)
-        if self.batch_size > self.num_train:
+        self.drop_last = bool(drop_last)
+        if self.drop_last and self.batch_size > self.num_train:
             raise ValueError(f"batch_size={batch_size} is larger than num_train="
                              f"{num_train}: no full training batch")
         need = self.num_train + self.num_val + self.num_steps
@@ -608,7 +613,9 @@ class WindowedData:
 
     @property
     def num_train_batches(self) -> int:
-        return self.num_train // self.batch_size
+        if self.drop_last:
+            return self.num_train // self.batch_size
+        return -(-self.num_train // self.batch_size)
 
     @property
     def num_val_batches(self) -> int:
@@ -622,7 +629,7 @@ class WindowedData:
         """One epoch of shuffled training batches ``(X, Y)``, int64 ``(B, T)``."""
         order = self.rng.permutation(self.num_train)
         for i in range(self.num_train_batches):
-            yield self._batch(order[i * self.batch_size:(i + 1) * self.batch_size])
+            yield self._batch(order[i * self.batch_size:(i + 1) * self.batch_size])  # last may be short
 
     def val_iter(self):
         """The validation windows in order, as ``(X, Y)`` int64 ``(<=B, T)``."""

@@ -376,7 +376,8 @@ def test_bad_minibatch_arguments(data_iter_fn):
 
 def test_windowed_data_shapes_and_split():
     corpus = np.arange(200) * 3
-    wd = WindowedData(corpus, num_steps=6, num_train=100, num_val=50, batch_size=16, seed=1)
+    wd = WindowedData(corpus, num_steps=6, num_train=100, num_val=50, batch_size=16, seed=1,
+                      drop_last=True)
     train = list(wd.train_iter())
     assert len(train) == wd.num_train_batches == 6
     starts = []
@@ -393,6 +394,19 @@ def test_windowed_data_shapes_and_split():
     assert not set(starts) & set(val_starts)
 
 
+def test_windowed_data_keeps_the_last_partial_batch_as_the_book():
+    """The 1.0 book's loader: 10,000 windows in batches of 1,024 is 9 full batches and
+    one of 784, every window once an epoch."""
+    corpus = np.arange(200)
+    wd = WindowedData(corpus, num_steps=6, num_train=100, num_val=50, batch_size=16, seed=1)
+    train = list(wd.train_iter())
+    assert len(train) == wd.num_train_batches == 7
+    assert [X.shape[0] for X, _ in train] == [16] * 6 + [4]
+    starts = np.concatenate([X[:, 0] for X, _ in train])
+    np.testing.assert_array_equal(np.sort(starts), np.arange(100))   # each window exactly once
+    assert WindowedData(corpus, 6, num_train=10, num_val=0, batch_size=16).num_train_batches == 1
+
+
 def test_windowed_data_shuffles_per_epoch_reproducibly():
     make = lambda: WindowedData(np.arange(300), 4, num_train=64, num_val=8, batch_size=8, seed=5)
     wd, twin = make(), make()
@@ -407,7 +421,7 @@ def test_windowed_data_errors():
     with pytest.raises(ValueError, match="corpus has 100 tokens.*need at least 105"):
         WindowedData(np.arange(100), 5, num_train=80, num_val=20, batch_size=8)
     with pytest.raises(ValueError, match="batch_size=32 is larger than num_train=10"):
-        WindowedData(np.arange(100), 5, num_train=10, num_val=5, batch_size=32)
+        WindowedData(np.arange(100), 5, num_train=10, num_val=5, batch_size=32, drop_last=True)
     with pytest.raises(ValueError, match="num_steps must be a positive integer, got 0"):
         WindowedData(np.arange(100), 0, num_train=10, num_val=5, batch_size=2)
     with pytest.raises(ValueError, match="num_val must be a non-negative integer, got -1"):
