@@ -39,6 +39,7 @@ __all__ = [
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
     "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",
+    "sine_series", "window_series", "load_array", "SeriesWindows",
 ]
 
 
@@ -640,3 +641,8 @@ class WindowedData:
     def __repr__(self) -> str:
         return (f"WindowedData(num_steps={self.num_steps}, num_train={self.num_train}, "
                 f"num_val={self.num_val}, batch_size={self.batch_size})")
+
+
+# The book's synthetic series (section "Working with sequences") is data too; it lives
+# beside its models in minirnn.sequence and is re-exported here.
+from .sequence import SeriesWindows, load_array, sine_series, window_series  # noqa: E402

@@ -346,3 +346,12 @@ def test_bad_start_and_missing_predictions(series, trained_mlp):
     with pytest.raises(ValueError, match="no prediction .* at index 18 .* choose start >= 19"):
         prediction_mse(preds, x, 0)
     assert prediction_mse(preds, x, 19) > 0
+
+
+def test_series_and_windowing_are_part_of_the_data_api():
+    import minirnn.data as data
+    import minirnn.sequence as sequence
+
+    for name in ("sine_series", "window_series", "load_array", "SeriesWindows"):
+        assert getattr(data, name) is getattr(sequence, name)
+        assert name in data.__all__
