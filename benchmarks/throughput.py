@@ -475,8 +475,8 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
         f"`python benchmarks/throughput.py --threads {threads}`: {proc}, {os.cpu_count()} cores, "
         f"NumPy {np.__version__}, {threads} BLAS thread(s), "
         + (f"PyTorch {version} ({threads} thread(s))" if version else "no PyTorch")
-        + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
-        "(other jobs shared the machine). Median of the timed steps; one step = forward, loss, "
+        + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end. "
+        "Median of the timed steps; one step = forward, loss, "
         "backward, clipping, SGD update, float32.", "",
         "| configuration | H | B | T | V | E | minirnn tokens/s | GEMM bound tokens/s | share of "
         "GEMM bound | naive tokens/s | speed-up vs naive | PyTorch tokens/s | minirnn / PyTorch |",
