@@ -1,0 +1,49 @@
+"""The example scripts run, on tiny settings, and save the figures they promise.
+
+(The full-size runs are the README's numbers; here only that the scripts still work.
+``rnn_concise.py`` has no size options: it trains the book's 500 epochs, about a minute,
+so it is left to the reader.)
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(script, *args, cwd):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
+                         text=True, timeout=300, cwd=cwd, env=env)
+    assert out.returncode == 0, f"{script} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return out.stdout
+
+
+def test_step_through_backprop_prints_and_checks(tmp_path):
+    stdout = run("step_through_backprop.py", cwd=tmp_path)
+    errors = [float(e) for e in re.findall(r"max relative error (\S+)", stdout)]
+    assert len(errors) == 5 and max(errors) < 1e-6
+    assert "dL/drnn.W_hh (3, 3)" in stdout
+
+
+@pytest.mark.parametrize("script, args, figures", [
+    ("text_preprocessing.py", [], ["text_preprocessing.png"]),
+    ("language_model_statistics.py", [], ["zipf.png", "ngram_perplexity.png"]),
+    ("sequence.py", ["--runs", "1", "--quiet"], ["sequence_k_step.png", "sequence_multistep.png"]),
+    ("bptt.py", ["--epochs", "2", "--num-hiddens", "16"],
+     ["bptt_perplexity.png", "bptt_gradient_flow_rnnlm.png", "bptt_gradient_flow_linear.png"]),
+    ("rnn_scratch.py", ["--epochs", "2", "--hidden", "16"], ["rnn_scratch_perplexity.png"]),
+])
+def test_example_runs_and_saves_its_figures(script, args, figures, tmp_path):
+    if script != "sequence.py" and not os.environ.get("MINIRNN_DATA"):
+        if os.environ.get("CI"):
+            pytest.fail("MINIRNN_DATA must name the folder holding timemachine.txt in CI")
+        pytest.skip("MINIRNN_DATA not set: the example needs The Time Machine")
+    out = tmp_path / "figs"
+    run(script, *args, "--out", str(out), cwd=tmp_path)
+    for name in figures:
+        assert (out / name).stat().st_size > 10_000, name
