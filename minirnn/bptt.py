@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layers import _activation_grad, check_positive_int
+from .layers import activation_grad, check_positive_int
 from .losses import SoftmaxCrossEntropy
 
 __all__ = ["STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
@@ -201,7 +201,7 @@ def jacobian_norms(rnn, ord=2) -> np.ndarray:
         raise RuntimeError("jacobian_norms needs a forward pass of the RNN first")
     W_hh = rnn.params["W_hh"]
     T = rnn._X.shape[0]
-    fprime = _activation_grad(rnn._H[1:T + 1], rnn.nonlinearity)   # f'(Z_t) from H_t  (T, B, H)
+    fprime = activation_grad(rnn._H[1:T + 1], rnn.nonlinearity)   # f'(Z_t) from H_t  (T, B, H)
     if ord == "fro":
         return np.sqrt((fprime * fprime) @ (W_hh * W_hh).sum(axis=0))  # (T, B)
     WtW = W_hh.T @ W_hh                                            # (H, H)

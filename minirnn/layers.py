@@ -340,7 +340,7 @@ def _activate(z: np.ndarray, nonlinearity: str, out: np.ndarray | None = None) -
     return np.maximum(z, 0, out=out)
 
 
-def _activation_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
+def activation_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
     """f'(z) written in terms of the output h = f(z): tanh' = 1 - h^2, relu' = [h > 0]."""
     if nonlinearity == "tanh":
         g = h * h
@@ -406,7 +406,7 @@ class RNNCell(_RecurrentParams):
     def step_backward(self, dh: np.ndarray, cache: StepCache) -> tuple[np.ndarray, np.ndarray]:
         """dh = dL/dH_t ``(B, H)`` (from the output *and* from step t+1) -> (dx, dh_prev)."""
         p, g = self.params, self.grads
-        dz = dh * _activation_grad(cache.h, self.nonlinearity)   # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
+        dz = dh * activation_grad(cache.h, self.nonlinearity)   # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
         g["W_xh"] += cache.x.T @ dz                               # dL/dW_xh += X_t^T dZ_t      (D, H)
         g["W_hh"] += cache.h_prev.T @ dz                          # dL/dW_hh += H_{t-1}^T dZ_t  (H, H)
         g["b_h"] += dz.sum(axis=0)                                # dL/db_h  += sum_b dZ_t      (H,)
@@ -486,7 +486,7 @@ class RNN(_RecurrentParams):
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # a copy: BLAS is slower on the view
         dZ = self._buffer("_dZ", (T, B, H), Hbuf.dtype)
-        fprime = _activation_grad(Hbuf[1:], self.nonlinearity)  # f'(Z_t) from H_t, all t at once
+        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # f'(Z_t) from H_t, all t at once
         dh_next = np.zeros((B, H), Hbuf.dtype) if dh_T is None else dh_T.astype(Hbuf.dtype)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)

@@ -21,8 +21,8 @@ def test_report_fails_when_a_derivative_is_wrong(monkeypatch, capsys):
     """Break tanh' inside RNN and the report must say FAIL and main() must return 1."""
     import minirnn.layers as layers
 
-    real = layers._activation_grad
-    monkeypatch.setattr(layers, "_activation_grad",
+    real = layers.activation_grad
+    monkeypatch.setattr(layers, "activation_grad",
                         lambda h, nl: real(h, nl) * (1.01 if nl == "tanh" else 1.0))
     assert gradcheck.main([]) == 1
     assert "FAIL" in capsys.readouterr().out
