@@ -1,7 +1,9 @@
 """Step through one forward and one backward pass of a tiny RNN language model.
 
     python examples/step_through_backprop.py            # prints every quantity
-    python -m pdb examples/step_through_backprop.py     # then: b minirnn/layers.py:<line of RNN.backward's loop>
+    PYTHONPATH=. python -m pdb examples/step_through_backprop.py   # from the clone's root;
+    (Pdb) b minirnn/layers.py:493                                   # RNN.backward's time loop
+    (Pdb) c
 
 A vocabulary of 4 tokens, 3 hidden units, 3 time steps, batch 1: every array is small
 enough to read whole.  The book's names: X_t one-hot inputs, H_t hidden states,

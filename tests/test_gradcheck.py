@@ -50,3 +50,19 @@ def test_readme_breakpoint_points_at_the_backward_time_loop():
     source = (root / "minirnn" / "layers.py").read_text().splitlines()
     for n in lines:
         assert "for t in reversed(range(T))" in source[int(n) - 1], f"layers.py:{n} is not the loop"
+
+
+def test_readme_pdb_session_stops_in_the_backward_time_loop():
+    """Drive pdb with the README's commands and check where it stops."""
+    import os
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    line = re.search(r"b minirnn/layers\.py:(\d+)", (root / "README.md").read_text()).group(1)
+    env = dict(os.environ, PYTHONPATH=".", MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, "-m", "pdb", "examples/step_through_backprop.py"],
+                         input=f"b minirnn/layers.py:{line}\nc\nn\np dh_next.shape, t\nq\n",
+                         capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert f"layers.py({line})backward()" in out.stdout, out.stdout[-2000:]
+    assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
