@@ -17,6 +17,7 @@ trains the preset with the scratch init (N(0, 0.01^2)) and the concise one (PyTo
 U(+-1/sqrt(H))), each with the last partial batch of every epoch dropped (``WindowedData(drop_last=True)``:
 9 updates an epoch) and kept (the default, as the book's DataLoader: 10), and prints a
 table of the final validation perplexities (also ``runs/reproduce/variants.md``).
+``benchmarks/torch_reference.py`` runs the book's own recipe in PyTorch beside it.
 """
 from __future__ import annotations
 

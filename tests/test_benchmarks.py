@@ -132,3 +132,21 @@ def test_bad_arguments_are_named(throughput, capsys, args, message):
         throughput.main(args)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_trainer_runs_the_books_recipe_step_for_step_as_pytorch(capsys):
+    """d2l-1.0: minirnn's Trainer and the book's scratch recipe written in PyTorch, from the
+    same weights on the same batches, stay together to float32 rounding.  (Clipping never
+    acts in this preset, whose gradient norm stays below 0.6; test_optim covers it.)"""
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("torch_reference", BENCH / "torch_reference.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    records = reference.run_match(seed=0, epochs=2)
+    assert len(records) == 2
+    for r in records:
+        assert r["torch_train_ppl"] == pytest.approx(r["train_ppl"], rel=1e-4)
+        assert r["torch_val_ppl"] == pytest.approx(r["val_ppl"], rel=1e-4)
+        assert r["max_weight_diff"] < 1e-3
+    assert records[1]["val_ppl"] < records[0]["val_ppl"]        # and it learned something
+    assert "| 2 |" in capsys.readouterr().out
