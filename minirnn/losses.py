@@ -47,9 +47,15 @@ class SoftmaxCrossEntropy:
             mask = np.asarray(mask)
             if mask.shape != targets.shape:
                 raise ValueError(f"mask must have the targets' shape {targets.shape}, got {mask.shape}")
+            if not (np.issubdtype(mask.dtype, np.number) or mask.dtype == bool) \
+                    or np.iscomplexobj(mask):
+                raise TypeError(f"mask must hold real 0/1 values or weights, got dtype {mask.dtype}")
+            if mask.size and not (np.isfinite(mask).all() and mask.min() >= 0):
+                raise ValueError(f"mask must hold finite non-negative weights, got values from "
+                                 f"{mask.min()} to {mask.max()}")
         # In the memory layout of ``logits`` (RNNLM's are a (B, T, V) view of a time-major
         # array): everything works along the last axis, with no reshape (it would copy).
-        probs = self._probs = np.empty_like(logits)                # (..., V), logits' memory order
+        probs = np.empty_like(logits)                              # (..., V), logits' memory order
         z_y = np.take_along_axis(logits, targets[..., None], axis=-1)  # (..., 1) z_target
         # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any shift m of a row.  The usual
         # m = max_j z_j keeps every exp <= 1, but a max over many short rows is the slowest
@@ -71,7 +77,7 @@ class SoftmaxCrossEntropy:
         else:
             weights = mask.astype(logits.dtype)                    # (...)
             count = float(weights.sum())
-        self._targets, self._weights, self._count = targets, weights, count
+        self._probs, self._targets, self._weights, self._count = probs, targets, weights, count
         if count == 0:
             return 0.0
         total = nll.sum() if weights is None else (nll * weights).sum()
@@ -81,12 +87,12 @@ class SoftmaxCrossEntropy:
         if self._probs is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         y = self._targets[..., None]
-        scale = dout / max(self._count, 1)                         # 1/N: the loss is a mean
+        scale = dout / self._count if self._count else 0.0        # 1/N: the loss is a mean of N
         if self._weights is not None:
-            scale = (self._weights * scale)[..., None]             # masked tokens count for nothing
-        d = np.multiply(self._probs, scale)                        # p * scale: a new array, the cache
-        p_y = np.take_along_axis(d, y, axis=-1)                    #   is never mutated (same layout)
-        np.put_along_axis(d, y, p_y - scale, axis=-1)              # (softmax - onehot(y)) * scale
+            scale = (self._weights * scale)[..., None]             # (..., 1) w/N: masked tokens count 0
+        d = np.multiply(self._probs, scale)                        # (..., V) p * s, new (cache kept)
+        p_y = np.take_along_axis(d, y, axis=-1)                    # (..., 1) p_y * s
+        np.put_along_axis(d, y, p_y - scale, axis=-1)              # (..., V) (p - onehot(y)) * s
         return d
 
 

@@ -107,6 +107,21 @@ def test_loss_inputs_are_checked():
         loss.forward(logits, np.zeros((2, 3), dtype=int), mask=np.ones(2))
     with pytest.raises(RuntimeError, match="before forward"):
         SoftmaxCrossEntropy().backward()
+
+
+def test_a_bad_mask_is_named_and_leaves_the_loss_cache_alone():
+    loss = SoftmaxCrossEntropy()
+    rng = np.random.default_rng(0)
+    logits, targets = rng.standard_normal((2, 3, 5)), rng.integers(0, 5, (2, 3))
+    loss.forward(logits, targets)
+    before = loss.backward()
+    with pytest.raises(TypeError, match="mask must hold real 0/1 values or weights, got dtype <U1"):
+        loss.forward(logits[::-1], targets, mask=np.full((2, 3), "a"))
+    with pytest.raises(ValueError, match="mask must hold finite non-negative weights, got values from -1.0"):
+        loss.forward(logits[::-1], targets, mask=-np.ones((2, 3)))
+    with pytest.raises(ValueError, match="mask must hold finite non-negative weights"):
+        loss.forward(logits[::-1], targets, mask=np.full((2, 3), np.nan))
+    np.testing.assert_array_equal(loss.backward(), before)  # still the first batch's gradient
     with pytest.raises(ValueError, match=r"target must have shape \(4, 1\), got \(4,\)"):
         MSELoss().forward(np.zeros((4, 1)), np.zeros(4))
 

@@ -98,16 +98,18 @@ def test_rnn_gradients_edge_shapes(T, B, D, H):
     assert_all_below(errors)
 
 
-@given(shape=st.lists(sizes, min_size=1, max_size=3), V=st.integers(1, 7), masked=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(shape=st.lists(sizes, min_size=1, max_size=3), V=st.integers(1, 7),
+       masked=st.sampled_from([None, "0/1", "weights"]), seed=st.integers(0, 2**16))
 def test_softmax_cross_entropy_gradients(shape, V, masked, seed):
     rng = np.random.default_rng(seed)
     logits = rng.standard_normal(tuple(shape) + (V,))
     targets = rng.integers(0, V, size=shape)
     inputs = [logits, targets]
-    if masked:
+    if masked is not None:
         mask = (rng.random(shape) < 0.6).astype(np.float64)
         mask.flat[0] = 1.0                                   # at least one counted token
+        if masked == "weights":                              # fractional: their sum may be < 1
+            mask *= rng.uniform(0.05, 1.0, size=shape)
         inputs.append(mask)
     assert_all_below(check_layer(SoftmaxCrossEntropy(), *inputs, wrt=[0], seed=seed))
 
