@@ -23,14 +23,46 @@ import numpy as np
 TOLERANCE = 1e-6
 
 
-def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """Max over entries of ``|a - n| / max(1e-12, |a| + |n|)`` (0 for empty arrays)."""
+class RelError(float):
+    """A max relative error (a float) that remembers its worst entry: ``index``, and the
+    ``analytic`` and ``numeric`` values there."""
+
+    def __new__(cls, value: float, index: tuple = (), analytic: float = 0.0, numeric: float = 0.0):
+        err = super().__new__(cls, value)
+        err.index, err.analytic, err.numeric = index, analytic, numeric
+        return err
+
+    def where(self) -> str:
+        return f"at entry {self.index}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}"
+
+    def describe(self) -> str:
+        return f"{float(self):.2e} {self.where()}"
+
+
+def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> RelError:
+    """Max over entries of ``|a - n| / max(1e-12, |a| + |n|)`` (0 for empty arrays), with
+    the entry where it occurs."""
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
     if a.shape != n.shape:
         raise ValueError(f"analytic gradient has shape {a.shape}, numeric {n.shape}")
     if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - n) / np.maximum(1e-12, np.abs(a) + np.abs(n))))
+        return RelError(0.0)
+    err = np.abs(a - n) / np.maximum(1e-12, np.abs(a) + np.abs(n))
+    i = np.unravel_index(np.argmax(err), err.shape)
+    return RelError(err[i], tuple(int(k) for k in i), float(a[i]), float(n[i]))
+
+
+def assert_gradients_ok(errors: dict, tol: float = TOLERANCE) -> None:
+    """Raise ``AssertionError`` naming the worst array and entry unless every error of a
+    check (``check_layer``, ``check_model``, ``check_gradients``) is below ``tol``."""
+    if not errors:
+        raise AssertionError("the check compared no arrays")
+    worst = max(errors, key=errors.get)
+    err = errors[worst]
+    if not err < tol:
+        where = err.describe() if isinstance(err, RelError) else f"{err:.2e}"
+        raise AssertionError(f"gradient of {worst} is off (tolerance {tol:g}): max relative "
+                             f"error {where}")
 
 
 def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
@@ -101,6 +133,10 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     if wrt is None:
         wrt = [i for i, x in enumerate(inputs) if _is_float_array(x)]
     names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
+    if len(input_grads) < len(wrt):
+        missing = ", ".join(names[i] for i in wrt[len(input_grads):])
+        raise AssertionError(f"backward returned {len(input_grads)} input gradient(s) for "
+                             f"{len(wrt)} differentiable inputs: none for {missing}")
     for i, dx in zip(wrt, input_grads):
         if dx is None:
             raise AssertionError(f"backward returned no gradient for differentiable input {names[i]}")
@@ -213,7 +249,8 @@ def report(file=None) -> bool:
         for name, err in errors.items():
             passed = err < TOLERANCE
             ok &= passed
-            print(f"{label:<34} {name:<18} {err:>14.2e}  {'ok' if passed else 'FAIL'}", file=file)
+            print(f"{label:<34} {name:<18} {err:>14.2e}  "
+                  f"{'ok' if passed else 'FAIL ' + getattr(err, 'where', str)()}", file=file)
             label = ""
     print("-" * 76, file=file)
     print(f"float64, centered differences, eps 1e-6; pass: every error < {TOLERANCE:g}: "

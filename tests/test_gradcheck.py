@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from minirnn import gradcheck
 
@@ -25,7 +26,8 @@ def test_report_fails_when_a_derivative_is_wrong(monkeypatch, capsys):
     monkeypatch.setattr(layers, "activation_grad",
                         lambda h, nl: real(h, nl) * (1.01 if nl == "tanh" else 1.0))
     assert gradcheck.main([]) == 1
-    assert "FAIL" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "at entry (" in out               # the worst entry is named
 
 
 def test_rel_error_formula():
@@ -66,3 +68,17 @@ def test_readme_pdb_session_stops_in_the_backward_time_loop():
                          capture_output=True, text=True, cwd=root, env=env, timeout=120)
     assert f"layers.py({line})backward()" in out.stdout, out.stdout[-2000:]
     assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
+
+
+def test_a_failure_names_the_worst_array_and_entry():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    n = a.copy()
+    n[1, 0] = 3.3
+    errors = {"W": gradcheck.rel_error(a, a), "b": gradcheck.rel_error(a, n)}
+    assert errors["b"].index == (1, 0) and errors["b"] == pytest.approx(0.3 / 6.3)
+    with pytest.raises(AssertionError, match=r"gradient of b is off .* at entry \(1, 0\): "
+                                             r"analytic 3, numeric 3.3"):
+        gradcheck.assert_gradients_ok(errors)
+    gradcheck.assert_gradients_ok({"W": errors["W"]})
+    with pytest.raises(AssertionError, match="compared no arrays"):
+        gradcheck.assert_gradients_ok({})
