@@ -82,7 +82,7 @@ def vocab_from_dict(doc: dict):
         return Vocab.load(path)
 
 
-def _jsonable(value, name: str):
+def check_jsonable(value, name: str):
     """Check that ``value`` survives ``json.dumps`` (so that ``save`` fails before writing)."""
     try:
         json.dumps(value, allow_nan=True)
@@ -130,13 +130,13 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         arrays[f"extra/{k}"] = np.asarray(v)
     meta = {
         "format": FORMAT, "version": VERSION,
-        "config": _jsonable(dict(config), "config"),
+        "config": check_jsonable(dict(config), "config"),
         "vocab": vocab_to_dict(vocab),
-        "optimizer": _jsonable(optim_numbers, "optimizer_state"),
+        "optimizer": check_jsonable(optim_numbers, "optimizer_state"),
         "epoch": int(epoch),
-        "rng_state": _jsonable(dict(rng_state), "rng_state"),
-        "history": _jsonable(history, "history"),
-        "extra": _jsonable(dict(extra or {}), "extra"),
+        "rng_state": check_jsonable(dict(rng_state), "rng_state"),
+        "history": check_jsonable(history, "history"),
+        "extra": check_jsonable(dict(extra or {}), "extra"),
     }
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
@@ -147,11 +147,28 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)             # as open() would make it (mkstemp: 0600)
         os.replace(tmp, path)                     # atomic: readers see old or new, never half
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)                       # the rename itself survives a crash
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:                               # e.g. Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load(path) -> Checkpoint:

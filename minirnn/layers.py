@@ -131,10 +131,13 @@ class Layer:
             g.fill(0)
 
     def astype(self, dtype):
-        """Cast parameters and gradients to ``dtype`` (float32 to train, float64 to check)."""
+        """Cast parameters and gradients to ``dtype`` (float32 to train, float64 to check).
+
+        Arrays already of ``dtype`` are kept; a real cast makes new arrays, so build the
+        optimizer (which holds references to them) after casting."""
         for name in list(self.params):
-            self.params[name] = self.params[name].astype(dtype)
-            self.grads[name] = self.grads[name].astype(dtype)
+            self.params[name] = self.params[name].astype(dtype, copy=False)
+            self.grads[name] = self.grads[name].astype(dtype, copy=False)
         return self
 
     @property
@@ -245,7 +248,10 @@ class Embedding(Layer):
         return self.params["W"][ids]                          # (..., E)
 
     def backward(self, dout: np.ndarray) -> None:
-        # dL/dW[v] = sum of dout over the positions whose id is v
+        if self._ids is None:
+            raise RuntimeError("Embedding.backward called before forward")
+        check_array(dout, "dout", shape=self._ids.shape + (self.embed_dim,))
+        # dL/dW[v] = sum of dout over the positions whose id is v           (V, E)
         scatter_add_rows(self.grads["W"], self._ids, dout)
         return None
 
@@ -275,6 +281,9 @@ class Linear(Layer):
         return np.add(out, self.params["b"], out=out)         # + b, in place
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self._x is None:
+            raise RuntimeError("Linear.backward called before forward")
+        check_array(dout, "dout", shape=self._x.shape[:-1] + (self.out_features,))
         W = self.params["W"]
         x2 = self._x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
@@ -283,26 +292,31 @@ class Linear(Layer):
         return (d2 @ W.T).reshape(self._x.shape)              # dL/dx = dout W^T   (..., in)
 
 
-class Tanh(Layer):
-    """Elementwise ``tanh``; backward uses the output: tanh'(z) = 1 - tanh(z)^2."""
+class _Activation(Layer):
+    """An elementwise ``f``; backward uses the output ``h = f(z)``: ``activation_grad``."""
+    nonlinearity = ""
+    _out = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._out = np.tanh(x)
+        check_array(x, "x")
+        self._out = _activate(x, self.nonlinearity)
         return self._out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * (1 - self._out ** 2)                    # dL/dz = dout * (1 - h^2)
+        if self._out is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        check_array(dout, "dout", shape=self._out.shape)
+        return dout * activation_grad(self._out, self.nonlinearity)   # dL/dz = dout * f'(z)
 
 
-class ReLU(Layer):
+class Tanh(_Activation):
+    """Elementwise ``tanh``; tanh'(z) = 1 - tanh(z)^2, from the output."""
+    nonlinearity = "tanh"
+
+
+class ReLU(_Activation):
     """Elementwise ``max(z, 0)``; relu'(z) = 1 where z > 0, else 0."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._out = np.maximum(x, 0)
-        return self._out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * (self._out > 0)                         # dL/dz = dout * [z > 0]
+    nonlinearity = "relu"
 
 
 class Sequential(Module):
@@ -425,7 +439,8 @@ class RNN(_RecurrentParams):
 
     Only the recurrence is a Python loop: input projections and weight gradients are one
     GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
-    inputs).  ``Hs`` views a buffer reused by the next ``forward`` of the same shape.
+    inputs).  ``Hs`` views a buffer that the next ``forward`` of the same shape
+    overwrites: copy it (``Hs.copy()``) to keep it longer.
 
     Two opt-in hooks for the BPTT section (see ``minirnn.bptt``):
     ``backward(..., keep=k)`` multiplies the gradient flowing from H_t back to H_{t-1} by
@@ -451,6 +466,17 @@ class RNN(_RecurrentParams):
             setattr(self, name, buf)
         return buf
 
+    def check_backward_args(self, dh_T=None, keep=None, dh_T_name: str = "dh_T") -> None:
+        """Check ``backward``'s ``dh_T (B, H)`` and ``keep (T,)`` against the last forward
+        (a model calls it before its other layers' backward, so nothing changes first)."""
+        if self._H is None or self._X is None:
+            raise RuntimeError("RNN.backward called before forward")
+        T, B = self._X.shape[:2]
+        if dh_T is not None:
+            self._check_state(dh_T, B, dh_T_name)
+        if keep is not None and np.shape(keep) != (T,):
+            raise ValueError(f"keep must have shape ({T},), got {np.shape(keep)}")
+
     def forward(self, X: np.ndarray, h0: np.ndarray | None = None):
         check_array(X, "X", ndim=3, last_dim=self.input_size)
         T, B, D = X.shape
@@ -473,38 +499,33 @@ class RNN(_RecurrentParams):
 
     def backward(self, dHs: np.ndarray, dh_T: np.ndarray | None = None,
                  keep: np.ndarray | None = None, input_grad: bool = True):
-        if self._H is None or self._X is None:
-            raise RuntimeError("RNN.backward called before forward")
+        self.check_backward_args(dh_T, keep)                   # and that forward came first
         X, Hbuf = self._X, self._H
         T, B, D = X.shape
         H = self.hidden_size
         check_array(dHs, "dHs", shape=(T, B, H))
-        if dh_T is not None:
-            self._check_state(dh_T, B, "dh_T")
-        if keep is not None and np.shape(keep) != (T,):
-            raise ValueError(f"keep must have shape ({T},), got {np.shape(keep)}")
         p, g = self.params, self.grads
-        W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # a copy: BLAS is slower on the view
+        W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = self._buffer("_dZ", (T, B, H), Hbuf.dtype)
-        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # f'(Z_t) from H_t, all t at once
-        dh_next = np.zeros((B, H), Hbuf.dtype) if dh_T is None else dh_T.astype(Hbuf.dtype)
+        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # (T, B, H) f'(Z_t) from H_t, all t
+        dh_next = np.zeros((B, H), Hbuf.dtype) if dh_T is None else dh_T.astype(Hbuf.dtype)  # (B, H)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
         for t in reversed(range(T)):
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (B, H)
             np.add(dHs[t], dh_next, out=dZ[t])
             if self.record_grad_norms:
                 self.dh_norms[t] = np.linalg.norm(dZ[t])
-            dZ[t] *= fprime[t]                                 # dL/dZ_t = dL/dH_t * f'(Z_t)
-            np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} via H_t: dZ_t W_hh^T
+            dZ[t] *= fprime[t]                                 # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
+            np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} = dZ_t W_hh^T    (B, H)
             if keep is not None:
                 dh_next *= keep[t]                             # truncation: 0 cuts, 1/p reweights
         del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
-        dZ2 = dZ.reshape(T * B, H)
-        g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t
-        g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t
-        g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t
+        dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
+        g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
+        g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t  (H, H)
+        g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t      (H,)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dh_next                               # dh_next is now dL/dH_0
-        dX = (dZ2 @ p["W_xh"].T).reshape(T, B, D)              # dL/dX_t  = dZ_t W_xh^T
+        dX = (dZ2 @ p["W_xh"].T).reshape(T, B, D)              # dL/dX_t  = dZ_t W_xh^T  (T, B, D)
         return dX, dh_next                                     # dh_next is now dL/dH_0

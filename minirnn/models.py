@@ -34,7 +34,7 @@ class RNNLM(Module):
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
         if embed_dim is not None:
-            check_positive_int(embed_dim, "embed_dim")
+            embed_dim = check_positive_int(embed_dim, "embed_dim")
         self.embed_dim = embed_dim
         rng = rng if rng is not None else np.random.default_rng(seed)
         V, H = self.vocab_size, self.num_hiddens
@@ -77,6 +77,7 @@ class RNNLM(Module):
             raise RuntimeError("RNNLM.backward called before forward")
         T, B = X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size))
+        self.rnn.check_backward_args(dstate, keep, dh_T_name="dstate")  # before any gradient changes
         dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
         dX, dstate0 = self.rnn.backward(dHs, dstate, keep=keep, input_grad=self.embed_dim is not None)

@@ -49,7 +49,11 @@ def grad_norm(grads: dict) -> float:
     Summed in float64 whatever the gradients' dtype; ``inf`` or ``nan`` if any entry is.
     """
     _check_grads(grads)
-    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    total = 0.0
+    for g in grads.values():
+        g64 = g.astype(np.float64, copy=False).ravel()         # float32 squares would overflow at 1.8e19
+        total += float(g64 @ g64)                              # ||g_k||^2
+    return float(np.sqrt(total))
 
 
 def clip_grad_norm(grads: dict, max_norm: float) -> float:
@@ -73,6 +77,9 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
 def _check_state_keys(state, keys, owner: str) -> None:
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict from {owner}.state_dict(), got {type(state).__name__}")
+    if state.get("name") != owner.lower():
+        raise ValueError(f"state is from optimizer {state.get('name')!r}, not {owner.lower()!r}: "
+                         f"load it into the kind of optimizer that saved it")
     missing = [k for k in keys if k not in state]
     if missing:
         raise ValueError(f"state is missing {', '.join(map(repr, missing))}: not a "
@@ -106,6 +113,17 @@ class SGD:
         return f"SGD(lr={self.lr:g}, {len(self.params)} arrays)"
 
 
+def _check_betas(betas) -> tuple:
+    """Adam's ``(b1, b2)``, each in [0, 1), as floats."""
+    if np.ndim(betas) != 1 or len(betas) != 2 \
+            or not all(isinstance(b, (int, float, np.integer, np.floating)) for b in betas):
+        raise ValueError(f"betas must be a pair of numbers (b1, b2), got {betas!r}")
+    b1, b2 = betas
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise ValueError(f"betas must be in [0, 1), got {betas}")
+    return float(b1), float(b2)
+
+
 class Adam:
     """Adam (Kingma and Ba, 2015), as in the book's optimization chapter:
 
@@ -119,12 +137,7 @@ class Adam:
         _check_dicts(params, grads)
         self.params, self.grads = params, grads
         self.lr = check_positive_number(lr, "lr")
-        if np.ndim(betas) != 1 or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
-        self.betas = (float(b1), float(b2))
+        self.betas = _check_betas(betas)
         self.eps = check_positive_number(eps, "eps")
         self.t = 0
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
@@ -157,12 +170,14 @@ class Adam:
                 if np.shape(state[f"{m}.{k}"]) != buf.shape:
                     raise ValueError(f"state[{m + '.' + k!r}] has shape {np.shape(state[f'{m}.{k}'])}, "
                                      f"the parameter {k!r} has {buf.shape}")
-        lr, eps, t = check_positive_number(state["lr"], "lr"), check_positive_number(state["eps"], "eps"), int(state["t"])
+        lr, eps = check_positive_number(state["lr"], "lr"), check_positive_number(state["eps"], "eps")
+        betas, t = _check_betas(state["betas"]), state["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state['t'] must be a non-negative int (steps taken), got {t!r}")
         for m, buffers in (("v", self.v), ("s", self.s)):      # validated: now change state
             for k, buf in buffers.items():
                 buf[...] = state[f"{m}.{k}"]
-        self.lr, self.eps, self.t = lr, eps, t
-        self.betas = tuple(float(b) for b in state["betas"])
+        self.lr, self.eps, self.t, self.betas = lr, eps, int(t), betas
 
     def __repr__(self):
         return f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, t={self.t})"

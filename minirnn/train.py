@@ -186,6 +186,9 @@ class Trainer:
                  config: dict | None = None, progress: bool = True, log=None, callback=None):
         self.regime = data_regime(data)
         bptt_lib.validate_strategy(bptt, bptt_p)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        seed = int(seed)                                       # JSON in checkpoints
         if clip is not None:
             clip = check_positive_number(clip, "clip")
         if token not in ("char", "word"):
@@ -226,6 +229,8 @@ class Trainer:
         self._interrupted = False
         if self.bptt == "full":
             self._check_full_bptt_memory()
+        if self.checkpoint is not None:                        # fail now, not at the first save
+            ckpt_lib.check_jsonable(self.run_config(), "config")
 
     # ------------------------------------------------------------------ settings
     @property
@@ -441,7 +446,14 @@ class Trainer:
         if self.vocab is not None and list(self.vocab.idx_to_token) != list(ckpt.vocab.idx_to_token):
             raise ValueError(f"checkpoint {ckpt.path} was trained with another vocabulary "
                              f"({len(ckpt.vocab)} tokens) than this trainer's ({len(self.vocab)})")
-        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        for key, rng in (("data", self.data.rng), ("trainer", self.rng)):
+            try:                                               # on a spare generator: checked
+                type(rng.bit_generator)().state = ckpt.rng_state[key]   # before anything changes
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"checkpoint {ckpt.path} has no usable {key!r} random-generator "
+                                 f"state for this trainer's {type(rng.bit_generator).__name__}: "
+                                 f"{err}") from None
+        self.optimizer.load_state_dict(ckpt.optimizer_state)   # checks, then changes
         for k, p in own.items():
             p[...] = ckpt.params[k]
         self.epoch = ckpt.epoch

@@ -1,6 +1,7 @@
 """Tests of minirnn.checkpoint: round trip, bit-for-bit resume, atomic writes, and clear
 errors for missing, truncated and foreign files."""
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -134,6 +135,16 @@ def test_save_is_atomic_and_leaves_the_old_file_on_failure(tmp_path, corpus_voca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]   # no temporary left
 
 
+def test_checkpoint_file_mode_follows_the_umask(tmp_path, corpus_vocab):
+    corpus, vocab = corpus_vocab
+    old = os.umask(0o022)
+    try:
+        make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz").fit(1)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ck.npz").stat().st_mode & 0o777 == 0o644     # mkstemp alone gives 0600
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at path="):
         load(tmp_path / "nothing.npz")
@@ -197,3 +208,40 @@ def test_restore_refuses_another_model_or_vocabulary(tmp_path, corpus_vocab):
                 sample_every=0, progress=False)
     with pytest.raises(ValueError, match="another vocabulary"):
         t.restore(tmp_path / "ck.npz")
+
+
+@pytest.mark.parametrize("spoil", ["mt19937 generator", "no trainer generator", "adam optimizer"])
+def test_a_failed_restore_changes_nothing(tmp_path, corpus_vocab, spoil):
+    corpus, vocab = corpus_vocab
+    make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz").fit(1)
+    ckpt = load(tmp_path / "ck.npz")
+    if spoil == "mt19937 generator":
+        ckpt.rng_state["data"] = np.random.MT19937(0).state
+    elif spoil == "no trainer generator":
+        del ckpt.rng_state["trainer"]
+    else:
+        ckpt.optimizer_state.update(name="adam", lr=0.01)
+    fresh = make_trainer("sequential", corpus, vocab, lr=0.5)
+    params = {k: v.copy() for k, v in fresh.model.params.items()}
+    data_state = fresh.data.rng.bit_generator.state
+    message = "state is from optimizer 'adam'" if spoil == "adam optimizer" else "random-generator state"
+    with pytest.raises(ValueError, match=message):
+        fresh.restore(ckpt)
+    assert fresh.epoch == 0 and len(fresh.history) == 0 and fresh.optimizer.lr == 0.5
+    assert fresh.data.rng.bit_generator.state == data_state
+    for k, v in params.items():
+        np.testing.assert_array_equal(fresh.model.params[k], v)
+
+
+def test_settings_a_checkpoint_cannot_store_fail_before_training(tmp_path, corpus_vocab):
+    corpus, vocab = corpus_vocab
+    with pytest.raises(TypeError, match="config must hold only JSON values"):
+        make_trainer("sequential", corpus, vocab, tmp_path / "ck.npz", config={"note": tmp_path})
+    assert not (tmp_path / "ck.npz").exists()
+    model = RNNLM(len(vocab), 12, embed_dim=np.int64(4), seed=3)   # numpy ints are stored as int
+    trainer = Trainer(model, make_data("sequential", corpus), vocab=vocab, seed=np.int64(5),
+                      sample_every=0, progress=False, checkpoint=tmp_path / "ck.npz")
+    trainer.fit(1)
+    assert load(tmp_path / "ck.npz").config["embed_dim"] == 4
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        Trainer(model, make_data("sequential", corpus), vocab=vocab, seed=-1, progress=False)

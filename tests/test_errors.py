@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minirnn.gradcheck import numerical_gradient
-from minirnn.layers import Embedding, Linear, OneHot, RNN, RNNCell, Sequential
+from minirnn.layers import Embedding, Linear, OneHot, ReLU, RNN, RNNCell, Sequential, Tanh
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy
 from minirnn.models import MLP, RNNLM
 
@@ -131,6 +131,44 @@ def test_rnnlm_backward_shape_checked():
     model.forward(np.zeros((2, 4), dtype=int))
     with pytest.raises(ValueError, match=r"dlogits must have shape \(2, 4, 5\), got \(4, 2, 5\)"):
         model.backward(np.zeros((4, 2, 5), np.float32))
+
+
+@pytest.mark.parametrize("dstate, keep, message", [
+    (np.zeros((5, 3), np.float32), None, r"dstate must have shape \(2, 3\), got \(5, 3\)"),
+    (None, np.ones(3), r"keep must have shape \(4,\), got \(3,\)"),
+])
+def test_rnnlm_backward_checks_everything_before_any_gradient_changes(dstate, keep, message):
+    model = RNNLM(5, 3)
+    model.forward(np.zeros((2, 4), dtype=int))
+    with pytest.raises(ValueError, match=message):
+        model.backward(np.ones((2, 4, 5), np.float32), dstate, keep=keep)
+    assert not any(g.any() for g in model.grads.values())
+
+
+def test_layer_backward_checks_dout_and_order():
+    rng = np.random.default_rng(0)
+    emb, lin = Embedding(6, 5), Linear(5, 4)
+    for layer in (emb, lin, Tanh(), ReLU()):
+        with pytest.raises(RuntimeError, match=f"{type(layer).__name__}.backward called before forward"):
+            layer.backward(np.zeros((2, 3, 4), np.float32))
+    emb.forward(np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 3, 5\), got \(3, 2, 5\)"):
+        emb.backward(np.zeros((3, 2, 5), np.float32))            # same size, wrong layout
+    lin.forward(rng.standard_normal((2, 3, 5)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 3, 4\), got \(3, 2, 4\)"):
+        lin.backward(np.zeros((3, 2, 4), np.float32))
+    assert not emb.grads["W"].any() and not lin.grads["W"].any()
+    act = Tanh()
+    act.forward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 3\), got \(3, 2\)"):
+        act.backward(np.zeros((3, 2)))
+
+
+def test_astype_to_the_same_dtype_keeps_the_arrays_an_optimizer_holds():
+    model = RNNLM(5, 3)
+    before = dict(model.params)
+    model.astype(np.float32)
+    assert all(model.params[k] is before[k] for k in before)
 
 
 def test_numerical_gradient_restores_and_rejects_ints():

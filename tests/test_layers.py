@@ -3,18 +3,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minirnn.gradcheck import TOLERANCE, check_gradients, check_layer, randomize_params
+from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
 from minirnn.layers import (Embedding, Layer, Linear, OneHot, ReLU, RNN, RNNCell, Sequential, Tanh,
                             scatter_add_rows)
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy
 
 sizes = st.integers(1, 5)
-
-
-def assert_all_below(errors, tol=TOLERANCE):
-    assert errors, "the check compared no arrays"
-    worst = max(errors, key=errors.get)
-    assert errors[worst] < tol, f"gradient of {worst} is off: max relative error {errors[worst]:.3e}"
 
 
 def prepared(layer, seed):
@@ -31,7 +25,7 @@ def test_linear_gradients(T, B, D, H, seed):
     rng = np.random.default_rng(seed)
     errors = check_layer(prepared(Linear(D, H), seed), rng.standard_normal((T, B, D)), seed=seed)
     assert set(errors) == {"W", "b", "input0"}
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @given(T=sizes, B=sizes, V=st.integers(1, 8), E=sizes, seed=st.integers(0, 2**16))
@@ -39,14 +33,14 @@ def test_embedding_gradients(T, B, V, E, seed):
     ids = np.random.default_rng(seed).integers(0, V, size=(T, B))
     errors = check_layer(prepared(Embedding(V, E), seed), ids, seed=seed)
     assert set(errors) == {"W"}
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @pytest.mark.parametrize("layer_cls", [Tanh, ReLU])
 @given(shape=st.lists(sizes, min_size=1, max_size=3), seed=st.integers(0, 2**16))
 def test_activation_gradients(layer_cls, shape, seed):
     x = np.random.default_rng(seed).standard_normal(shape)
-    assert_all_below(check_layer(layer_cls(), x, seed=seed))
+    assert_gradients_ok(check_layer(layer_cls(), x, seed=seed))
 
 
 @given(B=sizes, D=sizes, H=st.integers(2, 5), seed=st.integers(0, 2**16))
@@ -57,7 +51,7 @@ def test_sequential_gradients(B, D, H, seed):
     net = prepared(Sequential(Linear(D, H), Tanh(), Linear(H, 3), ReLU(), Linear(3, 2)), seed)
     errors = check_layer(net, np.random.default_rng(seed).standard_normal((B, D)), seed=seed)
     assert {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b", "input0"} == set(errors)
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -75,7 +69,7 @@ def test_rnn_cell_gradients(nonlinearity, B, D, H, seed):
                              cell.grads, [rng.standard_normal((B, D)), rng.standard_normal((B, H))],
                              input_names=["x", "h_prev"], seed=seed)
     assert set(errors) == {"W_xh", "W_hh", "b_h", "x", "h_prev"}
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -86,7 +80,7 @@ def test_rnn_gradients(nonlinearity, T, B, D, H, with_h0, seed):
     inputs = [rng.standard_normal((T, B, D))] + ([rng.standard_normal((B, H))] if with_h0 else [])
     errors = check_layer(rnn, *inputs, input_names=["X", "h0"], seed=seed)
     assert set(errors) == {"W_xh", "W_hh", "b_h", "X"} | ({"h0"} if with_h0 else set())
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @pytest.mark.parametrize("T,B,D,H", [(1, 1, 1, 1), (1, 4, 3, 2), (6, 1, 2, 3), (5, 2, 3, 1)])
@@ -95,7 +89,7 @@ def test_rnn_gradients_edge_shapes(T, B, D, H):
     rng = np.random.default_rng(T * 1000 + B * 100 + D * 10 + H)
     errors = check_layer(prepared(RNN(D, H), 7), rng.standard_normal((T, B, D)),
                          rng.standard_normal((B, H)), seed=3)
-    assert_all_below(errors)
+    assert_gradients_ok(errors)
 
 
 @given(shape=st.lists(sizes, min_size=1, max_size=3), V=st.integers(1, 7),
@@ -111,13 +105,13 @@ def test_softmax_cross_entropy_gradients(shape, V, masked, seed):
         if masked == "weights":                              # fractional: their sum may be < 1
             mask *= rng.uniform(0.05, 1.0, size=shape)
         inputs.append(mask)
-    assert_all_below(check_layer(SoftmaxCrossEntropy(), *inputs, wrt=[0], seed=seed))
+    assert_gradients_ok(check_layer(SoftmaxCrossEntropy(), *inputs, wrt=[0], seed=seed))
 
 
 @given(shape=st.lists(sizes, min_size=1, max_size=3), seed=st.integers(0, 2**16))
 def test_mse_gradients(shape, seed):
     rng = np.random.default_rng(seed)
-    assert_all_below(check_layer(MSELoss(), rng.standard_normal(shape), rng.standard_normal(shape),
+    assert_gradients_ok(check_layer(MSELoss(), rng.standard_normal(shape), rng.standard_normal(shape),
                                  wrt=[0], seed=seed))
 
 
@@ -130,6 +124,18 @@ def test_checker_catches_a_wrong_derivative():
     x = np.random.default_rng(0).standard_normal((4, 3))
     errors = check_layer(WrongTanh(), x)
     assert errors["input0"] > 1e-2
+
+
+def test_checker_fails_when_backward_forgets_an_input():
+    """RNN.backward that returns dX but not dh0: the check must not pass silently."""
+    class NoDh0(RNN):
+        def backward(self, dHs, dh_T=None, keep=None, input_grad=True):
+            return super().backward(dHs, dh_T, keep, input_grad)[0]
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(AssertionError, match="backward returned 1 input gradient.*none for h0"):
+        check_layer(prepared(NoDh0(3, 2), 1), rng.standard_normal((4, 2, 3)),
+                    rng.standard_normal((2, 2)), input_names=["X", "h0"])
 
 
 # ----------------------------------------------------------------- the cell and the layer agree

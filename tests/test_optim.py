@@ -145,7 +145,7 @@ def test_load_state_dict_rejects_foreign_state_before_changing_anything():
     params, grads = random_dicts()
     opt = Adam(params, grads, lr=0.1)
     with pytest.raises(ValueError, match="missing 'v.p0'"):
-        opt.load_state_dict({"lr": 1.0, "betas": [0.9, 0.999], "eps": 1e-8, "t": 3})
+        opt.load_state_dict({"name": "adam", "lr": 1.0, "betas": [0.9, 0.999], "eps": 1e-8, "t": 3})
     assert opt.lr == 0.1 and opt.t == 0
     bad = opt.state_dict()
     bad["s.p2"] = np.zeros(3)
@@ -154,7 +154,43 @@ def test_load_state_dict_rejects_foreign_state_before_changing_anything():
         opt.load_state_dict(bad)
     assert opt.lr == 0.1
     with pytest.raises(ValueError, match="lr must be a positive number"):
-        SGD(params, grads, lr=1.0).load_state_dict({"lr": -2})
+        SGD(params, grads, lr=1.0).load_state_dict({"name": "sgd", "lr": -2})
+
+
+def test_an_optimizer_refuses_another_kinds_state():
+    params, grads = random_dicts()
+    sgd, adam = SGD(params, grads, lr=0.5), Adam(params, grads, lr=0.01)
+    with pytest.raises(ValueError, match="state is from optimizer 'adam', not 'sgd'"):
+        sgd.load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match="state is from optimizer 'sgd', not 'adam'"):
+        adam.load_state_dict(sgd.state_dict())
+    assert sgd.lr == 0.5 and adam.lr == 0.01
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("betas", None, "betas must be a pair of numbers"),
+    ("betas", [0.9, "x"], "betas must be a pair of numbers"),
+    ("betas", [0.9, 1.5], r"betas must be in \[0, 1\)"),
+    ("t", -1, r"state\['t'\] must be a non-negative int"),
+    ("t", 2.5, r"state\['t'\] must be a non-negative int"),
+])
+def test_adam_state_is_checked_before_anything_changes(field, value, message):
+    params, grads = random_dicts()
+    opt = Adam(params, grads, lr=0.01)
+    state = Adam(params, grads, lr=0.5).state_dict()
+    state.update({"t": 99, "v.p0": np.full_like(state["v.p0"], 7.0)})
+    state[field] = value
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    assert opt.t == 0 and opt.lr == 0.01 and not opt.v["p0"].any()
+
+
+def test_grad_norm_sums_in_float64():
+    """Squares of float32 entries above 1.8e19 overflow float32; the norm must not."""
+    grads = {"p": np.full(10, 1e19, dtype=np.float32)}
+    assert grad_norm(grads) == pytest.approx(np.sqrt(10) * 1e19, rel=1e-6)
+    clip_grad_norm(grads, 1.0)
+    assert np.linalg.norm(grads["p"].astype(np.float64)) == pytest.approx(1.0, rel=1e-6)
 
 
 def test_make_optimizer_by_name():
