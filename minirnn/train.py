@@ -31,7 +31,10 @@ minibatch is already a whole sequence, so ``'full'`` is the same as ``'truncated
 Faults: a loss or gradient norm that is NaN or infinite (or a loss so large that the
 perplexity overflows, ``MAX_LOSS``) stops training with
 ``TrainingDiverged`` naming the epoch and step, before that step changes anything, and
-the last checkpoint on disk is left as it was.  Ctrl-C finishes the current step, saves
+the last checkpoint on disk is left as it was.  An epoch's last update is checked before
+its parameters are recorded or saved: they must be finite, and give a loss that passes
+the same test on the validation windows, or, before a checkpoint without validation
+data, on the epoch's last batch.  Ctrl-C finishes the current step, saves
 a checkpoint of that exact point (when a checkpoint path is set) and raises
 ``TrainingInterrupted``; resuming from it continues bit for bit.
 """
@@ -57,7 +60,7 @@ from .metrics import perplexity
 from .optim import check_positive_number, clip_grad_norm, grad_norm, make_optimizer
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
-           "evaluate", "data_regime", "RECORD_KEYS"]
+           "evaluate", "mean_nll", "data_regime", "RECORD_KEYS"]
 
 RECORD_KEYS = ("epoch", "train_ppl", "val_ppl", "tokens_per_s", "wall_s")
 
@@ -128,9 +131,9 @@ def data_regime(data) -> str:
                     f"random sampling) or a minirnn.data.WindowedData, got {type(data).__name__}")
 
 
-def evaluate(model, batches, loss=None) -> float:
-    """Perplexity of ``model`` on minibatches ``(X, Y)``, each from the zero state:
-    ``exp(sum of token NLLs / number of tokens)``."""
+def mean_nll(model, batches, loss=None) -> float:
+    """Mean negative log-likelihood per token (nats) of ``model`` on minibatches
+    ``(X, Y)``, each from the zero state: ``sum of token NLLs / number of tokens``."""
     loss = loss or SoftmaxCrossEntropy()
     total, count = 0.0, 0
     for X, Y in batches:
@@ -139,7 +142,13 @@ def evaluate(model, batches, loss=None) -> float:
         count += Y.size
     if count == 0:
         raise ValueError("evaluate: no tokens to evaluate on")
-    return perplexity(total / count)
+    return total / count
+
+
+def evaluate(model, batches, loss=None) -> float:
+    """Perplexity of ``model`` on minibatches ``(X, Y)``, each from the zero state:
+    ``exp(sum of token NLLs / number of tokens)``."""
+    return perplexity(mean_nll(model, batches, loss))
 
 
 def _step_name(step: int, n: int | None) -> str:
@@ -278,17 +287,39 @@ class Trainer:
         return loss, state
 
     def _check_finite(self, what, value, epoch, step, num_steps_in_epoch):
-        if np.isfinite(value) and not (what == "loss" and value > MAX_LOSS):
+        """Stop with ``TrainingDiverged`` if ``value`` is NaN or infinite, or is a loss
+        whose perplexity overflows.  ``step`` None: checked after the epoch's last update."""
+        if np.isfinite(value) and not ("loss" in what and value > MAX_LOSS):
             return
         if np.isfinite(value):
             value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
+        self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch)
+
+    def _diverged(self, what: str, epoch, step, num_steps_in_epoch):
         where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
                  if self.checkpoint is not None and self.checkpoint.exists()
                  else "no checkpoint was saved")
-        raise TrainingDiverged(
-            f"{what} became {value} at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: "
-            f"training stopped before this step changed the parameters ({where}). "
-            f"Lower the learning rate or clip the gradients (clip={self.clip}).")
+        when = (f"at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: training stopped "
+                f"before this step changed the parameters" if step is not None else
+                f"after the last update of epoch {epoch}: training stopped before these "
+                f"parameters were saved")
+        raise TrainingDiverged(f"{what} {when} ({where}). Lower the learning rate or clip "
+                               f"the gradients (clip={self.clip}).")
+
+    def _check_new_parameters(self, epoch: int, last_batch) -> None:
+        """Before an epoch's parameters are recorded or saved: every entry finite and, if
+        ``last_batch`` ``(X, Y, state)`` is given, the loss they give on it a number whose
+        perplexity does not overflow (one more forward pass: only done before a checkpoint
+        without validation data, so that no checkpoint holds parameters that diverged)."""
+        bad = [k for k, p in self.model.params.items() if not np.isfinite(p).all()]
+        if bad:
+            self._diverged(f"parameters {', '.join(bad)} became NaN or infinite", epoch, None, None)
+        if last_batch is not None:
+            X, Y, state = last_batch
+            with np.errstate(over="ignore", invalid="ignore"):
+                logits, _ = self.model.forward(X, state)
+                loss = self.loss.forward(logits, Y)
+            self._check_finite("the loss on the epoch's last batch", loss, epoch, None, None)
 
     # ----------------------------------------------------------------- one epoch
     def _batches(self):
@@ -302,7 +333,7 @@ class Trainer:
             return iter([(X, Y)]), 1
         return iter(self.data), None
 
-    def _run_epoch(self, epoch: int, bar) -> dict:
+    def _run_epoch(self, epoch: int, bar, will_save: bool = False) -> dict:
         pos = self._position or {"step": 0, "loss_sum": 0.0, "tokens": 0, "train_s": 0.0,
                                  "elapsed_s": 0.0, "state": None,
                                  "data_rng": self.data.rng.bit_generator.state}
@@ -314,10 +345,12 @@ class Trainer:
             next(batches)
         step, state = pos["step"], pos["state"]
         loss_sum, tokens, train_s = pos["loss_sum"], pos["tokens"], pos["train_s"]
+        last_batch = None
         for X, Y in batches:
             t0 = time.perf_counter()
             if self.regime != "sequential":
                 state = None                                   # random order: fresh zero state
+            last_batch = (X, Y, state)
             loss, state = self._step(X, Y, state, epoch, step + 1, n)
             train_s += time.perf_counter() - t0
             step += 1
@@ -331,9 +364,14 @@ class Trainer:
                                   "state": state if self.regime == "sequential" else None,
                                   "elapsed_s": pos["elapsed_s"] + time.perf_counter() - started}
                 self._stop(epoch, step, n)
+        validating = self.regime == "windowed" and self.data.num_val > 0
+        self._check_new_parameters(epoch, last_batch if will_save and not validating else None)
         record = {"epoch": epoch, "train_ppl": perplexity(loss_sum / tokens)}
-        if self.regime == "windowed" and self.data.num_val:
-            record["val_ppl"] = evaluate(self.model, self.data.val_iter(), self.loss)
+        if validating:                                         # also checks the new parameters
+            with np.errstate(over="ignore", invalid="ignore"):
+                val_nll = mean_nll(self.model, self.data.val_iter(), self.loss)
+            self._check_finite("the validation loss", val_nll, epoch, None, None)
+            record["val_ppl"] = perplexity(val_nll)
         record["tokens_per_s"] = tokens / train_s if train_s > 0 else float("nan")
         if self.sample_every and epoch % self.sample_every == 0:
             text = self.sample()
@@ -365,7 +403,9 @@ class Trainer:
         try:
             with self._sigint_flag():
                 while self.epoch < num_epochs:
-                    record = self._run_epoch(self.epoch + 1, bar)
+                    will_save = self.checkpoint is not None and (
+                        (self.epoch + 1) % self.checkpoint_every == 0 or self.epoch + 1 == num_epochs)
+                    record = self._run_epoch(self.epoch + 1, bar, will_save)
                     self.history.append(record)
                     self.epoch += 1
                     post = {"ppl": f"{record['train_ppl']:.2f}"}
@@ -374,8 +414,7 @@ class Trainer:
                     post["tok_s"] = f"{record['tokens_per_s']:,.0f}"
                     bar.set_postfix(post, refresh=False)
                     bar.update(1)
-                    if self.checkpoint is not None and (self.epoch % self.checkpoint_every == 0
-                                                        or self.epoch == num_epochs):
+                    if will_save:
                         self.save(self.checkpoint)
                     if self.callback is not None:
                         self.callback(self, record)
@@ -406,6 +445,9 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def _stop(self, epoch: int, step: int, n: int | None):
+        if step and not all(np.isfinite(p).all() for p in self.model.params.values()):
+            raise TrainingDiverged(f"interrupted at epoch {epoch}, {_step_name(step, n)}, but the "
+                                   f"last update made parameters NaN or infinite: not saved")
         saved = self.save(self.checkpoint) if self.checkpoint is not None else None
         where = f"epoch {epoch}, {_step_name(step, n)}" if step else f"the end of epoch {epoch}"
         msg = (f"interrupted at {where}; checkpoint saved to {saved}" if saved

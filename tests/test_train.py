@@ -204,6 +204,42 @@ def test_nan_leaves_the_last_good_checkpoint_intact(corpus_vocab, tmp_path):
     assert load(path).epoch == 2
 
 
+def test_parameters_an_epochs_last_update_broke_are_never_saved(corpus_vocab, tmp_path):
+    """Full BPTT: one update per epoch.  The update of epoch 2 makes the loss overflow; the
+    checkpoint of epoch 1 must stay, and epoch 2 must be neither recorded nor saved."""
+    corpus, vocab = corpus_vocab
+    path = tmp_path / "ck.npz"
+    t = quiet(RNNLM(len(vocab), 16, seed=1), seq_data(corpus), vocab, bptt="full", clip=None,
+              checkpoint=path)
+    t.fit(1)
+    good = path.read_bytes()
+    t.optimizer.lr = 1e6
+    with pytest.raises(TrainingDiverged, match=r"the loss on the epoch's last batch became .* "
+                                               r"after the last update of epoch 2: .*is unchanged"):
+        t.fit(3)
+    assert path.read_bytes() == good and len(t.history) == 1
+
+
+def test_non_finite_parameters_or_validation_loss_stop_a_windowed_run(corpus_vocab, tmp_path,
+                                                                     monkeypatch):
+    corpus, vocab = corpus_vocab
+    path = tmp_path / "ck.npz"
+    one_batch = WindowedData(corpus, 8, num_train=50, num_val=50, batch_size=50)  # 1 update/epoch
+    t = quiet(RNNLM(len(vocab), 8), one_batch, vocab, optimizer="adam", lr=1e300, clip=None,
+              checkpoint=path)
+    with pytest.raises(TrainingDiverged, match="parameters .* became NaN or infinite after the "
+                                               "last update of epoch 1: .*no checkpoint was saved"):
+        t.fit(2)
+    assert not path.exists()
+    import minirnn.train as train_module
+    monkeypatch.setattr(train_module, "mean_nll", lambda *a, **k: float("nan"))
+    t = quiet(RNNLM(len(vocab), 8), win_data(corpus), vocab, checkpoint=path)
+    with pytest.raises(TrainingDiverged, match="the validation loss became nan after the last "
+                                               "update of epoch 1"):
+        t.fit(1)
+    assert not path.exists() and len(t.history) == 0
+
+
 def interrupting(batches, data):
     """Pass ``batches`` on, sending Ctrl-C (SIGINT) to this process while handing out batch
     ``data.at[1]`` of epoch ``data.at[0]`` (from 1), as a user pressing it mid-step would."""
