@@ -34,7 +34,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.cli import finish_run, prepare_run  # noqa: E402
+from minirnn.cli import RUN_FILES, finish_run, prepare_run  # noqa: E402
 from minirnn.train import (BOOK_RESULTS, TrainingInterrupted, make_data, make_model,  # noqa: E402
                            make_trainer, preset_config)
 
@@ -45,6 +45,8 @@ ROOT = Path("runs") / "reproduce"
 def run_preset(name: str, progress: bool) -> dict:
     config = preset_config(name)
     out = ROOT / name
+    for f in (*RUN_FILES, "summary.json"):                     # this script's own earlier run
+        (out / f).unlink(missing_ok=True)
     trainer = prepare_run(config, out, progress=progress)
     started = time.perf_counter()
     trainer.fit(config["num_epochs"])

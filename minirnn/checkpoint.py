@@ -185,8 +185,14 @@ def load(path) -> Checkpoint:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at path={str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):       # a .npy array, whatever its name
+            raise CheckpointError(f"path={str(path)!r} holds a single .npy array "
+                                  f"{getattr(loaded, 'shape', '')}, not a minirnn checkpoint (.npz)")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"path={str(path)!r} is not a readable minirnn checkpoint "
                               f"(truncated or corrupt: {err})") from err

@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backpropagation through time (default truncated)")
     g.add_argument("--bptt-p", type=_probability, metavar="P",
                    help="keep probability of --bptt randomized")
-    g.add_argument("--seed", type=int, help="seed of the init, the data order and the trainer")
+    g.add_argument("--seed", type=_non_negative_int,
+                   help="seed of the init, the data order and the trainer")
     g = tr.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<time>)")
     g.add_argument("--resume", metavar="PATH",
@@ -174,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sample from softmax(o / T) instead of taking the argmax")
     ge.add_argument("--alpha", type=_positive_float, metavar="A",
                     help="sample from q ∝ P^A (the book's sharpening; = temperature 1/A)")
-    ge.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    ge.add_argument("--seed", type=_non_negative_int, default=0,
+                    help="seed of the sampling (default 0)")
     ge.set_defaults(func=_cmd_generate)
 
     gc = sub.add_parser("gradcheck", help="check every layer's backward pass against centered "
@@ -227,15 +229,31 @@ def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
     return lines
 
 
+RUN_FILES = ("checkpoint.npz", "config.json", "history.json")
+
+
+def check_out_dir(out: Path, resume=None) -> None:
+    """``out`` must be a folder (or not exist yet) and must not hold another run: a new
+    run never overwrites one; ``--resume`` writes into the folder of its checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    same = resume is not None and out.resolve() == resume.path.parent.resolve()
+    held = [f for f in RUN_FILES if (out / f).exists()]
+    if held and not same:
+        raise ValueError(f"--out {str(out)!r} already holds a run ({', '.join(held)}): continue "
+                         f"it with --resume {str(out)!r}, or choose another --out")
+
+
 def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
     """Data, model and trainer of a run writing into ``out`` (checkpoint, history, config
-    files); with ``resume`` (a Checkpoint) restored to it.  Raises before any training."""
+    files); with ``resume`` (a Checkpoint) restored to it.  Every check (including that
+    ``out`` holds no other run) comes before the folder or any file is written."""
     from .checkpoint import build_model
     from .train import make_data, make_model, make_trainer
 
+    check_out_dir(out, resume)
     data, vocab = make_data(config, vocab=None if resume is None else resume.vocab)
     model = make_model(config, len(vocab)) if resume is None else build_model(resume)
-    out.mkdir(parents=True, exist_ok=True)
 
     def after_epoch(trainer, record):
         trainer.history.save(out / "history.json")
@@ -244,6 +262,10 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
                            progress=progress, callback=after_epoch)
     if resume is not None:
         trainer.restore(resume)
+    if config["num_epochs"] < trainer.epoch:
+        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the {trainer.epoch} "
+                         f"epochs the checkpoint has already trained")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     return trainer
 
@@ -258,7 +280,7 @@ def finish_run(trainer, out: Path, title: str) -> list[str]:
 
 def _cmd_train(args) -> int:
     from .checkpoint import load as load_checkpoint
-    from .train import TrainingDiverged, TrainingInterrupted
+    from .train import DEFAULT_CONFIG, TrainingDiverged, TrainingInterrupted
 
     resume = None
     if args.resume:
@@ -270,8 +292,13 @@ def _cmd_train(args) -> int:
                              f"--sample-every, --prefix, --num-preds and --no-progress can")
         try:
             resume = load_checkpoint(args.resume)
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, OSError) as err:
             raise UsageError(str(err)) from None
+        missing = sorted(set(DEFAULT_CONFIG) - set(resume.config))
+        if missing:
+            raise UsageError(f"checkpoint {str(resume.path)!r} was not written by minirnn train "
+                             f"(its config lacks {', '.join(missing)}); continue it in Python "
+                             f"with minirnn.train.Trainer.restore")
         config = dict(resume.config)
         for opt in RESUME_OPTIONS:
             if getattr(args, opt) is not None:
@@ -282,12 +309,12 @@ def _cmd_train(args) -> int:
         out = Path(args.out) if args.out else _new_run_dir(config["preset"])
     try:
         trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
-    except (ValueError, TypeError, FileNotFoundError, MemoryError) as err:
+    except (ValueError, TypeError, OSError) as err:
         raise UsageError(str(err)) from None
+    except MemoryError as err:
+        raise UsageError(f"not enough memory for this run ({err}); lower --hidden, --batch "
+                         f"or --steps") from None
     num_epochs = config["num_epochs"]
-    if num_epochs < trainer.epoch:
-        raise UsageError(f"--epochs {num_epochs} is fewer than the {trainer.epoch} epochs "
-                         f"the checkpoint has already trained")
     print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
           f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, hidden "
           f"{config['num_hiddens']}, {config['optimizer']} lr {config['lr']}, clip "
@@ -321,7 +348,7 @@ def _cmd_generate(args) -> int:
     try:
         ckpt = load_checkpoint(args.checkpoint)
         model = build_model(ckpt)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None
     strategy = "sample" if (args.temperature or args.alpha) else "greedy"
     with warnings.catch_warnings(record=True) as caught:

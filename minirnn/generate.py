@@ -62,9 +62,11 @@ def next_token_probs(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray
 
     With ``T = 1 / alpha`` this is ``q ∝ P^alpha`` for ``P = softmax(logits)``.
     """
-    z = np.asarray(logits, dtype=np.float64) / temperature       # o / T
-    z -= z.max(axis=-1, keepdims=True)                           # shift: exp cannot overflow
-    q = np.exp(z)
+    o = np.asarray(logits, dtype=np.float64)
+    z = o - o.max(axis=-1, keepdims=True)                        # shift first: every z_j <= 0,
+    with np.errstate(over="ignore"):                             # so (o - max o) / T never
+        z /= temperature                                         # overflows to inf - inf: at
+    q = np.exp(z)                                                # worst -inf, exp(-inf) = 0
     return q / q.sum(axis=-1, keepdims=True)                     # q_j = exp(o_j/T) / sum_k exp(o_k/T)
 
 

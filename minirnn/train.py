@@ -46,6 +46,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -213,6 +214,11 @@ class Trainer:
         if vocab is not None and len(vocab) != model.vocab_size:
             raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
                              f"{model.vocab_size}")
+        if vocab is not None:                                  # a prefix samples cannot use
+            from .generate import prefix_to_ids                # fails now, not after training
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")                # <unk> warnings: at sampling
+                prefix_to_ids(sample_prefix, vocab, token)
         self.model, self.data, self.vocab = model, data, vocab
         self.grads = model.grads
         if isinstance(optimizer, str):

@@ -164,12 +164,26 @@ def test_gradcheck_still_runs(tmp_path):
     (["generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "argument --temperature: expected a positive number"),
     (["generate", "--checkpoint", "{ckpt}", "--temperature", "1", "--alpha", "2"], "not both"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    (["generate", "--checkpoint", "{ckpt}", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
+    (["train", "--corpus", "{tiny}", *TINY, "--prefix", ""], "prefix must hold at least one char"),
+    (["train", "--corpus", "{tiny}", *TINY, "--token", "word", "--num-train", "100", "--num-val",
+      "10", "--prefix", "   "],
+     "prefix must hold at least one word"),
+    (["train", "--corpus", "{folder}", *TINY], "cannot read"),
+    (["train", "--corpus", "{tiny}", *TINY, "--out", "{file}"], "is a file, not a folder"),
+    (["train", "--corpus", "{tiny}", *TINY, "--out", "{rundir}"], "already holds a run"),
+    (["train", "--resume", "{npy}"], "holds a single .npy array"),
+    (["generate", "--checkpoint", "{npy}"], "holds a single .npy array"),
+    (["train", "--resume", "{api}"], "was not written by minirnn train (its config lacks"),
 ])
-def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, capsys, tmp_path,
-                                            monkeypatch):
+def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, odd_files, capsys,
+                                            tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ckpt = next((run[0] / "runs").iterdir()) / "checkpoint.npz"
-    args = [a.format(tiny=corpus, ckpt=ckpt) for a in args]
+    rundir = next((run[0] / "runs").iterdir())
+    ckpt = rundir / "checkpoint.npz"
+    before = {f.name: f.read_bytes() for f in rundir.iterdir()}
+    args = [a.format(tiny=corpus, ckpt=ckpt, rundir=rundir, **odd_files) for a in args]
     try:
         code = main(args)
     except SystemExit as exit_:
@@ -180,6 +194,52 @@ def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, capsys, 
     assert err.startswith(f"minirnn {args[0] if args[0] in ('train', 'generate') else ''}".rstrip())
     assert message in err
     assert not (tmp_path / "runs").exists()                 # nothing was started
+    assert {f.name: f.read_bytes() for f in rundir.iterdir()} == before   # nor overwritten
+
+
+@pytest.fixture(scope="module")
+def odd_files(tmp_path_factory, corpus):
+    """Things that are not what an option expects: a folder, a plain file, a .npy named
+    .npz, a checkpoint written by the Python API rather than by ``minirnn train``."""
+    import numpy as np
+    from minirnn.data import SeqDataLoader, build_corpus
+    from minirnn.models import RNNLM
+    from minirnn.train import Trainer
+    root = tmp_path_factory.mktemp("odd")
+    (root / "folder").mkdir()
+    (root / "file.txt").write_text("not a folder")
+    with open(root / "array.npz", "wb") as f:
+        np.save(f, np.arange(3))
+    ids, vocab = build_corpus(TEXT)
+    Trainer(RNNLM(len(vocab), 4), SeqDataLoader(ids, 2, 5), vocab=vocab, sample_every=0,
+            progress=False, checkpoint=root / "api.npz").fit(1)
+    return {"folder": root / "folder", "file": root / "file.txt", "npy": root / "array.npz",
+            "api": root / "api.npz"}
+
+
+def test_resume_with_fewer_epochs_than_done_changes_nothing(run, tmp_path, capsys):
+    rundir = next((run[0] / "runs").iterdir())             # 2 epochs done
+    before = {f.name: f.read_bytes() for f in rundir.iterdir()}
+    assert main(["train", "--resume", str(rundir), "--epochs", "1", "--no-progress"]) == 2
+    assert "--epochs 1 is fewer than the 2 epochs" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in rundir.iterdir()} == before
+    assert main(["train", "--resume", str(rundir), "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_diverged_epoch_is_never_checkpointed_through_the_cli(corpus, tmp_path):
+    """Full BPTT: one update per epoch, so the first update that blows up is the last of its
+    epoch.  Nothing may be saved, and the error names where it happened."""
+    out = tmp_path / "r"
+    proc = minirnn("train", "--corpus", str(corpus), "--preset", "d2l-0.17", "--hidden", "32",
+                   "--bptt", "full", "--lr", "1e6", "--clip", "none", "--epochs", "3",
+                   "--sample-every", "0", "--no-progress", "--out", str(out), cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "after the last update of epoch 1" in proc.stderr, proc.stderr
+    assert "no checkpoint was saved" in proc.stderr
+    assert not (out / "checkpoint.npz").exists()
 
 
 def test_python_dash_m_and_the_console_script_agree(tmp_path):

@@ -87,9 +87,18 @@ def test_alpha_is_temperature_one_over_alpha(model, vocab):
     assert a == t
 
 
-def test_a_cold_temperature_is_greedy(model, vocab):
+@pytest.mark.parametrize("cold", [dict(temperature=1e-4), dict(temperature=1e-320),
+                                  dict(alpha=1e300)])
+def test_a_cold_temperature_is_greedy(model, vocab, cold):
+    """However small T is (o / T overflows below about 1e-306), sampling is the argmax."""
     greedy = predict("time ", 30, model, vocab)
-    assert predict("time ", 30, model, vocab, strategy="sample", temperature=1e-4, seed=0) == greedy
+    assert predict("time ", 30, model, vocab, strategy="sample", seed=0, **cold) == greedy
+
+
+def test_next_token_probs_extremes():
+    o = np.array([[1.0, 3.0, 3.0, -2.0]])
+    np.testing.assert_array_equal(next_token_probs(o, 1e-320), [[0, 0.5, 0.5, 0]])
+    np.testing.assert_allclose(next_token_probs(o, 1e300), [[0.25] * 4])
 
 
 def test_out_of_vocabulary_prefix_maps_to_unk_with_a_warning(model, vocab):
