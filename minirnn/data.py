@@ -330,6 +330,8 @@ class Vocab:
             indices = indices.tolist()
         if isinstance(indices, (list, tuple)):
             return [self.to_tokens(idx) for idx in indices]
+        if isinstance(indices, bool) or not isinstance(indices, (int, np.integer)):
+            raise TypeError(f"token ids must be ints, got {indices!r} ({type(indices).__name__})")
         idx = int(indices)
         if not 0 <= idx < len(self):
             raise IndexError(f"token id {idx} out of range for vocab_size {len(self)}")
@@ -386,7 +388,12 @@ def build_corpus(raw_text: str, token: str = "char", vocab: Vocab | None = None,
     """
     if max_tokens is not None and max_tokens != -1:
         _check_positive("max_tokens", max_tokens)
-    tokens = tokenize(preprocess(raw_text), token)
+    text = preprocess(raw_text)
+    if not text.strip():
+        raise ValueError(f"the text has no letters a-z: preprocessing keeps only Latin letters "
+                         f"(every run of other characters becomes one space), and nothing of "
+                         f"its {len(raw_text)} characters is left")
+    tokens = tokenize(text, token)
     if vocab is None:
         vocab = Vocab(tokens)
     corpus = np.asarray(vocab[tokens], dtype=np.int64)

@@ -26,12 +26,17 @@ def perplexity(mean_nll: float) -> float:
         float, ``exp(mean_nll)``; ``inf`` when it overflows (``mean_nll`` above ~709).
 
     Raises:
-        ValueError: ``mean_nll`` is NaN (a broken model, never a perplexity).
+        ValueError: ``mean_nll`` is NaN (a broken model, never a perplexity) or negative
+            (a log-likelihood above 0: not from probabilities; -1e-6 is allowed for
+            round-off of a perfect model).
     """
     mean_nll = float(mean_nll)
     if math.isnan(mean_nll):
         raise ValueError("mean_nll must be a number, got nan: the model produced NaN "
                          "log-probabilities")
+    if mean_nll < -1e-6:
+        raise ValueError(f"mean_nll must be >= 0 (a negative log-likelihood of "
+                         f"probabilities), got {mean_nll}")
     try:
         return math.exp(mean_nll)
     except OverflowError:

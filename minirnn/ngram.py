@@ -59,9 +59,10 @@ def zipf_exponent(freqs, ranks: tuple[int, int | None] = (1, None)) -> float:
     if isinstance(freqs, dict):
         freqs = list(freqs.values())
     freqs = np.sort(np.asarray(freqs, dtype=np.float64).ravel())[::-1]
-    if freqs.size == 0 or not np.all(freqs > 0):
-        raise ValueError(f"freqs must be positive counts, got {freqs.size} values with "
-                         f"minimum {freqs.min() if freqs.size else None}")
+    if freqs.size == 0 or not np.all((freqs > 0) & np.isfinite(freqs)):
+        raise ValueError(f"freqs must be finite positive counts, got {freqs.size} values "
+                         f"from {freqs.min() if freqs.size else None} to "
+                         f"{freqs.max() if freqs.size else None}")
     lo, hi = ranks
     hi = freqs.size if hi is None else min(int(hi), freqs.size)
     if lo < 1 or hi - lo < 1:
@@ -110,8 +111,8 @@ class NGramLM:
     def __init__(self, tokens: Sequence, n: int = 2, eps=1.0):
         self.n = _check_positive("n", n)
         eps = (eps,) * self.n if np.ndim(eps) == 0 else tuple(eps)
-        if len(eps) != self.n or not all(e > 0 for e in eps):
-            raise ValueError(f"eps must be a float > 0 or {self.n} of them (e1..e{self.n}),"
+        if len(eps) != self.n or not all(np.isfinite(e) and e > 0 for e in eps):
+            raise ValueError(f"eps must be a finite float > 0 or {self.n} of them (e1..e{self.n}),"
                              f" got {eps!r}")
         self.eps = tuple(float(e) for e in eps)
         tokens = list(tokens)

@@ -145,7 +145,9 @@ def window_series(x: np.ndarray, tau: int = 4, n_train: int = 600) -> SeriesWind
     """
     x = _check_series(x)
     T = x.size
-    tau = _check_tau(tau, T)
+    tau = _check_int_in_range(tau, "tau", 1, T - 2,
+                              f"the window length; at most T - 2 for a series of T = {T} points, "
+                              f"so that a training and a validation row remain")
     n_train = _check_int_in_range(n_train, "n_train", 1, T - tau - 1,
                                   f"rows for training; the other rows of the T - tau = {T - tau} "
                                   f"windows validate")

@@ -234,6 +234,9 @@ def test_vocab_indices_reserved_min_freq_and_unknowns():
     assert vocab.token_freqs == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
     with pytest.raises(IndexError, match="token id 5 out of range for vocab_size 5"):
         vocab.to_tokens([1, 5])
+    for bad in (1.7, True, "1"):
+        with pytest.raises(TypeError, match="token ids must be ints"):
+            vocab.to_tokens(bad)
     with pytest.raises(TypeError, match="reserved_tokens"):
         Vocab(tokens, reserved_tokens="<pad>")
     assert Vocab([["x", "y"], ["y"]]).token_freqs == [("y", 2), ("x", 1)]  # 2-D flattened
@@ -426,3 +429,9 @@ def test_windowed_data_errors():
         WindowedData(np.arange(100), 0, num_train=10, num_val=5, batch_size=2)
     with pytest.raises(ValueError, match="num_val must be a non-negative integer, got -1"):
         WindowedData(np.arange(100), 3, num_train=10, num_val=-1, batch_size=2)
+
+
+@pytest.mark.parametrize("text", ["!!! ??? ...", "Это не латиница", "", "   \n\t 123 "])
+def test_a_text_without_latin_letters_is_named_as_such(text):
+    with pytest.raises(ValueError, match="the text has no letters a-z: preprocessing keeps only Latin"):
+        build_corpus(text)

@@ -144,8 +144,11 @@ def test_training_text_is_easier_than_held_out_text(words, n):
 
 
 def test_bad_model_arguments():
-    with pytest.raises(ValueError, match="eps must be a float > 0 or 2 of them"):
+    with pytest.raises(ValueError, match="eps must be a finite float > 0 or 2 of them"):
         NGramLM(list("abc"), n=2, eps=0.0)
+    for bad in (math.inf, (1.0, math.nan)):
+        with pytest.raises(ValueError, match="eps must be a finite float > 0"):
+            NGramLM(list("abc"), n=2, eps=bad)
     with pytest.raises(ValueError, match="eps must be"):
         NGramLM(list("abc"), n=2, eps=(1.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
@@ -163,3 +166,13 @@ def test_metrics_perplexity():
     assert perplexity(1e4) == math.inf
     with pytest.raises(ValueError, match="nan"):
         perplexity(float("nan"))
+    assert perplexity(-1e-9) == pytest.approx(1.0)           # round-off of a perfect model
+    for bad in (-5.0, -math.inf):
+        with pytest.raises(ValueError, match=r"mean_nll must be >= 0 .*got -"):
+            perplexity(bad)
+
+
+@pytest.mark.parametrize("freqs", [[5, math.inf, 3], [5, math.nan, 3], [5, 0, 3], []])
+def test_zipf_exponent_rejects_what_is_not_a_count(freqs):
+    with pytest.raises(ValueError, match="freqs must be finite positive counts"):
+        zipf_exponent(freqs)

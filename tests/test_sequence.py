@@ -110,11 +110,14 @@ def test_windowing_has_no_leakage(series, tau):
     np.testing.assert_array_equal(yv[:, 0], x[w.val_start:])
 
 
-@pytest.mark.parametrize("tau", [0, -1, T, T + 5])
+@pytest.mark.parametrize("tau", [0, -1, T - 1, T, T + 5])
 def test_bad_tau_is_a_clear_error(series, tau):
     _, x = series
-    with pytest.raises(ValueError, match=rf"tau must be an int in \[1, {T - 1}\].*got {tau}$"):
+    with pytest.raises(ValueError, match=rf"tau must be an int in \[1, {T - 2}\].*a training and "
+                                         rf"a validation row remain\), got {tau}$"):
         window_series(x, tau)
+    if tau == T - 1:                                        # a valid window for predictions
+        return
     net = MLP(4, 10, 1)
     for call in (lambda: k_step_ahead(net, x, tau), lambda: multistep_predictions(net, x, tau, 604),
                  lambda: k_step_features(net, x, tau, 4)):
