@@ -176,3 +176,21 @@ def test_metrics_perplexity():
 def test_zipf_exponent_rejects_what_is_not_a_count(freqs):
     with pytest.raises(ValueError, match="freqs must be finite positive counts"):
         zipf_exponent(freqs)
+
+
+def readme_row(label: str) -> list[float]:
+    """The numbers of the README table row that starts with ``| label |``."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| {label} |"))
+    return [float(cell.replace(",", "")) for cell in row.split("|")[2:-1]]
+
+
+def test_readme_zipf_and_character_perplexities_are_what_the_code_gives(words):
+    """The README's Zipf row and held-out character perplexities (examples/
+    language_model_statistics.py: first 90% of the tokens to train, the rest to test)."""
+    alphas = [zipf_exponent(ngram_counts(words, n), (10, 1000)) for n in (1, 2, 3)]
+    np.testing.assert_allclose(alphas, readme_row("words"), atol=5e-4)
+    chars = tokenize(preprocess(load_time_machine(os.environ["MINIRNN_DATA"], download=False)), "char")
+    split = int(0.9 * len(chars))
+    ppl = [NGramLM(chars[:split], n=n, eps=1.0).perplexity(chars[split:]) for n in (1, 2, 3)]
+    np.testing.assert_allclose(ppl, readme_row("characters (V = 28), eps = 1"), atol=5e-3)
