@@ -108,7 +108,8 @@ def main(argv=None) -> int:
                         help="print the table from the finished runs in runs/reproduce/")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--variants", nargs="+", type=int, metavar="SEED",
-                        help="investigate d2l-1.0 over these seeds instead (see above)")
+                        help="instead train d2l-1.0 for these seeds with the normal and uniform "
+                             "inits, the last partial batch kept and dropped; print a table")
     args = parser.parse_args(argv)
     if args.variants:
         text = run_variants(args.variants, progress=not args.no_progress)

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 import time
 import warnings
 from pathlib import Path
 
-# A BLAS library that starts as many threads as cores slows the small matrix products of
-# an RNN step down when the machine is busy (measured: README "Training").  One thread
-# unless the user chose otherwise; this must happen before NumPy is imported.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# One BLAS thread unless the user chose otherwise: set by minirnn/__init__.py, which runs
+# before this module and before NumPy is imported.
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)
 
@@ -337,7 +333,8 @@ def _cmd_train(args) -> int:
         summary += f", validation perplexity {last['val_ppl']:.3f}"
     print(f"{summary}, {last['wall_s']:.0f} s")
     print("\n".join(samples))
-    print(f"run folder: {out} (checkpoint.npz, history.json, perplexity.png, samples.txt)")
+    print(f"run folder: {out} (checkpoint.npz, config.json, history.json, perplexity.png, "
+          f"samples.txt)")
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minirnn.checkpoint import load
@@ -106,7 +107,31 @@ def test_ctrl_c_saves_and_resume_finishes(corpus, tmp_path):
     minirnn("train", "--resume", str(out), "--epochs", str(done + 2), "--no-progress", cwd=tmp_path)
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == list(range(1, done + 3))
-    assert load(out).epoch == done + 2
+    resumed = load(out)
+    assert resumed.epoch == done + 2
+    straight = tmp_path / "straight"                      # the same run, never interrupted
+    minirnn("train", "--corpus", str(corpus), *TINY, "--epochs", str(done + 2), "--sample-every",
+            "0", "--no-progress", "--out", str(straight), cwd=tmp_path)
+    uninterrupted = load(straight)
+    for k, v in uninterrupted.params.items():
+        assert np.array_equal(resumed.params[k], v), k
+    assert json.loads((straight / "history.json").read_text())[-1]["train_ppl"] == history[-1]["train_ppl"]
+
+
+def test_word_tokens_end_to_end(corpus, tmp_path):
+    out = tmp_path / "words"
+    minirnn("train", "--corpus", str(corpus), "--token", "word", "--preset", "d2l-0.17",
+            "--batch", "4", "--steps", "5", "--hidden", "16", "--epochs", "2", "--prefix",
+            "the time", "--sample-every", "1", "--num-preds", "3", "--no-progress", "--out",
+            str(out), cwd=tmp_path)
+    ckpt = load(out)
+    assert ckpt.config["token"] == "word" and "traveller" in ckpt.vocab.idx_to_token
+    minirnn("train", "--resume", str(out), "--epochs", "3", "--no-progress", cwd=tmp_path)
+    assert load(out).epoch == 3
+    text = minirnn("generate", "--checkpoint", str(out), "--prefix", "the time", "--num-preds", "4",
+                   cwd=tmp_path).stdout.split()
+    assert text[:2] == ["the", "time"] and len(text) == 6
+    assert all(w in ckpt.vocab.idx_to_token for w in text[2:])
 
 
 def test_a_diverging_run_exits_1_naming_epoch_and_step(corpus, tmp_path):
@@ -201,7 +226,6 @@ def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, odd_file
 def odd_files(tmp_path_factory, corpus):
     """Things that are not what an option expects: a folder, a plain file, a .npy named
     .npz, a checkpoint written by the Python API rather than by ``minirnn train``."""
-    import numpy as np
     from minirnn.data import SeqDataLoader, build_corpus
     from minirnn.models import RNNLM
     from minirnn.train import Trainer
