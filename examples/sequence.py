@@ -12,7 +12,7 @@ The book's section, step by step, then its exercise:
 4. the exercise: an RNN regressor (RNN over the window + Linear on its last state, full
    BPTT) against the MLP, for tau = 4, 16, 64, on the k-step error (a printed table).
 
-    python examples/sequence.py [--out figures/] [--seed 0] [--runs 5] [--quiet]
+    python examples/sequence.py [--out figures/] [--seed 0] [--runs 10] [--quiet]
 
 Writes sequence_data.png, sequence_one_step.png, sequence_multistep.png,
 sequence_k_step.png, sequence_k_step_rnn.png and sequence_k_step_error.png to ``--out``.
@@ -176,7 +176,8 @@ def exercise(x, seed, num_runs, out, quiet):
     ax.text(max_k, NOISE_VAR * 1.06, "noise floor 0.2^2 = 0.04", fontsize=8, color="0.3", ha="right",
             va="bottom")
     ax.set(xscale="log", yscale="log", xlabel="k (steps ahead)", ylabel="validation MSE",
-           title=f"k-step-ahead validation error, median of {num_runs} seeds (targets x[{start}:])")
+           title=f"k-step-ahead validation error, "
+                 f"{f'median of {num_runs} seeds' if num_runs > 1 else 'one seed'} (targets x[{start}:])")
     ax.set_xticks(STEPS, [str(k) for k in STEPS])
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     yticks = [0.04, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]

@@ -2,7 +2,7 @@
 
     python examples/step_through_backprop.py            # prints every quantity
     PYTHONPATH=. python -m pdb examples/step_through_backprop.py   # from the clone's root;
-    (Pdb) b minirnn/layers.py:514                                   # RNN.backward's time loop
+    (Pdb) b minirnn/layers.py:518                                   # RNN.backward's time loop
     (Pdb) c
 
 A vocabulary of 4 tokens, 3 hidden units, 3 time steps, batch 1: every array is small

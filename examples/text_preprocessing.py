@@ -58,6 +58,8 @@ def main(argv=None):
         print(f"    and back:      {vocab.to_tokens(vocab[toks[:10]])}")
     char_vocab = Vocab(tokens["char"])
     print(f"\nCharacter vocabulary, index order <unk>, then sorted: {char_vocab.idx_to_token}")
+    print("    (the 1.0 book sorts <unk> in with the others: ' ' = 0, '<unk>' = 1; the letters "
+          "have the same indices)")
 
     print("\nVocabulary size by min_freq (tokens seen fewer times become <unk>):")
     print(f"{'min_freq':>9} | {'chars':>6} {'unk %':>7} | {'words':>6} {'unk %':>7}")

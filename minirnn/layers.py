@@ -378,6 +378,10 @@ class _RecurrentParams(Layer):
         self._add_param("W_hh", init_weight(rng, (H, H), init, sigma, dtype))
         self._add_param("b_h", np.zeros(H, dtype=dtype))
 
+    def __repr__(self):
+        shown = super().__repr__()
+        return shown if self.nonlinearity == "tanh" else f"{shown[:-1]}, nonlinearity='relu')"
+
     @property
     def num_hiddens(self) -> int:
         """The book's name for ``hidden_size``."""

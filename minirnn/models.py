@@ -14,7 +14,7 @@ class RNNLM(Module):
     """The book's RNN language model: inputs -> RNN -> a linear output layer per step.
 
         X_t = onehot(x_t) (embed_dim None, the book's from-scratch model)  or  W_emb[x_t]
-        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
+        H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),   f = tanh (the book) or relu (an exercise)
         O_t = H_t W_hq + b_q              (W_hq, b_q are ``output.W``, ``output.b``)
 
     ``forward(X, state=None)``: ids ``(B, T)`` as the data iterators give them ->
@@ -24,6 +24,18 @@ class RNNLM(Module):
 
     params (dotted): ``embedding.W`` (only with ``embed_dim``), ``rnn.W_xh``, ``rnn.W_hh``,
     ``rnn.b_h``, ``output.W``, ``output.b``.
+
+    Args:
+        vocab_size: int V.
+        num_hiddens: int H.
+        embed_dim: int E for a learned ``Embedding``, or None for one-hot inputs (D = V).
+        seed, rng: the initialisation's random source (``rng``, a ``np.random.Generator``,
+            wins over ``seed``).
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        init: ``'normal'`` (N(0, sigma^2), the book's scratch model), ``'uniform'``
+            (U(+-1/sqrt(H)), PyTorch's ``nn.RNN``) or ``'xavier'``; biases start at 0.
+        sigma: the standard deviation of ``'normal'`` (the book: 0.01).
+        dtype: float32 (default) or float64.
     """
 
     def __init__(self, vocab_size: int, num_hiddens: int, embed_dim: int | None = None,

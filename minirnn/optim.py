@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_positive_number", "grad_norm", "clip_grad_norm", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["check_positive_number", "grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
 
 
 def check_positive_number(value, name: str) -> float:
@@ -72,6 +72,14 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
         for g in grads.values():
             g *= scale
     return total
+
+
+def grad_clipping(net, theta: float) -> float:
+    """The book's name and signature: ``grad_clipping(net, theta)`` clips the gradients
+    of every parameter of ``net`` (a layer or model with a ``grads`` dict) together, to
+    global norm at most ``theta``: ``clip_grad_norm(net.grads, theta)``.  Returns the
+    norm before clipping."""
+    return clip_grad_norm(net.grads, theta)
 
 
 def _check_state_keys(state, keys, owner: str) -> None:

@@ -14,7 +14,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-__all__ = ["plt", "save_figure", "plot_history"]
+__all__ = ["plt", "save_figure", "plot_history", "set_log_perplexity_axis"]
 
 DEFAULT_DIR = Path("figures")
 
@@ -43,6 +43,16 @@ def _records(history) -> list[dict]:
     if not records:
         raise ValueError("history is empty: there is no epoch to plot")
     return list(records)
+
+
+def set_log_perplexity_axis(ax, lo: float, hi: float) -> None:
+    """A log-scale y axis for perplexities from ``lo`` to ``hi``, labelled with plain
+    numbers (1, 1.5, 2, 3, 5, ...) instead of matplotlib's ``2x10^1``."""
+    ax.set_yscale("log")
+    ticks = [t for t in (1, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000)
+             if lo / 1.5 <= t <= hi * 1.5]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def plot_history(history, path="perplexity.png", title: str | None = None,
@@ -74,11 +84,7 @@ def plot_history(history, path="perplexity.png", title: str | None = None,
         log_scale = max(values) / max(min(values), 1e-12) > 5
     lo, hi = min(values), max(values)
     if log_scale:
-        ax.set_yscale("log")
-        ticks = [t for t in (1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000)
-                 if lo / 1.5 <= t <= hi * 1.5]
-        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        set_log_perplexity_axis(ax, lo, hi)
     if lo < 1.5:                                         # near the perfect score: show it
         ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="perfect (1)")
         ax.set_ylim(bottom=0.95 if log_scale else 0.9)

@@ -1,8 +1,6 @@
 """The example scripts run, on tiny settings, and save the figures they promise.
 
-(The full-size runs are the README's numbers; here only that the scripts still work.
-``rnn_concise.py`` has no size options: it trains the book's 500 epochs, about a minute,
-so it is left to the reader.)
+(The full-size runs are the README's numbers; here only that the scripts still work.)
 """
 import os
 import re
@@ -37,6 +35,7 @@ def test_step_through_backprop_prints_and_checks(tmp_path):
     ("bptt.py", ["--epochs", "2", "--num-hiddens", "16"],
      ["bptt_perplexity.png", "bptt_gradient_flow_rnnlm.png", "bptt_gradient_flow_linear.png"]),
     ("rnn_scratch.py", ["--epochs", "2", "--hidden", "16"], ["rnn_scratch_perplexity.png"]),
+    ("rnn_concise.py", ["--epochs", "2", "--hidden", "16"], ["rnn_concise_perplexity.png"]),
 ])
 def test_example_runs_and_saves_its_figures(script, args, figures, tmp_path):
     if script != "sequence.py" and not os.environ.get("MINIRNN_DATA"):

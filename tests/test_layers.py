@@ -250,6 +250,8 @@ def test_same_seed_same_init_and_book_scale():
 def test_repr_shows_shapes_for_the_debugger():
     text = repr(RNN(3, 4))
     assert "W_xh (3, 4)" in text and "W_hh (4, 4)" in text and "b_h (4,)" in text
+    assert "nonlinearity" not in text                        # tanh, the book's, goes unsaid
+    assert repr(RNNCell(3, 4, nonlinearity="relu")).endswith(", nonlinearity='relu')")
 
 
 def test_onehot_rows():

@@ -199,3 +199,14 @@ def test_make_optimizer_by_name():
     assert isinstance(make_optimizer("adam", params, grads, 1e-3), Adam)
     with pytest.raises(ValueError, match="optimizer must be one of 'sgd', 'adam', got 'rmsprop'"):
         make_optimizer("rmsprop", params, grads, 1.0)
+
+
+def test_grad_clipping_is_the_books_name_for_clipping_a_models_gradients():
+    from minirnn.models import RNNLM
+    from minirnn.optim import grad_clipping
+    model = RNNLM(5, 3)
+    for g in model.grads.values():
+        g[...] = 1.0
+    before = grad_norm(model.grads)
+    assert grad_clipping(model, 0.5) == pytest.approx(before)
+    assert grad_norm(model.grads) == pytest.approx(0.5, rel=1e-6)
