@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,11 +141,23 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
     }
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@contextmanager
+def atomic_open(path):
+    """Write ``path`` all or nothing: yields a binary file, a temporary beside ``path``;
+    when the block ends it is synced to disk, given the mode ``open`` would give, and
+    renamed over ``path`` (readers see the old file or the new one, never half); if the
+    block raises, the temporary is removed and ``path`` is untouched."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -155,7 +168,6 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)                       # the rename itself survives a crash
-    return path
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -184,15 +196,17 @@ def load(path) -> Checkpoint:
         path = path / "checkpoint.npz"           # a run folder holds its checkpoint
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at path={str(path)!r}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):                        # a .npy array, whatever its name
+        raise CheckpointError(f"path={str(path)!r} holds a single .npy array, not a minirnn "
+                              f"checkpoint (.npz)")
+    if magic and not magic.startswith(b"PK"):                  # every .npz is a zip file
+        raise CheckpointError(f"path={str(path)!r} is not a minirnn checkpoint: not an .npz "
+                              f"(zip) file (it starts with {magic!r})")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):       # a .npy array, whatever its name
-            raise CheckpointError(f"path={str(path)!r} holds a single .npy array "
-                                  f"{getattr(loaded, 'shape', '')}, not a minirnn checkpoint (.npz)")
-        with loaded as npz:
+        with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except CheckpointError:
-        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"path={str(path)!r} is not a readable minirnn checkpoint "
                               f"(truncated or corrupt: {err})") from err

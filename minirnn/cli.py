@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="presets (unlisted: timemachine characters, one-hot inputs, sgd, init normal,\n"
                "truncated BPTT, seed 0):\n" + presets)
     g = tr.add_argument_group("data")
-    g.add_argument("--preset", choices=list(PRESETS), default="default",
-                   help="the starting settings (default: %(default)s, the README's main job)")
+    g.add_argument("--preset", choices=list(PRESETS),
+                   help="the starting settings (default: default, the README's main job)")
     g.add_argument("--corpus", help="timemachine, tinyshakespeare, or the path of a UTF-8 text file")
     g.add_argument("--token", choices=["char", "word"], help="token kind (default char)")
     g.add_argument("--sampling", choices=list(SAMPLINGS),
@@ -190,12 +190,15 @@ class UsageError(Exception):
 
 # ------------------------------------------------------------------------ train
 def _config_from_args(args) -> dict:
+    from .data import CORPORA
     from .train import preset_config
     overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
-    config = preset_config(args.preset, **overrides)
+    config = preset_config(args.preset or "default", **overrides)
     for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
         if config[key] in ("none", "all"):
             config[key] = None
+    if config["corpus"] not in CORPORA and Path(config["corpus"]).is_file():
+        config["corpus"] = str(Path(config["corpus"]).resolve())   # --resume from anywhere
     if config["bptt"] == "randomized" and config["bptt_p"] is None:
         raise UsageError("--bptt randomized needs --bptt-p P (the keep probability, in (0, 1])")
     if config["bptt"] != "randomized" and config["bptt_p"] is not None:
@@ -229,15 +232,17 @@ RUN_FILES = ("checkpoint.npz", "config.json", "history.json")
 
 
 def check_out_dir(out: Path, resume=None) -> None:
-    """``out`` must be a folder (or not exist yet) and must not hold another run: a new
-    run never overwrites one; ``--resume`` writes into the folder of its checkpoint."""
+    """``out`` must be a folder (or not exist yet) and must not hold another run's
+    checkpoint: a new run never overwrites one; ``--resume`` may write over only the
+    very checkpoint it continues (``out/checkpoint.npz`` is that file)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
-    same = resume is not None and out.resolve() == resume.path.parent.resolve()
-    held = [f for f in RUN_FILES if (out / f).exists()]
-    if held and not same:
-        raise ValueError(f"--out {str(out)!r} already holds a run ({', '.join(held)}): continue "
-                         f"it with --resume {str(out)!r}, or choose another --out")
+    ckpt = out / "checkpoint.npz"
+    if ckpt.exists() and not (resume is not None and ckpt.resolve() == resume.path.resolve()):
+        advice = (f"continue it with --resume {str(out)!r}" if resume is None else
+                  f"resuming {str(resume.path)!r} would overwrite it")
+        raise ValueError(f"--out {str(out)!r} already holds a run ({ckpt.name}): {advice}; "
+                         f"or choose another --out")
 
 
 def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
@@ -282,8 +287,8 @@ def _cmd_train(args) -> int:
     if args.resume:
         given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS
                  if getattr(args, opt) is not None and opt not in RESUME_OPTIONS]
-        if given or args.preset != "default":
-            raise UsageError(f"{', '.join(given + (['--preset'] if args.preset != 'default' else []))} "
+        if given or args.preset is not None:
+            raise UsageError(f"{', '.join(given + (['--preset'] if args.preset is not None else []))} "
                              f"cannot change when resuming; only --epochs, --out, "
                              f"--sample-every, --prefix, --num-preds and --no-progress can")
         try:
@@ -326,6 +331,10 @@ def _cmd_train(args) -> int:
         trainer.history.save(out / "history.json")
         print(f"minirnn train: error: {err}", file=sys.stderr)
         return 1
+    except MemoryError as err:
+        trainer.history.save(out / "history.json")
+        raise UsageError(f"ran out of memory while training ({err}); lower --hidden, --batch or "
+                         f"--steps") from None
     samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
     last = trainer.history[-1]
     summary = f"final train perplexity {last['train_ppl']:.3f}"
@@ -348,16 +357,12 @@ def _cmd_generate(args) -> int:
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None
     strategy = "sample" if (args.temperature or args.alpha) else "greedy"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            text = predict(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
-                           temperature=args.temperature, alpha=args.alpha, seed=args.seed,
-                           token=ckpt.config.get("token", "char"))
-        except (ValueError, TypeError) as err:
-            raise UsageError(str(err)) from None
-    for w in caught:
-        print(f"minirnn generate: warning: {w.message}", file=sys.stderr)
+    try:
+        text = predict(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
+                       temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+                       token=ckpt.config.get("token", "char"))
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err)) from None
     print(text)
     return 0
 
@@ -371,8 +376,14 @@ def _cmd_gradcheck(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"minirnn {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():                        # warnings as one line each, like
+            warnings.showwarning = one_line                    # errors (each text printed once)
+            return args.func(args)
     except UsageError as err:
         print(f"minirnn {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -101,8 +101,8 @@ class History:
     def save(self, path) -> Path:
         """Write the records as a JSON list (one object per epoch)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.records, indent=1) + "\n", encoding="utf-8")
+        with ckpt_lib.atomic_open(path) as f:                  # never half a file (Ctrl-C)
+            f.write((json.dumps(self.records, indent=1) + "\n").encode("utf-8"))
         return path
 
     def __len__(self):
@@ -242,6 +242,8 @@ class Trainer:
         self.samples: list[list] = []  # [epoch, text] pairs
         self._position = None          # where an interrupted epoch stopped (see _run_epoch)
         self._interrupted = False
+        self._last_batch = None        # (X, Y, state) of the last step, to check its update
+        self._checked = True           # the parameters passed a loss check since the last update
         if self.bptt == "full":
             self._check_full_bptt_memory()
         if self.checkpoint is not None:                        # fail now, not at the first save
@@ -290,6 +292,7 @@ class Trainer:
                     else grad_norm(self.grads))                  # g <- min(1, theta/||g||) g
             self._check_finite("gradient norm", norm, epoch, step, num_steps_in_epoch)
             self.optimizer.step()                                # theta <- theta - lr g
+        self._checked = False                                    # new parameters, not yet checked
         return loss, state
 
     def _check_finite(self, what, value, epoch, step, num_steps_in_epoch):
@@ -301,31 +304,36 @@ class Trainer:
             value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
         self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch)
 
-    def _diverged(self, what: str, epoch, step, num_steps_in_epoch):
+    def _diverged(self, what: str, epoch, step, num_steps_in_epoch, when: str | None = None):
         where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
                  if self.checkpoint is not None and self.checkpoint.exists()
                  else "no checkpoint was saved")
-        when = (f"at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: training stopped "
-                f"before this step changed the parameters" if step is not None else
-                f"after the last update of epoch {epoch}: training stopped before these "
-                f"parameters were saved")
+        if when is None:
+            when = (f"at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: training stopped "
+                    f"before this step changed the parameters" if step is not None else
+                    f"after the last update of epoch {epoch}: training stopped before these "
+                    f"parameters were saved")
         raise TrainingDiverged(f"{what} {when} ({where}). Lower the learning rate or clip "
                                f"the gradients (clip={self.clip}).")
 
-    def _check_new_parameters(self, epoch: int, last_batch) -> None:
-        """Before an epoch's parameters are recorded or saved: every entry finite and, if
+    def _check_new_parameters(self, epoch: int, last_batch, when: str | None = None) -> None:
+        """Before parameters are recorded or saved: every entry finite and, if
         ``last_batch`` ``(X, Y, state)`` is given, the loss they give on it a number whose
         perplexity does not overflow (one more forward pass: only done before a checkpoint
-        without validation data, so that no checkpoint holds parameters that diverged)."""
+        that validation has not checked, so that no checkpoint holds diverged parameters)."""
         bad = [k for k, p in self.model.params.items() if not np.isfinite(p).all()]
         if bad:
-            self._diverged(f"parameters {', '.join(bad)} became NaN or infinite", epoch, None, None)
+            self._diverged(f"parameters {', '.join(bad)} became NaN or infinite", epoch, None,
+                           None, when)
         if last_batch is not None:
             X, Y, state = last_batch
             with np.errstate(over="ignore", invalid="ignore"):
                 logits, _ = self.model.forward(X, state)
                 loss = self.loss.forward(logits, Y)
-            self._check_finite("the loss on the epoch's last batch", loss, epoch, None, None)
+            if not (np.isfinite(loss) and loss <= MAX_LOSS):
+                shown = f"{loss:.4g} (perplexity exp(loss) overflows to inf)" if np.isfinite(loss) else loss
+                self._diverged(f"the loss on the last batch became {shown}", epoch, None, None, when)
+            self._checked = True
 
     # ----------------------------------------------------------------- one epoch
     def _batches(self):
@@ -351,12 +359,11 @@ class Trainer:
             next(batches)
         step, state = pos["step"], pos["state"]
         loss_sum, tokens, train_s = pos["loss_sum"], pos["tokens"], pos["train_s"]
-        last_batch = None
         for X, Y in batches:
             t0 = time.perf_counter()
             if self.regime != "sequential":
                 state = None                                   # random order: fresh zero state
-            last_batch = (X, Y, state)
+            self._last_batch = (X, Y, state)
             loss, state = self._step(X, Y, state, epoch, step + 1, n)
             train_s += time.perf_counter() - t0
             step += 1
@@ -371,12 +378,13 @@ class Trainer:
                                   "elapsed_s": pos["elapsed_s"] + time.perf_counter() - started}
                 self._stop(epoch, step, n)
         validating = self.regime == "windowed" and self.data.num_val > 0
-        self._check_new_parameters(epoch, last_batch if will_save and not validating else None)
+        self._check_new_parameters(epoch, self._last_batch if will_save and not validating else None)
         record = {"epoch": epoch, "train_ppl": perplexity(loss_sum / tokens)}
         if validating:                                         # also checks the new parameters
             with np.errstate(over="ignore", invalid="ignore"):
                 val_nll = mean_nll(self.model, self.data.val_iter(), self.loss)
             self._check_finite("the validation loss", val_nll, epoch, None, None)
+            self._checked = True
             record["val_ppl"] = perplexity(val_nll)
         record["tokens_per_s"] = tokens / train_s if train_s > 0 else float("nan")
         if self.sample_every and epoch % self.sample_every == 0:
@@ -451,11 +459,12 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def _stop(self, epoch: int, step: int, n: int | None):
-        if step and not all(np.isfinite(p).all() for p in self.model.params.values()):
-            raise TrainingDiverged(f"interrupted at epoch {epoch}, {_step_name(step, n)}, but the "
-                                   f"last update made parameters NaN or infinite: not saved")
-        saved = self.save(self.checkpoint) if self.checkpoint is not None else None
         where = f"epoch {epoch}, {_step_name(step, n)}" if step else f"the end of epoch {epoch}"
+        if self.checkpoint is not None and not self._checked:
+            self._check_new_parameters(epoch, self._last_batch, when=(
+                f"in the last update before Ctrl-C (interrupted at {where}): these parameters "
+                f"were not saved"))
+        saved = self.save(self.checkpoint) if self.checkpoint is not None else None
         msg = (f"interrupted at {where}; checkpoint saved to {saved}" if saved
                else f"interrupted at {where} (no checkpoint path set: nothing saved)")
         raise TrainingInterrupted(msg, epoch, step, saved)

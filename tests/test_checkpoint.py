@@ -165,7 +165,8 @@ def test_foreign_files(tmp_path):
     with pytest.raises(CheckpointError, match="an .npz file but not a minirnn checkpoint"):
         load(tmp_path / "other.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(CheckpointError, match="not a readable minirnn checkpoint"):
+    with pytest.raises(CheckpointError, match=r"is not a minirnn checkpoint: not an .npz \(zip\) "
+                                              r"file \(it starts with b'hello'\)"):
         load(tmp_path / "text.npz")
     meta = np.frombuffer(json.dumps({"format": "someone.else"}).encode(), np.uint8)
     np.savez(tmp_path / "fmt.npz", **{"meta.json": meta})

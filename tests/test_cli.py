@@ -180,7 +180,7 @@ def test_gradcheck_still_runs(tmp_path):
     (["train", "--corpus", "{tiny}", "--preset", "d2l-0.17", "--batch", "100"], "too short for one minibatch"),
     (["train", "--corpus", "{tiny}", "--steps", "5000", "--preset", "d2l-0.17"], "too short for one minibatch"),
     (["train", "--corpus", "{tiny}"], "too short: num_train=150000"),
-    (["train", "--resume", "{tiny}"], "is not a readable minirnn checkpoint"),
+    (["train", "--resume", "{tiny}"], "is not a minirnn checkpoint: not an .npz (zip) file"),
     (["train", "--resume", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
     (["train", "--resume", "x.npz", "--hidden", "8"], "--hidden cannot change when resuming"),
     (["generate", "--checkpoint", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
@@ -273,3 +273,67 @@ def test_python_dash_m_and_the_console_script_agree(tmp_path):
     a = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path)
     b = minirnn("--help", cwd=tmp_path)
     assert a.returncode == 0 and a.stdout.replace("minirnn", "") == b.stdout.replace("minirnn", "")
+
+
+def test_resume_never_overwrites_another_checkpoint(run, tmp_path, capsys):
+    """A copy of a checkpoint kept inside a run folder (a snapshot) is not that run: resuming
+    it must not write over the run's own, newer checkpoint."""
+    import shutil
+    rundir = tmp_path / "A"
+    shutil.copytree(next((run[0] / "runs").iterdir()), rundir)
+    shutil.copy(rundir / "checkpoint.npz", rundir / "snapshot.npz")
+    before = (rundir / "checkpoint.npz").read_bytes()
+    assert main(["train", "--resume", str(rundir / "snapshot.npz"), "--epochs", "3",
+                 "--no-progress"]) == 2
+    assert "resuming" in capsys.readouterr().err
+    assert (rundir / "checkpoint.npz").read_bytes() == before
+    for preset in (["--preset", "default"], ["--preset", "d2l-1.0"]):   # even the default one
+        assert main(["train", "--resume", str(rundir), *preset, "--no-progress"]) == 2
+        assert "--preset cannot change when resuming" in capsys.readouterr().err
+
+
+def test_a_folder_without_a_checkpoint_can_take_a_new_run(corpus, tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "config.json").write_text("{}")                   # a run that stopped before epoch 1
+    (out / "history.json").write_text("[]")
+    minirnn("train", "--corpus", str(corpus), *TINY, "--epochs", "1", "--sample-every", "0",
+            "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert load(out).epoch == 1
+
+
+def test_a_relative_corpus_path_resumes_from_anywhere(corpus, tmp_path):
+    import shutil
+    (tmp_path / "txt").mkdir()
+    shutil.copy(corpus, tmp_path / "txt" / "my.txt")
+    out = tmp_path / "runs" / "rel"
+    minirnn("train", "--corpus", "txt/my.txt", *TINY, "--epochs", "1", "--sample-every", "0",
+            "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert json.loads((out / "config.json").read_text())["corpus"] == str(tmp_path / "txt" / "my.txt")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    minirnn("train", "--resume", str(out), "--epochs", "2", "--no-progress", cwd=elsewhere)
+    assert load(out).epoch == 2
+
+
+def test_train_warnings_are_one_line(corpus, tmp_path):
+    proc = minirnn("train", "--corpus", str(corpus), *TINY, "--epochs", "1", "--sample-every", "1",
+                   "--num-preds", "5", "--prefix", "Time", "--no-progress", "--out",
+                   str(tmp_path / "r"), cwd=tmp_path)
+    warned = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert warned and all(line.startswith("minirnn train: warning: prefix 'Time'") for line in warned)
+    assert "UserWarning" not in proc.stderr and ".py:" not in proc.stderr
+
+
+def test_running_out_of_memory_while_training_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    from minirnn.train import Trainer
+
+    def fit(self, num_epochs):
+        raise MemoryError("Unable to allocate 41.7 GiB")
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    code = main(["train", "--corpus", str(corpus), *TINY, "--no-progress", "--out",
+                 str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "ran out of memory while training (Unable to allocate 41.7 GiB); lower --hidden" in err

@@ -2,6 +2,7 @@
 hand, BPTT strategies, faults (NaN, Ctrl-C) and bad input; and plotting.plot_history."""
 import json
 import os
+import re
 import signal
 
 import numpy as np
@@ -214,7 +215,7 @@ def test_parameters_an_epochs_last_update_broke_are_never_saved(corpus_vocab, tm
     t.fit(1)
     good = path.read_bytes()
     t.optimizer.lr = 1e6
-    with pytest.raises(TrainingDiverged, match=r"the loss on the epoch's last batch became .* "
+    with pytest.raises(TrainingDiverged, match=r"the loss on the last batch became .* "
                                                r"after the last update of epoch 2: .*is unchanged"):
         t.fit(3)
     assert path.read_bytes() == good and len(t.history) == 1
@@ -380,3 +381,39 @@ def test_plot_history_writes_a_png(tmp_path, corpus_vocab):
         plot_history(History(), tmp_path / "empty.png")
     with pytest.raises(ValueError, match="path must end in .png"):
         plot_history(h, tmp_path / "ppl.pdf")
+
+
+def test_ctrl_c_right_after_a_diverging_update_saves_nothing(corpus_vocab, tmp_path):
+    """lr 1e6 without clipping: the first update blows the loss up, and Ctrl-C arrives during
+    that step.  The checkpoint Ctrl-C would write must be refused, not saved."""
+    corpus, vocab = corpus_vocab
+    data = InterruptingLoader(corpus, 4, 8, seed=0)
+    data.at = (1, 1)
+    path = tmp_path / "ck.npz"
+    t = quiet(RNNLM(len(vocab), 16, seed=1), data, vocab, lr=1e6, clip=None, checkpoint=path)
+    try:
+        t.fit(2)
+    except TrainingInterrupted as err:                    # a KeyboardInterrupt: catch it here
+        pytest.fail(f"the diverged parameters were saved: {err}")
+    except TrainingDiverged as err:
+        assert re.search(r"the loss on the last batch became .* in the last update before Ctrl-C "
+                         r"\(interrupted at epoch 1, step 1\): these parameters were not saved",
+                         str(err)), err
+    else:
+        pytest.fail("training went on")
+    assert not path.exists()
+
+
+def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
+    import minirnn.checkpoint
+    path = tmp_path / "history.json"
+    History([{"epoch": 1, "train_ppl": 5.0}]).save(path)
+    before = path.read_bytes()
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(minirnn.checkpoint.os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        History([{"epoch": 1, "train_ppl": 5.0}, {"epoch": 2, "train_ppl": 4.0}]).save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
