@@ -20,20 +20,24 @@ and the gradient flow.
 
 Figures: bptt_perplexity.png, bptt_gradient_flow_linear.png, bptt_gradient_flow_rnnlm.png.
 """
-import argparse
-from pathlib import Path
+import os
 
-import numpy as np
-from tqdm.auto import tqdm
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
-from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,  # noqa: E402
                           full_bptt_cache_bytes, gradient_flow)
-from minirnn.data import SeqDataLoader, load_corpus_time_machine
-from minirnn.linear_rnn import power_alignment, random_symmetric, scale_to_spectral_radius, \
-    spectral_radius_demo
-from minirnn.models import RNNLM
-from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis
-from minirnn.train import Trainer, evaluate
+from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
+from minirnn.linear_rnn import (power_alignment, random_symmetric,  # noqa: E402
+                                scale_to_spectral_radius, spectral_radius_demo)
+from minirnn.models import RNNLM  # noqa: E402
+from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis  # noqa: E402
+from minirnn.train import Trainer, evaluate  # noqa: E402
 
 BATCH_SIZE, NUM_STEPS, TRAIN_TOKENS = 32, 35, 10000
 RADII = (0.9, 1.0, 1.1)

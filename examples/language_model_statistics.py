@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 from matplotlib import ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from minirnn.data import (load_time_machine, preprocess, seq_data_iter_random,  # noqa: E402
-                          seq_data_iter_sequential, tokenize)
+from minirnn.data import (WindowedData, load_time_machine, preprocess,  # noqa: E402
+                          seq_data_iter_random, seq_data_iter_sequential, tokenize)
 from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent  # noqa: E402
 
 ZIPF_RANKS = (10, 1000)      # past the top few words, before the tail of count-1 n-grams
@@ -128,6 +128,13 @@ def main(argv=None):
         print(f"  {name}:")
         for X, Y in data_iter_fn(list(range(35)), batch_size=2, num_steps=5, rng=0):
             print(f"    X: {X.tolist()}  Y: {Y.tolist()}")
+    windows = WindowedData(np.arange(35), 5, num_train=20, num_val=10, batch_size=4, seed=0)
+    X, Y = next(windows.train_iter())
+    print("  1.0's windows (every stride-1 window of num_steps + 1 = 6 tokens; windows 0-19 "
+          "train, shuffled; 20-29 validate), first training batch of 4:")
+    print(f"    X: {X.tolist()}  Y: {Y.tolist()}")
+    print("  The targets are the inputs shifted by one token: a character model reading "
+          f"{text[text.index('machin'):][:6]!r} predicts {text[text.index('machin') + 1:][:6]!r}.")
     print(f"\nSaved {out / 'zipf.png'} and {out / 'ngram_perplexity.png'}")
 
 
