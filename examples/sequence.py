@@ -6,7 +6,7 @@ The book's section, step by step, then its exercise:
    past values (features) and the next value (label); rows 0..599 train;
 2. the book's MLP (4 -> 10, ReLU, -> 1), MSE and Adam (lr 0.01, batch 16, 5 epochs),
    every gradient from the hand-derived backward passes; its training loss next to the
-   book's, and over 40 seeded runs;
+   book's, and over 40 seeded runs; then the 1.0 book's linear regression (SGD, lr 0.01);
 3. one-step-ahead predictions, multi-step predictions from index 604 (time 605) fed back
    into the model, and k-step-ahead predictions for k = 1, 4, 16, 64, each as a figure;
 4. the exercise: an RNN regressor (RNN over the window + Linear on its last state, full
@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from minirnn.layers import Linear  # noqa: E402
 from minirnn.models import MLP  # noqa: E402
 from minirnn.sequence import (RNNRegressor, evaluate_loss, k_step_ahead, k_step_features,  # noqa: E402
                               multistep_predictions, prediction_mse, sine_series,
@@ -126,6 +127,21 @@ def book_mlp(x, w, seed, out, quiet):
     return net
 
 
+def book_linear(x, w, seed, quiet):
+    """The 1.0 book's model for the same data: linear regression, weights N(0, 0.01^2),
+    minibatch SGD (lr 0.01, batch 16, 5 epochs) on the mean squared error."""
+    net = Linear(TAU, 1, seed=seed, init="normal", sigma=0.01)
+    history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR, batch_size=BATCH_SIZE,
+                              seed=seed, progress=not quiet, desc="linear", optimizer="sgd")
+    start = w.val_start
+    print(f"\n## The 1.0 book's linear regression ({TAU} -> 1), MSE + SGD (lr {LR}, batch "
+          f"{BATCH_SIZE}), seed {seed}")
+    print("training loss by epoch: " + ", ".join(f"{loss:.4f}" for loss in history))
+    print("validation MSE, k-step: " + ", ".join(
+        f"k={k} {prediction_mse(p, x, start):.4f}" for k, p in k_step_ahead(net, x, TAU, STEPS).items())
+        + f"; multi-step {prediction_mse(multistep_predictions(net, x, TAU, start), x, start):.4f}")
+
+
 def exercise(x, seed, num_runs, out, quiet):
     """Section 4: MLP against RNN, tau = 4, 16, 64, k-step MSE on common validation targets."""
     start = N_TRAIN + max(TAUS)          # 664: after the last training label of every tau
@@ -206,6 +222,7 @@ def main(argv=None):
     print(f"series: T = {T}, tau = {TAU}: features {w.features.shape}, labels {w.labels.shape}; "
           f"{N_TRAIN} rows train (labels x[{TAU}:{w.val_start}]), {len(w.val[0])} validate")
     book_mlp(x, w, args.seed, args.out, args.quiet)
+    book_linear(x, w, args.seed, args.quiet)
     exercise(x, args.seed, args.runs, args.out, args.quiet)
     print(f"\nfigures in {args.out}/; total {timer.perf_counter() - t0:.1f} s")
 

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from .layers import (DEFAULT_DTYPE, Linear, Module, RNN, check_array, check_positive_int,
                      make_rng)
 from .losses import MSELoss
-from .optim import Adam
+from .optim import make_optimizer
 
 __all__ = ["sine_series", "window_series", "SeriesWindows", "ArrayLoader", "load_array",
            "RNNRegressor", "evaluate_loss", "train_regressor", "predict",
@@ -258,13 +258,16 @@ def evaluate_loss(net, features: np.ndarray, labels: np.ndarray) -> float:
 
 def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: int = 5,
                     lr: float = 0.01, batch_size: int = 16, seed=0,
-                    progress: bool = False, desc: str = "train") -> list[float]:
-    """The book's ``train``: minibatch Adam on the mean squared error.
+                    progress: bool = False, desc: str = "train",
+                    optimizer: str = "adam") -> list[float]:
+    """The book's ``train``: minibatch Adam (0.17's MLP; ``optimizer='sgd'``: the 1.0
+    book's linear regression) on the mean squared error.
 
     Per minibatch: ``L = mean_b (net(X_b) - y_b)^2``; ``net.backward(dL/dpred)`` fills the
-    gradients (hand-derived, through ``Sequential`` or the RNN); ``Adam.step()``.  The book
-    sums the loss over the batch instead of averaging; Adam divides the gradient by its own
-    running scale, so the two give the same steps (up to Adam's ``eps``).
+    gradients (hand-derived, through ``Sequential`` or the RNN); ``optimizer.step()``.  The
+    0.17 book sums the loss over the batch instead of averaging; Adam divides the gradient
+    by its own running scale, so the two give the same steps (up to Adam's ``eps``).  The
+    1.0 book averages, as here.
 
     Args:
         net: a model with ``forward (B, tau) -> (B, 1)``, ``backward``, ``params``, ``grads``.
@@ -272,6 +275,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
         num_epochs, lr, batch_size: the book: 5, 0.01, 16.
         seed: int or Generator for the minibatch order.
         progress: show a tqdm bar over the epochs.
+        optimizer: ``'adam'`` or ``'sgd'``.
 
     Returns:
         the training loss after each epoch, evaluated on all training rows (what the book
@@ -283,7 +287,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
     num_epochs = check_positive_int(num_epochs, "num_epochs")
     loader = load_array((features, labels), batch_size, is_train=True, seed=seed)
     loss = MSELoss()
-    optimizer = Adam(net.params, net.grads, lr=lr)
+    optimizer = make_optimizer(optimizer, net.params, net.grads, lr)
     history = []
     bar = tqdm(range(num_epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
+from minirnn.layers import Linear
 from minirnn.losses import MSELoss
 from minirnn.models import MLP
 from minirnn.sequence import (RNNRegressor, SeriesWindows, evaluate_loss, k_step_ahead,
@@ -266,6 +267,25 @@ def test_training_is_reproducible_and_stops_on_nan(series):
     bad[:] = np.nan
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, minibatch 1 of 38"):
         train_regressor(MLP(TAU, 10, 1), bad, yt, num_epochs=1)
+
+
+def test_the_1_0_books_linear_regression_with_sgd(series):
+    """Linear(4, 1) from N(0, 0.01^2) with plain SGD: its update is w <- w - lr g exactly,
+    and 5 epochs bring the loss from about 0.5 to near the noise floor."""
+    _, x = series
+    Xt, yt = window_series(x, TAU, N_TRAIN).train
+    net = Linear(TAU, 1, seed=0)
+    assert evaluate_loss(net, Xt, yt) > 0.3
+    history = train_regressor(net, Xt, yt, num_epochs=5, seed=0, optimizer="sgd")
+    assert 0.04 < history[-1] < 0.055 and history[-1] < history[0]
+    one = Linear(TAU, 1, seed=0)
+    w0 = one.params["W"].copy()
+    train_regressor(one, Xt[:16], yt[:16], num_epochs=1, batch_size=16, lr=0.5, seed=0,
+                    optimizer="sgd")                           # one minibatch, one step
+    grad = 2 * Xt[:16].T @ (Xt[:16] @ w0 - yt[:16]) / 16     # d/dW mean (X W + 0 - y)^2
+    np.testing.assert_allclose(one.params["W"], w0 - 0.5 * grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="optimizer must be one of 'sgd', 'adam', got 'rmsprop'"):
+        train_regressor(Linear(TAU, 1), Xt, yt, optimizer="rmsprop")
 
 
 # ----------------------------------------------------------------- predictions
