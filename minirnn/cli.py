@@ -83,7 +83,8 @@ TRAIN_OPTIONS = {"corpus": "corpus", "token": "token", "hidden": "num_hiddens",
                  "lr": "lr", "epochs": "num_epochs", "clip": "clip", "optimizer": "optimizer",
                  "seed": "seed", "bptt": "bptt", "bptt_p": "bptt_p", "sampling": "sampling",
                  "max_tokens": "max_tokens", "num_train": "num_train", "num_val": "num_val",
-                 "init": "init", "sample_every": "sample_every", "prefix": "prefix",
+                 "init": "init", "nonlinearity": "nonlinearity",
+                 "sample_every": "sample_every", "prefix": "prefix",
                  "num_preds": "num_preds"}
 # what may still change when resuming
 RESUME_OPTIONS = ("epochs", "sample_every", "prefix", "num_preds")
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden", type=_positive_int, metavar="H", help="num_hiddens")
     g.add_argument("--embed-dim", type=_positive_int, metavar="E",
                    help="learned embeddings of this size (default: one-hot inputs, as the book)")
+    g.add_argument("--nonlinearity", choices=["tanh", "relu"],
+                   help="the RNN's f in H_t = f(X_t W_xh + H_{t-1} W_hh + b_h) (default tanh, "
+                        "the book's; relu: an exercise)")
     g.add_argument("--init", choices=["normal", "uniform", "xavier"],
                    help="normal: N(0, 0.01^2) (book, scratch); uniform: U(+-1/sqrt(H)) "
                         "(book, concise)")

@@ -151,7 +151,7 @@ def test_help_is_complete(command, capsys):
     text = " ".join(capsys.readouterr().out.split())        # undo argparse's line wrapping
     expected = {"train": ["--corpus", "--token", "--preset", "--hidden", "--embed-dim", "--steps",
                           "--batch", "--lr", "--epochs", "--clip", "--optimizer", "--seed", "--out",
-                          "--resume", "--bptt", "--bptt-p", "d2l-0.17-random", "d2l-0.17-concise",
+                          "--resume", "--bptt", "--bptt-p", "--nonlinearity", "d2l-0.17-random", "d2l-0.17-concise",
                           "d2l-1.0", "tinyshakespeare"],
                 "generate": ["--checkpoint", "--prefix", "--num-preds", "--temperature", "--alpha",
                              "--seed", "<unk>"],
@@ -337,3 +337,13 @@ def test_running_out_of_memory_while_training_is_one_line(corpus, tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "ran out of memory while training (Unable to allocate 41.7 GiB); lower --hidden" in err
+
+
+def test_relu_from_the_command_line(corpus, tmp_path):
+    out = tmp_path / "relu"
+    minirnn("train", "--corpus", str(corpus), *TINY, "--nonlinearity", "relu", "--epochs", "1",
+            "--sample-every", "0", "--no-progress", "--out", str(out), cwd=tmp_path)
+    ckpt = load(out)
+    assert ckpt.config["nonlinearity"] == "relu"
+    from minirnn.checkpoint import build_model
+    assert build_model(ckpt).rnn.nonlinearity == "relu"
