@@ -6,7 +6,8 @@ The book's section, step by step, then its exercise:
    past values (features) and the next value (label); rows 0..599 train;
 2. the book's MLP (4 -> 10, ReLU, -> 1), MSE and Adam (lr 0.01, batch 16, 5 epochs),
    every gradient from the hand-derived backward passes; its training loss next to the
-   book's, and over 40 seeded runs; then the 1.0 book's linear regression (SGD, lr 0.01);
+   book's, and over 40 seeded runs; then the 1.0 book's linear regression (SGD, lr 0.01)
+   and the exercise's noise-free case;
 3. one-step-ahead predictions, multi-step predictions from index 604 (time 605) fed back
    into the model, and k-step-ahead predictions for k = 1, 4, 16, 64, each as a figure;
 4. the exercise: an RNN regressor (RNN over the window + Linear on its last state, full
@@ -142,6 +143,23 @@ def book_linear(x, w, seed, quiet):
         + f"; multi-step {prediction_mse(multistep_predictions(net, x, TAU, start), x, start):.4f}")
 
 
+def noise_free(seed, quiet):
+    """The exercise "the noise-free case": the same MLP, data and training on
+    x_t = sin(0.01 t) without noise; validation MSE of k-step predictions."""
+    _, clean = sine_series(T, noise_std=0.0, seed=seed)
+    w = window_series(clean, TAU, N_TRAIN)
+    net = MLP(TAU, 10, 1, seed=seed)
+    history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR,
+                              batch_size=BATCH_SIZE, seed=seed, progress=not quiet, desc="noise-free")
+    start = w.val_start
+    preds = k_step_ahead(net, clean, TAU, STEPS)
+    print(f"\n## The noise-free case: x = sin(0.01 t), the same MLP and training, seed {seed}")
+    print(f"training loss after epoch {NUM_EPOCHS}: {history[-1]:.6f}")
+    print("validation MSE, k-step: " + ", ".join(
+        f"k={k} {prediction_mse(p, clean, start):.6f}" for k, p in preds.items())
+        + f"; multi-step {prediction_mse(multistep_predictions(net, clean, TAU, start), clean, start):.4f}")
+
+
 def exercise(x, seed, num_runs, out, quiet):
     """Section 4: MLP against RNN, tau = 4, 16, 64, k-step MSE on common validation targets."""
     start = N_TRAIN + max(TAUS)          # 664: after the last training label of every tau
@@ -223,6 +241,7 @@ def main(argv=None):
           f"{N_TRAIN} rows train (labels x[{TAU}:{w.val_start}]), {len(w.val[0])} validate")
     book_mlp(x, w, args.seed, args.out, args.quiet)
     book_linear(x, w, args.seed, args.quiet)
+    noise_free(args.seed, args.quiet)
     exercise(x, args.seed, args.runs, args.out, args.quiet)
     print(f"\nfigures in {args.out}/; total {timer.perf_counter() - t0:.1f} s")
 
