@@ -295,14 +295,15 @@ class Trainer:
         self._checked = False                                    # new parameters, not yet checked
         return loss, state
 
-    def _check_finite(self, what, value, epoch, step, num_steps_in_epoch):
+    def _check_finite(self, what, value, epoch, step, num_steps_in_epoch, when=None):
         """Stop with ``TrainingDiverged`` if ``value`` is NaN or infinite, or is a loss
-        whose perplexity overflows.  ``step`` None: checked after the epoch's last update."""
+        whose perplexity overflows.  ``step`` None: checked after the epoch's last update
+        (``when`` overrides how the message says where)."""
         if np.isfinite(value) and not ("loss" in what and value > MAX_LOSS):
             return
         if np.isfinite(value):
             value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
-        self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch)
+        self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch, when)
 
     def _diverged(self, what: str, epoch, step, num_steps_in_epoch, when: str | None = None):
         where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
@@ -330,9 +331,7 @@ class Trainer:
             with np.errstate(over="ignore", invalid="ignore"):
                 logits, _ = self.model.forward(X, state)
                 loss = self.loss.forward(logits, Y)
-            if not (np.isfinite(loss) and loss <= MAX_LOSS):
-                shown = f"{loss:.4g} (perplexity exp(loss) overflows to inf)" if np.isfinite(loss) else loss
-                self._diverged(f"the loss on the last batch became {shown}", epoch, None, None, when)
+            self._check_finite("the loss on the last batch", loss, epoch, None, None, when)
             self._checked = True
 
     # ----------------------------------------------------------------- one epoch
