@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             run folder: checkpoint.npz, config.json, history.json, perplexity.png,
             samples.txt.  Options override the preset.  Ctrl-C saves a checkpoint and
             exits with code 130; --resume continues from it."""),
-        epilog="presets (unlisted: timemachine characters, one-hot inputs, sgd, init normal,\n"
+        epilog="presets (unlisted: timemachine characters, one-hot inputs, tanh, sgd, init normal,\n"
                "truncated BPTT, seed 0):\n" + presets)
     g = tr.add_argument_group("data")
     g.add_argument("--preset", choices=list(PRESETS),
