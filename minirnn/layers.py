@@ -380,7 +380,7 @@ class _RecurrentParams(Layer):
 
     def __repr__(self):
         shown = super().__repr__()
-        return shown if self.nonlinearity == "tanh" else f"{shown[:-1]}, nonlinearity='relu')"
+        return shown if self.nonlinearity == "tanh" else f"{shown[:-1]}, nonlinearity={self.nonlinearity!r})"
 
     @property
     def num_hiddens(self) -> int:
