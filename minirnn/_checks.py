@@ -1,0 +1,141 @@
+"""Argument validation shared by every module: one place for each check, so every error
+names the argument, what was expected and what was given, in the same words.
+
+Wrong kind of value (a float where an int belongs, a list where an array belongs):
+``TypeError``; right kind, bad value (a negative size, a wrong shape): ``ValueError``.
+Nothing here imports another minirnn module.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["check_int", "check_positive_int", "check_non_negative_int", "check_number",
+           "check_positive_number", "check_probability", "check_array", "check_token_ids",
+           "make_rng", "is_int"]
+
+
+def is_int(value) -> bool:
+    """True for a Python or NumPy integer (``bool`` is not a size)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None,
+              allow_none: bool = False, why: str = ""):
+    """``value`` as an int in ``[minimum, maximum]`` (None: unbounded), else an error
+    naming ``name``; ``allow_none`` lets None through unchanged."""
+    if value is None and allow_none:
+        return None
+    if minimum == 1 and maximum is None:
+        what = "a positive int"
+    elif minimum == 0 and maximum is None:
+        what = "a non-negative int"
+    elif minimum is not None and maximum is not None:
+        what = f"an int in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        what = f"an int >= {minimum}"
+    elif maximum is not None:
+        what = f"an int <= {maximum}"
+    else:
+        what = "an int"
+    if allow_none:
+        what += " or None"
+    why = f" ({why})" if why else ""
+    if not is_int(value):
+        raise TypeError(f"{name} must be {what}{why}, got {value!r} ({type(value).__name__})")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {what}{why}, got {value}")
+    return int(value)
+
+
+def check_positive_int(value, name: str) -> int:
+    """A size argument: an int >= 1."""
+    return check_int(value, name, minimum=1)
+
+
+def check_non_negative_int(value, name: str, allow_none: bool = False):
+    """A count that may be zero (epochs done, tokens to generate, a seed)."""
+    return check_int(value, name, minimum=0, allow_none=allow_none)
+
+
+def check_number(value, name: str, minimum: float | None = None, maximum: float | None = None,
+                 strict_minimum: bool = False, allow_none: bool = False):
+    """``value`` as a finite float in the given range (``strict_minimum``: ``> minimum``)."""
+    if value is None and allow_none:
+        return None
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"> {minimum:g}" if strict_minimum else f">= {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    what = " ".join(["a finite number", " and ".join(bounds)]).strip()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not math.isfinite(v) or (minimum is not None and (v <= minimum if strict_minimum else v < minimum)) \
+            or (maximum is not None and v > maximum):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return v
+
+
+def check_positive_number(value, name: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a TypeError/ValueError
+    that names ``name`` and the value given."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return float(value)
+
+
+def check_probability(value, name: str, allow_zero: bool = True, allow_one: bool = True) -> float:
+    """A probability in [0, 1] (ends excluded as asked)."""
+    lo, hi = ("[" if allow_zero else "("), ("]" if allow_one else ")")
+    what = f"a number in {lo}0, 1{hi}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not (0 <= v <= 1) or (v == 0 and not allow_zero) or (v == 1 and not allow_one):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return v
+
+
+def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = None,
+                shape: tuple | None = None, floating: bool = True) -> np.ndarray:
+    """Validate an array argument and name it in the error."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    if floating and not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+    if last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim):
+        raise ValueError(f"{name} must have last dimension {last_dim}, got shape {x.shape}")
+    if shape is not None and x.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {x.shape}")
+    return x
+
+
+def check_token_ids(ids, vocab_size: int, name: str = "ids") -> np.ndarray:
+    """Validate an integer array of token ids in ``[0, vocab_size)``."""
+    if not isinstance(ids, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of int token ids, got {type(ids).__name__}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
+    if ids.size:
+        lo, hi = ids.min(), ids.max()
+        if lo < 0:
+            raise ValueError(f"token id {lo} in {name} is negative; ids must be in [0, {vocab_size})")
+        if hi >= vocab_size:
+            raise ValueError(f"token id {hi} in {name} out of range for vocab_size {vocab_size}")
+    return ids
+
+
+def make_rng(seed=None, rng=None) -> np.random.Generator:
+    """Return ``rng`` if given, else a new generator seeded by ``seed``."""
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return rng
+    return np.random.default_rng(seed)
