@@ -34,9 +34,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.cli import RUN_FILES, finish_run, prepare_run  # noqa: E402
-from minirnn.train import (BOOK_RESULTS, TrainingInterrupted, make_data, make_model,  # noqa: E402
-                           make_trainer, preset_config)
+from minirnn.run import (BOOK_RESULTS, RUN_FILES, finish_run, make_data,  # noqa: E402
+                         make_model, make_trainer, prepare_run, preset_config)
+from minirnn.train import TrainingInterrupted  # noqa: E402
 
 TARGETS = {"d2l-0.17": 1.1, "d2l-0.17-random": 1.6, "d2l-0.17-concise": 1.4, "d2l-1.0": 7.2}
 ROOT = Path("runs") / "reproduce"

@@ -57,11 +57,11 @@ import numpy as np
 from .layers import activation_grad, check_positive_int
 from .losses import SoftmaxCrossEntropy
 
-__all__ = ["STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
+__all__ = ["BPTT_STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
            "truncation_keep", "full_bptt_cache_bytes", "check_full_bptt_memory",
            "measure_peak_bytes", "jacobian_norms", "GradientFlow", "gradient_flow", "fit_rate"]
 
-STRATEGIES = ("truncated", "full", "randomized")
+BPTT_STRATEGIES = ("truncated", "full", "randomized")
 
 
 class FullBPTTMemoryError(MemoryError, ValueError):
@@ -71,8 +71,8 @@ class FullBPTTMemoryError(MemoryError, ValueError):
 
 def validate_strategy(bptt: str, p: float | None = None) -> None:
     """Raise ValueError for an unknown strategy or a probability ``p`` outside (0, 1]."""
-    if bptt not in STRATEGIES:
-        raise ValueError(f"bptt must be one of {', '.join(map(repr, STRATEGIES))}, got {bptt!r}")
+    if bptt not in BPTT_STRATEGIES:
+        raise ValueError(f"bptt must be one of {', '.join(map(repr, BPTT_STRATEGIES))}, got {bptt!r}")
     if bptt == "randomized":
         if p is None or isinstance(p, bool) \
                 or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 < p <= 1:
@@ -181,7 +181,8 @@ def measure_peak_bytes(model, X: np.ndarray, Y: np.ndarray) -> int:
 
 # --------------------------------------------------------------------------- gradient flow
 def jacobian_norms(rnn, ord=2) -> np.ndarray:
-    """Per-step Jacobian norms ``||dH_t/dH_{t-1}||`` from the RNN's last forward, ``(T, B)``.
+    """Per-step Jacobian norms ``||dH_t/dH_{t-1}||`` from the RNN's last forward (read from
+    ``rnn.cache``), ``(T, B)``.
 
     For ``H_t = f(X_t W_xh + H_{t-1} W_hh + b_h)`` and one sequence b of the batch,
 
@@ -197,11 +198,11 @@ def jacobian_norms(rnn, ord=2) -> np.ndarray:
     """
     if ord not in (2, "fro"):
         raise ValueError(f"ord must be 2 or 'fro', got {ord!r}")
-    if getattr(rnn, "_H", None) is None or getattr(rnn, "_X", None) is None:
+    if rnn.cache is None:
         raise RuntimeError("jacobian_norms needs a forward pass of the RNN first")
     W_hh = rnn.params["W_hh"]
-    T = rnn._X.shape[0]
-    fprime = activation_grad(rnn._H[1:T + 1], rnn.nonlinearity)   # f'(Z_t) from H_t  (T, B, H)
+    fprime = activation_grad(rnn.cache.H[1:], rnn.nonlinearity)   # f'(Z_t) from H_t  (T, B, H)
+    T = fprime.shape[0]
     if ord == "fro":
         return np.sqrt((fprime * fprime) @ (W_hh * W_hh).sum(axis=0))  # (T, B)
     WtW = W_hh.T @ W_hh                                            # (H, H)
@@ -229,9 +230,10 @@ class GradientFlow(NamedTuple):
 
 def gradient_flow(model, X: np.ndarray, Y: np.ndarray, state: np.ndarray | None = None,
                   last_step_only: bool = True, ord=2) -> GradientFlow:
-    """One forward and backward of a language model (``RNNLM``) with recording on.
+    """One forward and backward of a language model with recording on; the model's
+    recurrent layer is ``model.rnn`` (as in ``RNNLM``).
 
-    X, Y: ids ``(B, T)``; state ``(B, H)`` or None.  ``last_step_only=True`` counts only
+    X, Y: ids ``(B, T)``; state a tuple like the model's, or None.  ``last_step_only=True`` counts only
     the prediction at the last step in the loss, so ``dL/dH_t`` is exactly the gradient
     carried back ``T - 1 - t`` steps (with a loss at every step, the local terms mix in).
     The model is left as it was: its gradients are restored and its recording flag reset.

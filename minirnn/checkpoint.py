@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
-           "build_model", "vocab_to_dict", "vocab_from_dict"]
+           "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
+           "state_from_arrays"]
 
 FORMAT = "minirnn.checkpoint"
-VERSION = 1
+VERSION = 2          # 2: the model is stored as (name, config); 1 (RNNLM only) still loads
 _META = "meta.json"
 
 
@@ -50,6 +51,8 @@ class Checkpoint:
         extra: dict of JSON values saved by the trainer (e.g. its position in an epoch).
         extra_arrays: dict name -> array saved by the trainer (e.g. the hidden state).
         path: the file it was read from.
+        model: ``{"name": ..., "config": ...}``: the registry name and constructor
+            arguments that ``build_model`` rebuilds the model from.
     """
     params: dict
     vocab: object
@@ -61,6 +64,7 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
     extra_arrays: dict = field(default_factory=dict)
     path: Path | None = None
+    model: dict = field(default_factory=dict)
 
 
 def vocab_to_dict(vocab) -> dict:
@@ -100,13 +104,12 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
 
     Args:
         path: str or Path of the file; its folder is created if missing.
-        model: a model with ``params`` (dict name -> array).
+        model: a registered model (``minirnn.models``): its ``params`` are saved, and
+            its registry name and ``config()``, so that ``build_model`` can rebuild it.
         vocab: its ``Vocab``.
         optimizer_state: ``optimizer.state_dict()``: arrays go into the npz, the rest
             into the JSON metadata.
-        config: dict of JSON values: what ``build_model`` needs (``vocab_size``,
-            ``num_hiddens``, ``embed_dim``, ``nonlinearity``, ``init``, ``sigma``) and
-            anything else a run wants to keep (data settings, seed, ...).
+        config: dict of JSON values: the run's settings (data, seed, ...).
         epoch: int >= 0, finished epochs.
         rng_state: dict name -> ``np.random.Generator.bit_generator.state``.
         history, extra: JSON values; extra_arrays: dict name -> array.
@@ -120,6 +123,9 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
     if not isinstance(optimizer_state, dict):
         raise TypeError(f"optimizer_state must be a dict (optimizer.state_dict()), "
                         f"got {type(optimizer_state).__name__}")
+    from .models import model_name
+    name = model_name(model)                                  # a registered model, or TypeError
+    model_config = check_jsonable(model.config(), "model.config()")
     arrays = {f"param/{k}": np.asarray(v) for k, v in model.params.items()}
     optim_numbers = {}
     for k, v in optimizer_state.items():
@@ -131,6 +137,7 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         arrays[f"extra/{k}"] = np.asarray(v)
     meta = {
         "format": FORMAT, "version": VERSION,
+        "model": {"name": name, "config": model_config},
         "config": check_jsonable(dict(config), "config"),
         "vocab": vocab_to_dict(vocab),
         "optimizer": check_jsonable(optim_numbers, "optimizer_state"),
@@ -222,15 +229,22 @@ def load(path) -> Checkpoint:
         raise CheckpointError(f"path={str(path)!r} is not a minirnn checkpoint (format "
                               f"{meta.get('format') if isinstance(meta, dict) else None!r}, "
                               f"expected {FORMAT!r})")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in (1, VERSION):
         raise CheckpointError(f"path={str(path)!r} is a minirnn checkpoint of version "
-                              f"{meta.get('version')!r}; this minirnn reads version {VERSION}")
+                              f"{meta.get('version')!r}; this minirnn reads versions 1 to {VERSION}")
 
     def group(prefix):
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     try:
-        return Checkpoint(params=group("param/"), vocab=vocab_from_dict(meta["vocab"]),
+        if meta["version"] == 1:                               # RNNLM only, its settings in config
+            meta["model"] = {"name": "rnnlm", "config": {k: meta["config"][k] for k in V1_MODEL_KEYS
+                                                         if k in meta["config"]}}
+        model = meta["model"]
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str) \
+                or not isinstance(model.get("config"), dict):
+            raise ValueError(f"model must be {{'name': str, 'config': dict}}, got {model!r}")
+        return Checkpoint(model=model, params=group("param/"), vocab=vocab_from_dict(meta["vocab"]),
                           optimizer_state={**meta["optimizer"], **group("optim/")},
                           config=meta["config"], epoch=int(meta["epoch"]),
                           rng_state=meta["rng_state"], history=meta.get("history"),
@@ -241,18 +255,21 @@ def load(path) -> Checkpoint:
                               f"metadata ({err!r})") from err
 
 
-MODEL_KEYS = ("vocab_size", "num_hiddens", "embed_dim", "nonlinearity", "init", "sigma")
+#: What a version-1 checkpoint's config says of its model (always an RNNLM).
+V1_MODEL_KEYS = ("vocab_size", "num_hiddens", "embed_dim", "nonlinearity", "init", "sigma")
 
 
 def build_model(ckpt: Checkpoint):
-    """The ``RNNLM`` described by ``ckpt.config``, holding the checkpoint's parameters."""
-    from .models import RNNLM
-    missing = [k for k in ("vocab_size", "num_hiddens") if k not in ckpt.config]
-    if missing:
-        raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: config lacks {missing}")
-    kwargs = {k: ckpt.config[k] for k in MODEL_KEYS if k in ckpt.config}
-    dtype = ckpt.params.get("rnn.W_hh", np.zeros(0, np.float32)).dtype
-    model = RNNLM(**kwargs, seed=0, dtype=dtype)
+    """The model that ``ckpt.model`` describes (by registry name and config), holding the
+    checkpoint's parameters, in their dtype."""
+    from .models import build_model as build
+    if not ckpt.params:
+        raise CheckpointError(f"checkpoint {str(ckpt.path)!r} holds no parameters")
+    dtype = next(iter(ckpt.params.values())).dtype
+    try:
+        model = build(ckpt.model["name"], ckpt.model["config"], seed=0, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: cannot rebuild its model: {err}") from None
     own = model.params
     if set(own) != set(ckpt.params):
         raise CheckpointError(f"checkpoint {str(ckpt.path)!r} has parameters "
@@ -264,3 +281,17 @@ def build_model(ckpt: Checkpoint):
                                   f"{ckpt.params[k].shape}, the model needs {p.shape}")
         p[...] = ckpt.params[k]
     return model
+
+
+def state_to_arrays(state, prefix: str = "state") -> dict:
+    """A recurrent state (a tuple of arrays) as npz entries ``state/0``, ``state/1``, ..."""
+    return {f"{prefix}/{i}": np.asarray(a) for i, a in enumerate(state)}
+
+
+def state_from_arrays(arrays: dict, prefix: str = "state"):
+    """The tuple ``state_to_arrays`` stored, or None.  A version-1 checkpoint stored one
+    ``(B, H)`` array as ``state``: it becomes ``(h[None],)``, shape ``(1, B, H)``."""
+    if prefix in arrays:                                       # version 1
+        return (arrays[prefix][None],)
+    parts = sorted((int(k.split("/")[1]), v) for k, v in arrays.items() if k.startswith(prefix + "/"))
+    return tuple(v for _, v in parts) or None

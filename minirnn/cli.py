@@ -22,9 +22,6 @@ from pathlib import Path
 # One BLAS thread unless the user chose otherwise: set by minirnn/__init__.py, which runs
 # before this module and before NumPy is imported.
 
-SAMPLE_TEMPERATURES = (0.5, 1.0)
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: ``minirnn train: error: ...``, exit 2."""
 
@@ -83,7 +80,7 @@ TRAIN_OPTIONS = {"corpus": "corpus", "token": "token", "hidden": "num_hiddens",
                  "lr": "lr", "epochs": "num_epochs", "clip": "clip", "optimizer": "optimizer",
                  "seed": "seed", "bptt": "bptt", "bptt_p": "bptt_p", "sampling": "sampling",
                  "max_tokens": "max_tokens", "num_train": "num_train", "num_val": "num_val",
-                 "init": "init", "nonlinearity": "nonlinearity",
+                 "init": "init", "nonlinearity": "nonlinearity", "tie_weights": "tie_weights",
                  "sample_every": "sample_every", "prefix": "prefix",
                  "num_preds": "num_preds"}
 # what may still change when resuming
@@ -91,7 +88,7 @@ RESUME_OPTIONS = ("epochs", "sample_every", "prefix", "num_preds")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import PRESETS, SAMPLINGS
+    from .run import PRESETS, SAMPLINGS
     parser = _Parser(
         prog="minirnn",
         description="Recurrent neural networks from Dive into Deep Learning, in pure NumPy.")
@@ -130,12 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden", type=_positive_int, metavar="H", help="num_hiddens")
     g.add_argument("--embed-dim", type=_positive_int, metavar="E",
                    help="learned embeddings of this size (default: one-hot inputs, as the book)")
+    g.add_argument("--tie-weights", action="store_const", const=True, default=None,
+                   help="share the embedding matrix with the output layer, W_hq = W_emb^T "
+                        "(Press and Wolf, 2017); needs --embed-dim equal to --hidden")
     g.add_argument("--nonlinearity", choices=["tanh", "relu"],
                    help="the RNN's f in H_t = f(X_t W_xh + H_{t-1} W_hh + b_h) (default tanh, "
                         "the book's; relu: an exercise)")
     g.add_argument("--init", choices=["normal", "uniform", "xavier"],
                    help="normal: N(0, 0.01^2) (book, scratch); uniform: U(+-1/sqrt(H)) "
-                        "(book, concise)")
+                        "(book, concise); xavier: U(+-sqrt(6/(fan_in+fan_out)))")
     g = tr.add_argument_group("optimization")
     g.add_argument("--optimizer", choices=["sgd", "adam"])
     g.add_argument("--lr", type=_positive_float, help="learning rate")
@@ -195,7 +195,7 @@ class UsageError(Exception):
 # ------------------------------------------------------------------------ train
 def _config_from_args(args) -> dict:
     from .data import CORPORA
-    from .train import preset_config
+    from .run import preset_config
     overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
     config = preset_config(args.preset or "default", **overrides)
     for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
@@ -210,82 +210,10 @@ def _config_from_args(args) -> dict:
     return config
 
 
-def _new_run_dir(preset: str) -> Path:
-    base = Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, i = base, 1
-    while path.exists():
-        i += 1
-        path = base.with_name(f"{base.name}-{i}")
-    return path
-
-
-def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
-    """Greedy and sampled continuations of the run's prefix, into ``samples.txt``."""
-    n = 200 if trainer.token == "char" else 50
-    lines = [f"greedy: {trainer.sample(num_preds=n)}"]
-    for T in SAMPLE_TEMPERATURES:
-        text = trainer.sample(num_preds=n, strategy="sample", temperature=T, seed=seed)
-        lines.append(f"sampled, temperature {T}: {text}")
-    during = [f"epoch {e}: {t}" for e, t in trainer.samples]
-    body = "\n".join(lines) + ("\n\nduring training (greedy):\n" + "\n".join(during) if during else "")
-    path.write_text(body + "\n", encoding="utf-8")
-    return lines
-
-
-RUN_FILES = ("checkpoint.npz", "config.json", "history.json")
-
-
-def check_out_dir(out: Path, resume=None) -> None:
-    """``out`` must be a folder (or not exist yet) and must not hold another run's
-    checkpoint: a new run never overwrites one; ``--resume`` may write over only the
-    very checkpoint it continues (``out/checkpoint.npz`` is that file)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
-    ckpt = out / "checkpoint.npz"
-    if ckpt.exists() and not (resume is not None and ckpt.resolve() == resume.path.resolve()):
-        advice = (f"continue it with --resume {str(out)!r}" if resume is None else
-                  f"resuming {str(resume.path)!r} would overwrite it")
-        raise ValueError(f"--out {str(out)!r} already holds a run ({ckpt.name}): {advice}; "
-                         f"or choose another --out")
-
-
-def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
-    """Data, model and trainer of a run writing into ``out`` (checkpoint, history, config
-    files); with ``resume`` (a Checkpoint) restored to it.  Every check (including that
-    ``out`` holds no other run) comes before the folder or any file is written."""
-    from .checkpoint import build_model
-    from .train import make_data, make_model, make_trainer
-
-    check_out_dir(out, resume)
-    data, vocab = make_data(config, vocab=None if resume is None else resume.vocab)
-    model = make_model(config, len(vocab)) if resume is None else build_model(resume)
-
-    def after_epoch(trainer, record):
-        trainer.history.save(out / "history.json")
-
-    trainer = make_trainer(config, model, data, vocab, checkpoint=out / "checkpoint.npz",
-                           progress=progress, callback=after_epoch)
-    if resume is not None:
-        trainer.restore(resume)
-    if config["num_epochs"] < trainer.epoch:
-        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the {trainer.epoch} "
-                         f"epochs the checkpoint has already trained")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    return trainer
-
-
-def finish_run(trainer, out: Path, title: str) -> list[str]:
-    """Write ``history.json``, ``perplexity.png`` and ``samples.txt``; return the samples."""
-    from .plotting import plot_history
-    trainer.history.save(out / "history.json")
-    plot_history(trainer.history, out / "perplexity.png", title=title)
-    return write_samples(out / "samples.txt", trainer)
-
-
 def _cmd_train(args) -> int:
     from .checkpoint import load as load_checkpoint
-    from .train import DEFAULT_CONFIG, TrainingDiverged, TrainingInterrupted
+    from .run import DEFAULT_CONFIG, LATER_KEYS, finish_run, new_run_dir, prepare_run
+    from .train import TrainingDiverged, TrainingInterrupted
 
     resume = None
     if args.resume:
@@ -299,6 +227,7 @@ def _cmd_train(args) -> int:
             resume = load_checkpoint(args.resume)
         except (ValueError, OSError) as err:
             raise UsageError(str(err)) from None
+        resume.config = {**LATER_KEYS, **resume.config}      # a version-1 checkpoint's run
         missing = sorted(set(DEFAULT_CONFIG) - set(resume.config))
         if missing:
             raise UsageError(f"checkpoint {str(resume.path)!r} was not written by minirnn train "
@@ -311,7 +240,7 @@ def _cmd_train(args) -> int:
         out = Path(args.out) if args.out else resume.path.parent
     else:
         config = _config_from_args(args)
-        out = Path(args.out) if args.out else _new_run_dir(config["preset"])
+        out = Path(args.out) if args.out else new_run_dir(config["preset"])
     try:
         trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
     except (ValueError, TypeError, OSError) as err:

@@ -26,9 +26,9 @@ import numpy as np
 
 from .optim import check_positive_number
 
-__all__ = ["STRATEGIES", "predict", "prefix_to_ids", "next_token_probs"]
+__all__ = ["DECODING_STRATEGIES", "predict", "prefix_to_ids", "next_token_probs"]
 
-STRATEGIES = ("greedy", "sample")
+DECODING_STRATEGIES = ("greedy", "sample")
 
 
 def prefix_to_ids(prefix: str, vocab, token: str = "char") -> list[int]:
@@ -92,8 +92,8 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
     Returns:
         str: the prefix (as given) and the generated tokens.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
+    if strategy not in DECODING_STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, DECODING_STRATEGIES))}, got {strategy!r}")
     if isinstance(num_preds, bool) or not isinstance(num_preds, (int, np.integer)):
         raise TypeError(f"num_preds must be a non-negative int, got {num_preds!r}")
     if num_preds < 0:

@@ -7,9 +7,49 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import (DEFAULT_DTYPE, Embedding, Linear, Module, OneHot, ReLU, RNN, Sequential,
-                     check_positive_int, check_array, check_token_ids)
+                     check_array, check_positive_int, check_state, check_token_ids)
+
+__all__ = ["MODELS", "register_model", "build_model", "model_name", "RNNLM", "MLP"]
+
+#: The registry: a model's name -> its class.  ``build_model(name, config)`` rebuilds any
+#: registered model from what its ``config()`` returned, so checkpoints, the trainer,
+#: ``generate`` and the command line never name a model class.
+MODELS: dict[str, type] = {}
 
 
+def register_model(name: str):
+    """Class decorator: register ``cls`` under ``name`` (its ``model_name``)."""
+    def register(cls):
+        if name in MODELS and MODELS[name] is not cls:
+            raise ValueError(f"a model named {name!r} is registered already: {MODELS[name].__name__}")
+        MODELS[name] = cls
+        cls.model_name = name
+        return cls
+    return register
+
+
+def model_name(model) -> str:
+    """The registry name of ``model`` (``'rnnlm'``)."""
+    name = getattr(type(model), "model_name", None)
+    if name is None or MODELS.get(name) is not type(model):
+        raise TypeError(f"model must be a registered minirnn model ({', '.join(MODELS)}), "
+                        f"got {type(model).__name__}")
+    return name
+
+
+def build_model(name: str, config: dict, **kwargs):
+    """A new model ``MODELS[name](**config, **kwargs)`` (kwargs: ``seed``, ``rng``, ``dtype``)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of constructor arguments, got {type(config).__name__}")
+    try:
+        return MODELS[name](**config, **kwargs)
+    except TypeError as err:                                   # an unknown or missing argument
+        raise ValueError(f"config does not fit model {name!r}: {err}") from None
+
+
+@register_model("rnnlm")
 class RNNLM(Module):
     """The book's RNN language model: inputs -> RNN -> a linear output layer per step.
 
@@ -17,13 +57,19 @@ class RNNLM(Module):
         H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),   f = tanh (the book) or relu (an exercise)
         O_t = H_t W_hq + b_q              (W_hq, b_q are ``output.W``, ``output.b``)
 
+    With ``tie_weights`` the output layer reuses the embedding (Press and Wolf, 2017):
+    ``W_hq = W_emb^T``, so ``embed_dim`` must equal ``num_hiddens``; the shared matrix is
+    listed once, as ``embedding.W``, and its gradient sums both uses.
+
+    The language-model protocol (what the trainer, ``generate`` and checkpoints use):
     ``forward(X, state=None)``: ids ``(B, T)`` as the data iterators give them ->
-    ``(logits (B, T, V), state (B, H))``.  ``backward(dlogits, dstate=None)`` adds every
-    parameter gradient and returns ``dL/dstate0`` ``(B, H)``, the gradient of the initial
-    state (the trainer drops it: that is where truncated BPTT stops).
+    ``(logits (B, T, V), state)``, the state a tuple ``(h,)`` with h ``(1, B, H)``;
+    ``backward(dlogits, dstate=None, keep=None)`` adds every parameter gradient and returns
+    ``dL/dstate0``, a tuple like the state (the trainer drops it: that is where truncated
+    BPTT stops); ``begin_state(batch_size)``; ``config()``.
 
     params (dotted): ``embedding.W`` (only with ``embed_dim``), ``rnn.W_xh``, ``rnn.W_hh``,
-    ``rnn.b_h``, ``output.W``, ``output.b``.
+    ``rnn.b_h``, ``output.W`` (not with ``tie_weights``), ``output.b``.
 
     Args:
         vocab_size: int V.
@@ -35,19 +81,27 @@ class RNNLM(Module):
         init: ``'normal'`` (N(0, sigma^2), the book's scratch model), ``'uniform'``
             (U(+-1/sqrt(H)), PyTorch's ``nn.RNN``) or ``'xavier'``; biases start at 0.
         sigma: the standard deviation of ``'normal'`` (the book: 0.01).
+        tie_weights: share the embedding matrix with the output layer.
         dtype: float32 (default) or float64.
     """
 
     def __init__(self, vocab_size: int, num_hiddens: int, embed_dim: int | None = None,
                  seed: int | None = 0, rng: np.random.Generator | None = None,
                  nonlinearity: str = "tanh", init: str = "normal", sigma: float = 0.01,
-                 dtype=DEFAULT_DTYPE):
+                 tie_weights: bool = False, dtype=DEFAULT_DTYPE):
         super().__init__()
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
         if embed_dim is not None:
             embed_dim = check_positive_int(embed_dim, "embed_dim")
-        self.embed_dim = embed_dim
+        if not isinstance(tie_weights, bool):
+            raise TypeError(f"tie_weights must be True or False, got {tie_weights!r}")
+        if tie_weights and embed_dim != num_hiddens:
+            raise ValueError(f"tie_weights needs embed_dim equal to num_hiddens (the output "
+                             f"layer reuses the embedding, transposed), got embed_dim="
+                             f"{embed_dim}, num_hiddens={num_hiddens}")
+        self.embed_dim, self.tie_weights = embed_dim, tie_weights
+        self.init, self.sigma = init, sigma
         rng = rng if rng is not None else np.random.default_rng(seed)
         V, H = self.vocab_size, self.num_hiddens
         if embed_dim is None:
@@ -59,37 +113,72 @@ class RNNLM(Module):
         self.add("rnn", RNN(D, H, nonlinearity=nonlinearity, rng=rng, init=init, sigma=sigma,
                             dtype=dtype))
         self.add("output", Linear(H, V, rng=rng, init=init, sigma=sigma, dtype=dtype))
+        self._tie()
         self._dtype = np.dtype(dtype)
 
-    def begin_state(self, batch_size: int) -> np.ndarray:
-        """The book's initial state: zeros ``(B, H)``."""
-        check_positive_int(batch_size, "batch_size")
-        return np.zeros((batch_size, self.num_hiddens), dtype=self.rnn.params["W_hh"].dtype)
+    def _tie(self) -> None:
+        """With ``tie_weights``: the output layer's W (H, V) and its gradient are views of
+        the embedding's (V, E=H), transposed; ``Linear`` adds into the shared gradient."""
+        if self.tie_weights:
+            self.output.params["W"] = self.embedding.params["W"].T
+            self.output.grads["W"] = self.embedding.grads["W"].T
 
-    def forward(self, X: np.ndarray, state: np.ndarray | None = None):
+    def astype(self, dtype):
+        super().astype(dtype)
+        self._tie()                                            # a cast made new arrays: tie again
+        return self
+
+    @property
+    def hidden_size(self) -> int:
+        """PyTorch's name for ``num_hiddens``."""
+        return self.num_hiddens
+
+    @property
+    def nonlinearity(self) -> str:
+        return self.rnn.nonlinearity
+
+    def config(self) -> dict:
+        """The JSON-able constructor arguments: ``build_model('rnnlm', config)`` rebuilds
+        this model (with fresh parameters)."""
+        return {"vocab_size": self.vocab_size, "num_hiddens": self.num_hiddens,
+                "embed_dim": self.embed_dim, "nonlinearity": self.rnn.nonlinearity,
+                "init": self.init, "sigma": self.sigma, "tie_weights": self.tie_weights}
+
+    def begin_state(self, batch_size: int) -> tuple:
+        """The book's initial state: zeros, ``(h,)`` with h ``(1, B, H)``."""
+        return self.rnn.begin_state(batch_size)
+
+    def cache_bytes(self, batch_size: int, num_steps: int) -> int:
+        """Bytes that one forward and backward over ``num_steps`` keep alive: what full BPTT
+        over a long sequence costs (``minirnn.bptt.full_bptt_cache_bytes``)."""
+        from .bptt import full_bptt_cache_bytes
+        return full_bptt_cache_bytes(self.num_hiddens, self.rnn.input_size, batch_size,
+                                     num_steps, self.vocab_size, itemsize=self.rnn.dtype.itemsize)
+
+    def forward(self, X: np.ndarray, state: tuple | None = None):
         if not isinstance(X, np.ndarray) or X.ndim != 2:
             raise ValueError(f"X must be an int array of token ids with shape (batch, num_steps), "
                              f"got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
         if state is not None:
-            check_array(state, "state", shape=(X.shape[0], self.num_hiddens))
+            check_state(state, "state", self.rnn.state_shape(X.shape[0]))
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
-        Hs, state = self.rnn.forward(inputs, state)            # (T, B, H), (B, H)
+        Hs, state = self.rnn.forward(inputs, state)            # (T, B, H), ((1, B, H),)
         logits = self.output.forward(Hs)                       # O_t = H_t W_hq + b_q  (T, B, V)
         return logits.transpose(1, 0, 2), state                # (B, T, V) as the data is laid out
 
-    def backward(self, dlogits: np.ndarray, dstate: np.ndarray | None = None,
-                 keep: np.ndarray | None = None) -> np.ndarray:
-        """dlogits ``(B, T, V)``, dstate = dL/dh_T ``(B, H)`` or None -> dL/dstate0 ``(B, H)``.
+    def backward(self, dlogits: np.ndarray, dstate: tuple | None = None,
+                 keep: np.ndarray | None = None) -> tuple:
+        """dlogits ``(B, T, V)``, dstate = dL/dstate_T (a tuple like the state) or None
+        -> dL/dstate0, a tuple like the state.
 
-        ``keep`` (T,) is passed to ``RNN.backward`` (truncation strategies, ``minirnn.bptt``).
+        ``keep`` (T,) or (T, B) is passed to ``RNN.backward`` (truncation, ``minirnn.bptt``).
         """
-        X = self.rnn._X
-        if X is None:
+        if self.rnn.cache is None:
             raise RuntimeError("RNNLM.backward called before forward")
-        T, B = X.shape[:2]
+        T, B = self.rnn.cache.X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size))
-        self.rnn.check_backward_args(dstate, keep, dh_T_name="dstate")  # before any gradient changes
+        self.rnn.check_backward_args(dstate, keep)             # before any gradient changes
         dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
         dX, dstate0 = self.rnn.backward(dHs, dstate, keep=keep, input_grad=self.embed_dim is not None)
@@ -97,6 +186,7 @@ class RNNLM(Module):
         return dstate0
 
 
+@register_model("mlp")
 class MLP(Sequential):
     """The book's sequence-model MLP: ``Linear(num_inputs, num_hiddens) -> ReLU -> Linear(.., 1)``.
 
@@ -111,3 +201,10 @@ class MLP(Sequential):
         super().__init__(Linear(num_inputs, num_hiddens, rng=rng, init=init, dtype=dtype),
                          ReLU(),
                          Linear(num_hiddens, num_outputs, rng=rng, init=init, dtype=dtype))
+        self.init = init
+
+    def config(self) -> dict:
+        """The JSON-able constructor arguments (``build_model('mlp', config)``)."""
+        first, last = self.layers[0], self.layers[-1]
+        return {"num_inputs": first.in_features, "num_hiddens": first.out_features,
+                "num_outputs": last.out_features, "init": self.init}

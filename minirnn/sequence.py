@@ -235,8 +235,8 @@ class RNNRegressor(Module):
     def forward(self, X: np.ndarray) -> np.ndarray:
         check_array(X, "X", ndim=2)
         self._shape = X.shape                                   # (B, tau)
-        _, h_T = self.rnn.forward(X.T[:, :, None])              # (B, tau) -> (tau, B, 1) time-major
-        return self.output.forward(h_T)                         # y = H_tau W_hq + b_q   (B, 1)
+        _, (h_T,) = self.rnn.forward(X.T[:, :, None])           # (B, tau) -> (tau, B, 1) time-major
+        return self.output.forward(h_T[0])                      # y = H_tau W_hq + b_q   (B, 1)
 
     def backward(self, dY: np.ndarray) -> np.ndarray:
         if self._shape is None:
@@ -245,7 +245,7 @@ class RNNRegressor(Module):
         check_array(dY, "dY", shape=(B, 1))
         dh_T = self.output.backward(dY)                         # dL/dH_tau = dY W_hq^T  (B, H)
         dHs = np.zeros((tau, B, self.num_hiddens), dY.dtype)    # no output at steps < tau
-        dX, _ = self.rnn.backward(dHs, dh_T)                    # BPTT over the whole window
+        dX, _ = self.rnn.backward(dHs, (dh_T[None],))           # BPTT over the whole window
         return dX[:, :, 0].T                                    # (tau, B, 1) -> (B, tau)
 
 

@@ -58,10 +58,11 @@ from . import checkpoint as ckpt_lib
 from .data import SeqDataLoader, WindowedData
 from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
-from .optim import check_positive_number, clip_grad_norm, grad_norm, make_optimizer
+from ._checks import check_non_negative_int, check_positive_int, check_positive_number
+from .optim import clip_grad_norm, grad_norm, make_optimizer
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
-           "evaluate", "mean_nll", "data_regime", "RECORD_KEYS"]
+           "train_step", "train_epoch", "evaluate", "mean_nll", "data_regime", "RECORD_KEYS"]
 
 RECORD_KEYS = ("epoch", "train_ppl", "val_ppl", "tokens_per_s", "wall_s")
 
@@ -152,24 +153,56 @@ def evaluate(model, batches, loss=None) -> float:
     return perplexity(mean_nll(model, batches, loss))
 
 
+# ------------------------------------------------------------------ the book's loop
+def train_step(model, X, Y, state, loss, optimizer, clip: float | None = 1.0, keep=None,
+               check=None):
+    """One update on a minibatch ``X, Y`` (ids ``(B, T)``) from ``state``; returns
+    ``(mean loss, final state)``.  ``check(what, value)``, if given, sees the loss before
+    backward and the gradient norm before the update (the ``Trainer`` stops there on NaN)."""
+    model.zero_grad()
+    logits, state = model.forward(X, state)                  # O_t = H_t W_hq + b_q  (B, T, V)
+    value = loss.forward(logits, Y)                          # mean NLL over B*T tokens
+    if check is not None:
+        check("loss", value)
+    model.backward(loss.backward(), None, keep=keep)         # BPTT in the window; dL/dstate0 dropped
+    norm = clip_grad_norm(model.grads, clip) if clip is not None else grad_norm(model.grads)
+    if check is not None:                                    # g <- min(1, theta/||g||) g
+        check("gradient norm", norm)
+    optimizer.step()                                         # theta <- theta - lr g
+    return value, state
+
+
+def train_epoch(model, batches, loss, optimizer, clip: float | None = 1.0,
+                carry_state: bool = True):
+    """One epoch as the book's ``train_epoch_ch8``: returns ``(perplexity, tokens/s)``.
+
+    ``carry_state``: sequential partitioning (minibatch i + 1 continues minibatch i, so
+    its final state starts the next one; the gradient stops at the boundary because
+    ``dL/dstate0`` is dropped: the book's ``detach``); False: each minibatch starts from
+    zeros (random sampling, shuffled windows).  ``Trainer`` runs this same step with
+    divergence checks, Ctrl-C, checkpoints and resuming around it."""
+    state, nll_sum, tokens = None, 0.0, 0
+    start = time.perf_counter()
+    for X, Y in batches:
+        if not carry_state:
+            state = None                                     # zeros: begin_state inside forward
+        value, state = train_step(model, X, Y, state, loss, optimizer, clip)
+        nll_sum += value * Y.size                            # mean NLL * tokens = sum of NLLs
+        tokens += Y.size
+    return perplexity(nll_sum / tokens), tokens / (time.perf_counter() - start)
+
+
 def _step_name(step: int, n: int | None) -> str:
     return f"step {step}" if n is None else f"step {step} of {n}"
-
-
-def _non_negative_int_or_none(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
-    return int(value)
 
 
 class Trainer:
     """Trains a language model on one of the book's three data regimes.
 
     Args:
-        model: an ``RNNLM`` (``forward``, ``backward(dlogits, dstate, keep)``, ``params``,
-            ``grads``, ``zero_grad``).
+        model: a language model (``minirnn.models``): ``forward(ids, state) -> (logits,
+            state)``, ``backward(dlogits, dstate, keep) -> dstate0``, ``params``,
+            ``grads``, ``zero_grad``, ``config()``, ``vocab_size``.
         data: ``SeqDataLoader`` (sequential or random) or ``WindowedData``.
         vocab: the ``Vocab``; needed for samples and checkpoints.
         optimizer: ``'sgd'`` or ``'adam'`` (built with ``lr``), or an optimizer object.
@@ -196,18 +229,14 @@ class Trainer:
                  config: dict | None = None, progress: bool = True, log=None, callback=None):
         self.regime = data_regime(data)
         bptt_lib.validate_strategy(bptt, bptt_p)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        seed = int(seed)                                       # JSON in checkpoints
+        seed = check_non_negative_int(seed, "seed")           # an int: JSON in checkpoints
         if clip is not None:
             clip = check_positive_number(clip, "clip")
         if token not in ("char", "word"):
             raise ValueError(f"token must be 'char' or 'word', got {token!r}")
-        self.sample_every = _non_negative_int_or_none(sample_every, "sample_every")
-        self.num_preds = _non_negative_int_or_none(num_preds, "num_preds")
-        checkpoint_every = _non_negative_int_or_none(checkpoint_every, "checkpoint_every")
-        if not checkpoint_every:
-            raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+        self.sample_every = check_non_negative_int(sample_every, "sample_every", allow_none=True)
+        self.num_preds = check_non_negative_int(num_preds, "num_preds", allow_none=True)
+        checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
         if (self.sample_every or checkpoint is not None) and vocab is None:
             raise ValueError("vocab is required for samples and checkpoints (got vocab=None); "
                              "pass it, or sample_every=0 and checkpoint=None")
@@ -260,18 +289,13 @@ class Trainer:
             return
         data = self.data
         row_len = (len(data.corpus) - 1) // data.batch_size           # longest a row can be
-        nbytes = bptt_lib.full_bptt_cache_bytes(
-            self.model.num_hiddens, self.model.rnn.input_size, data.batch_size, row_len,
-            self.model.vocab_size, itemsize=self.model.rnn.params["W_hh"].itemsize)
-        bptt_lib.check_full_bptt_memory(nbytes)
+        if hasattr(self.model, "cache_bytes"):                 # what one window keeps alive
+            bptt_lib.check_full_bptt_memory(self.model.cache_bytes(data.batch_size, row_len))
 
     def run_config(self) -> dict:
         """What a checkpoint records: the model's shape, the trainer's settings, and
         the caller's ``config`` (which wins on a clash)."""
-        m = self.model
-        cfg = {"vocab_size": m.vocab_size, "num_hiddens": m.num_hiddens,
-               "embed_dim": m.embed_dim, "nonlinearity": m.rnn.nonlinearity,
-               "optimizer": self.optimizer_name, "lr": getattr(self.optimizer, "lr", None),
+        cfg = {**self.model.config(), "optimizer": self.optimizer_name, "lr": getattr(self.optimizer, "lr", None),
                "clip": self.clip, "bptt": self.bptt, "bptt_p": self.bptt_p, "seed": self.seed,
                "regime": self.regime, "token": self.token}
         cfg.update(self.config)
@@ -280,18 +304,14 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def _step(self, X, Y, state, epoch: int, step: int, num_steps_in_epoch: int | None):
         """One update on ``(X, Y)`` from ``state``; returns (mean loss, final state)."""
-        model = self.model
-        model.zero_grad()
-        with np.errstate(over="ignore", invalid="ignore"):      # checked explicitly below
-            logits, state = model.forward(X, state)              # (B, T, V), (B, H)
-            loss = self.loss.forward(logits, Y)                  # mean NLL over B*T tokens
-            self._check_finite("loss", loss, epoch, step, num_steps_in_epoch)
-            keep = bptt_lib.keep_factors(self.bptt, X.shape[1], self.bptt_p, self.rng)
-            model.backward(self.loss.backward(), None, keep=keep)  # dL/dstate0 dropped
-            norm = (clip_grad_norm(self.grads, self.clip) if self.clip is not None
-                    else grad_norm(self.grads))                  # g <- min(1, theta/||g||) g
-            self._check_finite("gradient norm", norm, epoch, step, num_steps_in_epoch)
-            self.optimizer.step()                                # theta <- theta - lr g
+        keep = bptt_lib.keep_factors(self.bptt, X.shape[1], self.bptt_p, self.rng)
+
+        def check(what, value):                                  # stops before the update
+            self._check_finite(what, value, epoch, step, num_steps_in_epoch)
+
+        with np.errstate(over="ignore", invalid="ignore"):      # checked explicitly
+            loss, state = train_step(self.model, X, Y, state, self.loss, self.optimizer,
+                                     self.clip, keep=keep, check=check)
         self._checked = False                                    # new parameters, not yet checked
         return loss, state
 
@@ -405,9 +425,7 @@ class Trainer:
     def fit(self, num_epochs: int) -> History:
         """Train until ``num_epochs`` epochs are finished in all (a trainer restored from
         a checkpoint continues from its epoch); return the history."""
-        if isinstance(num_epochs, bool) or not isinstance(num_epochs, (int, np.integer)) \
-                or num_epochs <= 0:
-            raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+        num_epochs = check_positive_int(num_epochs, "num_epochs")
         if num_epochs < self.epoch:
             raise ValueError(f"num_epochs={num_epochs} is fewer than the {self.epoch} epochs "
                              f"already trained")
@@ -482,7 +500,7 @@ class Trainer:
                                                      "elapsed_s")}
             data_rng = pos["data_rng"]
             if pos["state"] is not None:
-                arrays["state"] = pos["state"]
+                arrays.update(ckpt_lib.state_to_arrays(pos["state"]))
         return ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
                              self.run_config(), self.epoch,
                              {"data": data_rng, "trainer": self.rng.bit_generator.state},
@@ -521,7 +539,7 @@ class Trainer:
         self._position = None
         if pos:
             self._position = dict(pos, data_rng=ckpt.rng_state["data"],
-                                  state=ckpt.extra_arrays.get("state"))
+                                  state=ckpt_lib.state_from_arrays(ckpt.extra_arrays))
         return self
 
 
@@ -532,107 +550,3 @@ def train(model, data, num_epochs: int, vocab=None, **kwargs) -> History:
     sample_every, sample_prefix, num_preds, checkpoint, progress, ...).
     """
     return Trainer(model, data, vocab=vocab, **kwargs).fit(num_epochs)
-
-
-# ------------------------------------------------------------------ the book's settings
-#: Every setting of a run.  The presets fill them all; the command line overrides some.
-DEFAULT_CONFIG = {
-    "corpus": "timemachine", "token": "char", "max_tokens": None,
-    "sampling": "windowed",            # 'sequential' | 'random' | 'windowed'
-    "num_train": 10000, "num_val": 5000, "batch_size": 1024, "num_steps": 32,
-    "num_hiddens": 32, "embed_dim": None, "nonlinearity": "tanh", "init": "normal", "sigma": 0.01,
-    "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "num_epochs": 100,
-    "bptt": "truncated", "bptt_p": None, "seed": 0,
-    "sample_every": 10, "prefix": "time traveller", "num_preds": 50,
-}
-
-_D2L_017 = {"max_tokens": 10000, "sampling": "sequential", "batch_size": 32, "num_steps": 35,
-            "num_hiddens": 512, "lr": 1.0, "clip": 1.0, "num_epochs": 500, "sample_every": 50}
-
-#: The book's published runs (REFERENCE.md section 5), and minirnn's default.
-PRESETS = {
-    # the README's main job: the 1.0 windows over the first 150,000 characters (the last
-    # 20,000 held out), hidden 128 and Adam; README "Training" says why these numbers
-    "default": {"sampling": "windowed", "num_train": 150000, "num_val": 20000, "batch_size": 128,
-                "num_steps": 32, "num_hiddens": 128, "optimizer": "adam", "lr": 0.005,
-                "clip": 1.0, "num_epochs": 4, "init": "uniform", "sample_every": 1},
-    # 0.17 "RNN from scratch": hidden 512, one-hot, N(0, 0.01^2), sequential partitioning
-    "d2l-0.17": dict(_D2L_017),
-    # ... the same with random sampling
-    "d2l-0.17-random": dict(_D2L_017, sampling="random"),
-    # 0.17 "concise": nn.RNN(256) with PyTorch's default init U(-1/sqrt(H), 1/sqrt(H))
-    "d2l-0.17-concise": dict(_D2L_017, num_hiddens=256, init="uniform"),
-    # 1.0 scratch/concise: hidden 32, 10,000 train / 5,000 validation windows
-    "d2l-1.0": {"sampling": "windowed", "num_train": 10000, "num_val": 5000, "batch_size": 1024,
-                "num_steps": 32, "num_hiddens": 32, "lr": 1.0, "clip": 1.0, "num_epochs": 100,
-                "sample_every": 10},
-}
-
-#: What the book reports for each preset (REFERENCE.md section 5): (metric, value).
-BOOK_RESULTS = {"d2l-0.17": ("train_ppl", 1.0), "d2l-0.17-random": ("train_ppl", 1.5),
-                "d2l-0.17-concise": ("train_ppl", 1.3), "d2l-1.0": ("val_ppl", 7.2)}
-
-SAMPLINGS = ("sequential", "random", "windowed")
-
-
-def preset_config(name: str, **overrides) -> dict:
-    """The full config of preset ``name`` with ``overrides`` (None values are ignored)."""
-    if name not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
-    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
-    config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return config
-
-
-def _seeds(seed: int) -> dict:
-    """Independent generators for the model's init, the data order and the trainer."""
-    data, model, trainer = np.random.SeedSequence(seed).spawn(3)
-    return {"data": np.random.default_rng(data), "model": np.random.default_rng(model),
-            "trainer": int(trainer.generate_state(1)[0])}
-
-
-def make_data(config: dict, vocab=None):
-    """The corpus ids, data object and Vocab of a config; errors before any training.
-
-    Returns:
-        (data, vocab): a ``SeqDataLoader`` or ``WindowedData``, and the Vocab.
-    """
-    from .data import build_corpus, load_corpus
-    if config["sampling"] not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {config['sampling']!r}")
-    raw = load_corpus(config["corpus"])
-    corpus, vocab = build_corpus(raw, config["token"], vocab=vocab, max_tokens=config["max_tokens"])
-    rng = _seeds(config["seed"])["data"]
-    if config["sampling"] == "windowed":
-        data = WindowedData(corpus, config["num_steps"], num_train=config["num_train"],
-                            num_val=config["num_val"], batch_size=config["batch_size"], seed=rng)
-    else:
-        data = SeqDataLoader(corpus, config["batch_size"], config["num_steps"],
-                             use_random_iter=config["sampling"] == "random", seed=rng)
-    return data, vocab
-
-
-def make_model(config: dict, vocab_size: int):
-    """The ``RNNLM`` of a config (its init drawn from the config's seed)."""
-    from .models import RNNLM
-    return RNNLM(vocab_size, config["num_hiddens"], embed_dim=config["embed_dim"],
-                 rng=_seeds(config["seed"])["model"], nonlinearity=config["nonlinearity"],
-                 init=config["init"], sigma=config["sigma"])
-
-
-def make_trainer(config: dict, model, data, vocab, **kwargs) -> Trainer:
-    """A ``Trainer`` with a config's settings; ``kwargs`` go to ``Trainer`` (checkpoint,
-    progress, log, callback)."""
-    return Trainer(model, data, vocab=vocab, optimizer=config["optimizer"], lr=config["lr"],
-                   clip=config["clip"], bptt=config["bptt"], bptt_p=config["bptt_p"],
-                   seed=_seeds(config["seed"])["trainer"], sample_every=config["sample_every"],
-                   sample_prefix=config["prefix"], num_preds=config["num_preds"],
-                   token=config["token"], config=config, **kwargs)
-
-
-if __name__ == "__main__":
-    from .cli import main
-    sys.exit(main(["train", *sys.argv[1:]]))

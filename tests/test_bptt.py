@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minirnn.bptt import (STRATEGIES, FullBPTTMemoryError, check_full_bptt_memory, fit_rate,
+from minirnn.bptt import (BPTT_STRATEGIES, FullBPTTMemoryError, check_full_bptt_memory, fit_rate,
                           full_bptt_cache_bytes, gradient_flow, jacobian_norms, keep_factors,
                           measure_peak_bytes, truncation_keep, validate_strategy)
 from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, check_model, randomize_params
@@ -472,7 +472,7 @@ def test_powers_of_a_symmetric_matrix_align_with_the_top_eigenvector():
 
 
 def test_strategy_names():
-    assert STRATEGIES == ("truncated", "full", "randomized")
+    assert BPTT_STRATEGIES == ("truncated", "full", "randomized")
 
 
 def test_plot_gradient_flow_writes_a_png(tmp_path):

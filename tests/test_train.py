@@ -15,8 +15,8 @@ from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.models import RNNLM
 from minirnn.optim import SGD, clip_grad_norm
 from minirnn.plotting import plot_history
-from minirnn.train import (History, Trainer, TrainingDiverged, TrainingInterrupted, evaluate,
-                           make_data, preset_config, train)
+from minirnn.run import make_data, preset_config
+from minirnn.train import History, Trainer, TrainingDiverged, TrainingInterrupted, evaluate, train
 
 TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
         "a recondite matter to us his grey eyes shone and twinkled and his usually pale "

@@ -1,0 +1,48 @@
+"""Layers with explicit forward and hand-derived backward passes.
+
+Dimension letters used in every shape below:
+
+    B  batch size               T  number of time steps (``num_steps``)
+    D  input features           H  hidden units (``num_hiddens``)
+    V  vocabulary size          E  embedding size
+    L  num_layers * num_directions (the first axis of a recurrent state)
+
+The layer contract (``../shared/DESIGN.md``; ``docs/layers-and-gradcheck.md``):
+
+* ``layer.params`` and ``layer.grads`` are dicts name -> ``np.ndarray`` with the same
+  keys and shapes; a ``Module`` lists its children's with dotted names (``"rnn.W_hh"``),
+  each shared array once;
+* ``forward(...)`` keeps what ``backward`` needs in ``layer.cache``, a NamedTuple with
+  named fields (``Linear``: ``x``; ``RNN``: ``X``, ``H``), never in a hidden graph;
+* ``backward(dout)`` returns the gradient with respect to the layer's input(s) and
+  **adds** the parameter gradients into ``grads``; ``zero_grad()`` resets them.
+
+The recurrent contract (``RNN`` now; the gated cells follow it too):
+
+* ``forward(X (T, B, D), state=None, lengths=None) -> (Hs (T, B, H), state)``: the state
+  is a **tuple** of arrays ``(L, B, H)``, ``(h,)`` (``(h, c)`` for an LSTM), as PyTorch's
+  ``nn.RNN``; None means zeros.  ``lengths`` is reserved for padded batches.
+* ``backward(dHs, dstate=None, keep=None) -> (dX, dstate0)``: ``dstate`` and ``dstate0``
+  are tuples shaped like the state; ``keep`` ``(T,)`` or ``(T, B)`` scales the gradient
+  from step t back to t-1 (0 cuts it: truncated BPTT).
+* The per-step cells (``RNNCell``) work on ``(B, H)`` arrays:
+  ``step_forward(x, state) -> (state, cache)``, ``step_backward(dstate, cache) ->
+  (dx, dstate_prev)``; a test keeps each cell equal to its layer.
+
+Layers take PyTorch's names for sizes (``input_size``, ``hidden_size``) and have the
+book's as aliases (``num_hiddens``); models take the book's (``RNNLM(vocab_size,
+num_hiddens)``).  Recurrent layers are time-major: ``X`` is ``(T, B, D)``.
+"""
+from .._checks import check_array, check_positive_int, check_token_ids, make_rng
+from .base import DEFAULT_DTYPE, Layer, Module, Sequential, init_weight, storage
+from .dense import (NONLINEARITIES, ActivationCache, Dropout, DropoutCache, Embedding,
+                    EmbeddingCache, Linear, LinearCache, OneHot, ReLU, Tanh, activation_grad,
+                    scatter_add_rows)
+from .recurrent import RNN, RNNCache, RNNCell, StepCache, check_keep, check_state
+
+__all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "init_weight", "storage",
+           "OneHot", "Embedding", "Linear", "Tanh", "ReLU", "Dropout", "activation_grad",
+           "NONLINEARITIES", "scatter_add_rows", "RNNCell", "RNN", "StepCache", "RNNCache",
+           "EmbeddingCache", "LinearCache", "ActivationCache", "DropoutCache",
+           "check_state", "check_keep", "check_array", "check_positive_int",
+           "check_token_ids", "make_rng"]

@@ -1,0 +1,162 @@
+"""The layer contract's base classes, the weight initialisers and ``Sequential``.
+
+Dimension letters: B batch, T steps, D input features, H hidden units, V vocabulary.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_positive_int, make_rng  # noqa: F401  (re-exported)
+
+DEFAULT_DTYPE = np.float32
+
+
+def init_weight(rng: np.random.Generator, shape: tuple, init: str = "normal",
+                sigma: float = 0.01, dtype=DEFAULT_DTYPE) -> np.ndarray:
+    """Draw a weight matrix ``(fan_in, fan_out)``.
+
+    ``init='normal'``: N(0, sigma^2), the book's from-scratch choice (sigma = 0.01).
+    ``init='xavier'``: Xavier/Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)),
+    which the book's MLP uses.  ``init='uniform'``: U(-1/sqrt(n), 1/sqrt(n)) with n the
+    number of output units, the default of the book's framework RNN layers (concise RNN).
+    """
+    fan_in, fan_out = shape[0], shape[-1]
+    if init == "normal":
+        w = rng.normal(0.0, sigma, size=shape)
+    elif init == "xavier":
+        a = np.sqrt(6.0 / (fan_in + fan_out))
+        w = rng.uniform(-a, a, size=shape)
+    elif init == "uniform":
+        a = 1.0 / np.sqrt(fan_out)
+        w = rng.uniform(-a, a, size=shape)
+    else:
+        raise ValueError(f"init must be 'normal', 'xavier' or 'uniform', got {init!r}")
+    return w.astype(dtype)
+
+
+class Layer:
+    """Base class: a layer owns ``params`` and ``grads`` dicts with the same keys."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def _add_param(self, name: str, value: np.ndarray) -> None:
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero (in place: references stay valid)."""
+        for g in self.grads.values():
+            g.fill(0)
+
+    def astype(self, dtype):
+        """Cast parameters and gradients to ``dtype`` (float32 to train, float64 to check).
+
+        Arrays already of ``dtype`` are kept; a real cast makes new arrays, so build the
+        optimizer (which holds references to them) after casting."""
+        for name in list(self.params):
+            self.params[name] = self.params[name].astype(dtype, copy=False)
+            self.grads[name] = self.grads[name].astype(dtype, copy=False)
+        return self
+
+    @property
+    def dtype(self):
+        for p in self.params.values():
+            return p.dtype
+        return getattr(self, "_dtype", DEFAULT_DTYPE)
+
+    def __repr__(self):
+        parts = [f"{k} {tuple(v.shape)} |grad|={np.linalg.norm(self.grads[k]):.3g}"
+                 for k, v in self.params.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def storage(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself, or the base of a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+class Module(Layer):
+    """A layer built from named child layers; ``params`` keys are dotted (``"rnn.W_hh"``).
+
+    The dicts are rebuilt on every access from the children's own dicts, so the arrays
+    in them are the children's arrays: updating one in place updates the model.
+    A parameter used in two places (weight tying: one child's array is the other's, or a
+    view of it) is listed once, under the first name, so an optimizer step moves it once
+    and clipping counts it once; its gradient array, shared the same way, holds the sum
+    of both uses.
+    """
+
+    def __init__(self):
+        self.children: dict[str, Layer] = {}
+
+    def add(self, name: str, layer: Layer) -> Layer:
+        self.children[name] = layer
+        if name.isidentifier():
+            setattr(self, name, layer)
+        return layer
+
+    def named_parameters(self):
+        """``(dotted name, param, grad)`` for every parameter, each memory once (first
+        name wins)."""
+        seen = set()
+        for cname, child in self.children.items():
+            grads = child.grads
+            for k, p in child.params.items():
+                owner = id(storage(p))
+                if owner in seen:                             # shared: listed under its first name
+                    continue
+                seen.add(owner)
+                yield f"{cname}.{k}", p, grads[k]
+
+    @property
+    def params(self):
+        return {name: p for name, p, _ in self.named_parameters()}
+
+    @property
+    def grads(self):
+        return {name: g for name, _, g in self.named_parameters()}
+
+    def zero_grad(self) -> None:
+        for child in self.children.values():
+            child.zero_grad()
+
+    def astype(self, dtype):
+        for child in self.children.values():
+            child.astype(dtype)
+        self._dtype = np.dtype(dtype)
+        return self
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({name}): {child!r}".replace("\n", "\n  ")
+                          for name, child in self.children.items())
+        return f"{type(self).__name__}(\n{inner}\n)"
+
+
+class Sequential(Module):
+    """Layers applied in order; params are keyed ``"<index>.<name>"`` (``"0.W"``)."""
+
+    def __init__(self, *layers: Layer):
+        super().__init__()
+        if not layers:
+            raise ValueError("Sequential needs at least one layer, got none")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential layer {i} must be a Layer, got {type(layer).__name__}")
+            self.add(str(i), layer)
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):                   # chain rule, last layer first
+            dout = layer.backward(dout)
+        return dout
+
+

@@ -1,0 +1,246 @@
+"""The book's RNN: a readable one-step cell and the vectorized layer, one contract for both.
+
+Dimension letters: B batch, T steps (``num_steps``), D input features, H hidden units
+(``num_hiddens``), L = num_layers * num_directions (1 here).
+
+The recurrent contract (every recurrent layer follows it; ``minirnn.layers`` says more):
+
+* ``forward(X (T, B, D), state=None, lengths=None) -> (Hs (T, B, H), state)``, where
+  ``state`` is a tuple of arrays ``(L, B, H)``: ``(h,)`` for the RNN (None: zeros);
+* ``backward(dHs, dstate=None, keep=None) -> (dX, dstate0)``, ``dstate``/``dstate0``
+  tuples shaped like ``state``; ``keep`` ``(T,)`` or ``(T, B)`` scales the gradient that
+  flows from step t back to step t-1 (0 cuts it: truncation);
+* what backward needs is ``layer.cache``, a NamedTuple with named, shaped fields.
+
+The cell works on one step with ``(B, H)`` arrays: ``step_forward(x, state) -> (state,
+cache)`` and ``step_backward(dstate, cache) -> (dx, dstate_prev)``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import check_array, check_positive_int, make_rng
+from .base import DEFAULT_DTYPE, Layer, init_weight
+from .dense import NONLINEARITIES, _activate, activation_grad
+
+
+# --------------------------------------------------------------------------- the state
+def check_state(state, name: str, shape: tuple, num_arrays: int = 1) -> tuple:
+    """A state is a tuple of ``num_arrays`` floating arrays of ``shape``: name what is
+    wrong (``state[0] must have shape ...``) before anything changes."""
+    if not isinstance(state, tuple):
+        hint = " (a tuple: wrap one array as (h,))" if isinstance(state, np.ndarray) else ""
+        raise TypeError(f"{name} must be a tuple of {num_arrays} array(s) of shape {shape}, "
+                        f"got {type(state).__name__}{hint}")
+    if len(state) != num_arrays:
+        raise ValueError(f"{name} must be a tuple of {num_arrays} array(s) of shape {shape}, "
+                         f"got a tuple of {len(state)}")
+    for i, a in enumerate(state):
+        check_array(a, f"{name}[{i}]", shape=shape)
+    return state
+
+
+def check_keep(keep, T: int, B: int):
+    """``keep`` is None, ``(T,)`` (one factor a step) or ``(T, B)`` (one a step and sequence)."""
+    if keep is not None and np.shape(keep) not in ((T,), (T, B)):
+        raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
+
+
+def keep_factor(keep, t: int):
+    """The factor for step t, shaped to broadcast over ``(B, H)``: a scalar or ``(B, 1)``."""
+    k = keep[t]
+    return k if np.ndim(k) == 0 else np.asarray(k)[:, None]
+
+
+class _RNNParams(Layer):
+    """The parameters shared by ``RNNCell`` and ``RNN``: W_xh (D, H), W_hh (H, H), b_h (H,)."""
+
+    def __init__(self, input_size, hidden_size, nonlinearity, seed, rng, init, sigma, dtype):
+        super().__init__()
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        rng = make_rng(seed, rng)
+        D, H = self.input_size, self.hidden_size
+        self._add_param("W_xh", init_weight(rng, (D, H), init, sigma, dtype))
+        self._add_param("W_hh", init_weight(rng, (H, H), init, sigma, dtype))
+        self._add_param("b_h", np.zeros(H, dtype=dtype))
+
+    def __repr__(self):
+        shown = super().__repr__()
+        return shown if self.nonlinearity == "tanh" else f"{shown[:-1]}, nonlinearity={self.nonlinearity!r})"
+
+    @property
+    def num_hiddens(self) -> int:
+        """The book's name for ``hidden_size``."""
+        return self.hidden_size
+
+
+# --------------------------------------------------------------------------- the cell
+class StepCache(NamedTuple):
+    """What ``RNNCell.step_backward`` needs from one ``step_forward``."""
+    x: np.ndarray        # (B, D)  input X_t
+    h_prev: np.ndarray   # (B, H)  H_{t-1}
+    h: np.ndarray        # (B, H)  H_t
+
+
+class RNNCell(_RNNParams):
+    """One step of the book's RNN, for reading and stepping through in a debugger:
+
+        H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),   f = tanh (default) or relu
+
+    ``step_forward(x, (h_prev,)) -> ((h,), cache)`` and
+    ``step_backward((dh,), cache) -> (dx, (dh_prev,))``, with ``(B, H)`` state arrays.
+    Loop them over time yourself (see ``examples/rnn_scratch.py``); ``RNN`` is the same
+    computation vectorized over the sequence, and a test keeps the two equal.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
+                 seed=None, rng=None, init: str = "normal", sigma: float = 0.01,
+                 dtype=DEFAULT_DTYPE):
+        super().__init__(input_size, hidden_size, nonlinearity, seed, rng, init, sigma, dtype)
+
+    def step_forward(self, x: np.ndarray, state: tuple) -> tuple[tuple, StepCache]:
+        """x ``(B, D)``, state ``(h_prev,)`` with h_prev ``(B, H)`` -> ``((h,), cache)``."""
+        check_array(x, "x", ndim=2, last_dim=self.input_size)
+        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size))
+        p = self.params
+        h = _activate(x @ p["W_xh"] + h_prev @ p["W_hh"] + p["b_h"], self.nonlinearity)
+        return (h,), StepCache(x, h_prev, h)
+
+    def step_backward(self, dstate: tuple, cache: StepCache) -> tuple[np.ndarray, tuple]:
+        """dstate ``(dh,)``, dh = dL/dH_t ``(B, H)`` (from the output *and* from step t+1)
+        -> ``(dx (B, D), (dh_prev,))``."""
+        if not isinstance(cache, StepCache):
+            raise TypeError(f"cache must be the StepCache that step_forward returned, got "
+                            f"{type(cache).__name__}")
+        (dh,) = check_state(dstate, "dstate", cache.h.shape)
+        p, g = self.params, self.grads
+        dz = dh * activation_grad(cache.h, self.nonlinearity)   # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
+        g["W_xh"] += cache.x.T @ dz                               # dL/dW_xh += X_t^T dZ_t      (D, H)
+        g["W_hh"] += cache.h_prev.T @ dz                          # dL/dW_hh += H_{t-1}^T dZ_t  (H, H)
+        g["b_h"] += dz.sum(axis=0)                                # dL/db_h  += sum_b dZ_t      (H,)
+        dx = dz @ p["W_xh"].T                                     # dL/dX_t     = dZ_t W_xh^T   (B, D)
+        dh_prev = dz @ p["W_hh"].T                                # dL/dH_{t-1} = dZ_t W_hh^T   (B, H)
+        return dx, (dh_prev,)
+
+
+# --------------------------------------------------------------------------- the layer
+class RNNCache(NamedTuple):
+    """What ``RNN.backward`` needs from ``forward`` (``rnn.cache``)."""
+    X: np.ndarray        # (T, B, D)    the inputs X_1..X_T
+    H: np.ndarray        # (T+1, B, H)  H[0] = H_0 (the initial state), H[t] = H_t
+
+
+class RNN(_RNNParams):
+    """The book's RNN over a whole sequence, vectorized (time-major):
+
+        H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),  t = 1..T,  H_0 = state[0][0] (zeros if None)
+
+    forward: ``X (T, B, D)``, ``state`` ``(h0,)`` with h0 ``(1, B, H)``, or None
+    -> ``(Hs (T, B, H), (h_T,))`` with h_T ``(1, B, H)``.
+    backward: ``(dHs (T, B, H), dstate (dh_T,) or None, keep)`` -> ``(dX (T, B, D), (dh0,))``.
+
+    Only the recurrence is a Python loop: input projections and weight gradients are one
+    GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
+    inputs).  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
+    into it would change the gradient, so NumPy refuses (copy it to change it).
+
+    Two opt-in hooks for the BPTT section (see ``minirnn.bptt``):
+    ``backward(..., keep=k)`` multiplies the gradient flowing from H_t back to H_{t-1} by
+    ``k[t]`` (0 cuts it: truncation; 1/p keeps it, reweighted: randomized truncation);
+    ``record_grad_norms = True`` stores ``||dL/dH_t||`` for every t in ``dh_norms`` (T,).
+    """
+
+    num_layers = 1
+    num_directions = 1
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
+                 seed=None, rng=None, init: str = "normal", sigma: float = 0.01,
+                 dtype=DEFAULT_DTYPE):
+        super().__init__(input_size, hidden_size, nonlinearity, seed, rng, init, sigma, dtype)
+        self.record_grad_norms = False
+        self.dh_norms = None
+        self.cache: RNNCache | None = None
+
+    def state_shape(self, batch_size: int) -> tuple:
+        """The shape of each array of the state: ``(num_layers * num_directions, B, H)``."""
+        return (self.num_layers * self.num_directions, batch_size, self.hidden_size)
+
+    def begin_state(self, batch_size: int) -> tuple:
+        """The zero state ``(h0,)``, h0 ``(1, B, H)``."""
+        check_positive_int(batch_size, "batch_size")
+        return (np.zeros(self.state_shape(batch_size), dtype=self.dtype),)
+
+    def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
+        """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
+        calls it before its other layers' backward, so nothing changes first)."""
+        if self.cache is None:
+            raise RuntimeError("RNN.backward called before forward")
+        T, B = self.cache.X.shape[:2]
+        if dstate is not None:
+            check_state(dstate, dstate_name, self.state_shape(B))
+        check_keep(keep, T, B)
+
+    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        check_array(X, "X", ndim=3, last_dim=self.input_size)
+        if lengths is not None:
+            raise NotImplementedError("lengths (variable-length batches) is not implemented "
+                                      "yet; pass lengths=None")
+        T, B, D = X.shape
+        H = self.hidden_size
+        if state is not None:
+            check_state(state, "state", self.state_shape(B))
+        p = self.params
+        Hbuf = np.empty((T + 1, B, H), dtype=p["W_hh"].dtype)  # H[0] = H_0, H[t] = H_t
+        Hbuf[0] = 0 if state is None else state[0][0]
+        # all input projections at once: P_t = X_t W_xh + b_h  ->  (T, B, H), written into H[1:]
+        np.matmul(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))
+        Hbuf[1:] += p["b_h"]
+        W_hh = p["W_hh"]
+        for t in range(T):                                     # H_{t+1} = f(P_t + H_t W_hh)
+            Hbuf[t + 1] += Hbuf[t] @ W_hh
+            _activate(Hbuf[t + 1], self.nonlinearity, out=Hbuf[t + 1])
+        self.cache = RNNCache(X=X, H=Hbuf)
+        Hs = Hbuf[1:]
+        Hs.flags.writeable = False                             # backward reads H: keep it intact
+        return Hs, (Hbuf[T][None].copy(),)                     # (T, B, H), ((1, B, H),)
+
+    def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
+                 keep: np.ndarray | None = None, input_grad: bool = True):
+        self.check_backward_args(dstate, keep)                 # and that forward came first
+        X, Hbuf = self.cache
+        T, B, D = X.shape
+        H = self.hidden_size
+        check_array(dHs, "dHs", shape=(T, B, H))
+        p, g = self.params, self.grads
+        W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
+        dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
+        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # (T, B, H) f'(Z_t) from H_t, all t
+        dh_next = (np.zeros((B, H), Hbuf.dtype) if dstate is None
+                   else dstate[0][0].astype(Hbuf.dtype))       # dL/dH_T from after the window (B, H)
+        if self.record_grad_norms:
+            self.dh_norms = np.empty(T)
+        for t in reversed(range(T)):
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (B, H)
+            np.add(dHs[t], dh_next, out=dZ[t])
+            if self.record_grad_norms:
+                self.dh_norms[t] = np.linalg.norm(dZ[t])
+            dZ[t] *= fprime[t]                                 # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
+            np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} = dZ_t W_hh^T    (B, H)
+            if keep is not None:
+                dh_next *= keep_factor(keep, t)                # truncation: 0 cuts, 1/p reweights
+        del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
+        dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
+        g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
+        g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t  (H, H)
+        g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t      (H,)
+        dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
+        if not input_grad:                                     # e.g. one-hot inputs (no gradient)
+            return None, dstate0
+        dX = (dZ2 @ p["W_xh"].T).reshape(T, B, D)              # dL/dX_t  = dZ_t W_xh^T  (T, B, D)
+        return dX, dstate0

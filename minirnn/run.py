@@ -1,0 +1,207 @@
+"""A run of ``minirnn train``: the book's presets, the factories that turn a config into
+data, a model and a trainer, and the run folder they write.
+
+A config is a flat dict of JSON values (``DEFAULT_CONFIG`` lists every key); a preset
+fills it, the command line overrides some keys.  The run folder holds
+``checkpoint.npz``, ``config.json``, ``history.json``, ``perplexity.png`` and
+``samples.txt``.  ``minirnn.cli`` only parses arguments and prints; everything a run
+does is here, so a script can do the same (``benchmarks/reproduce_book.py`` does).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import build_model as build_model_from_checkpoint
+from .data import SeqDataLoader, WindowedData, build_corpus, load_corpus
+from .models import build_model
+from .plotting import plot_history
+from .train import Trainer
+
+__all__ = ["DEFAULT_CONFIG", "PRESETS", "BOOK_RESULTS", "SAMPLINGS", "MODEL_KEYS", "LATER_KEYS",
+           "preset_config", "model_config", "make_data", "make_model", "make_trainer",
+           "RUN_FILES", "SAMPLE_TEMPERATURES", "new_run_dir", "check_out_dir", "prepare_run",
+           "finish_run", "write_samples"]
+
+SAMPLE_TEMPERATURES = (0.5, 1.0)
+
+#: Every setting of a run.  The presets fill them all; the command line overrides some.
+DEFAULT_CONFIG = {
+    "corpus": "timemachine", "token": "char", "max_tokens": None,
+    "sampling": "windowed",            # 'sequential' | 'random' | 'windowed'
+    "num_train": 10000, "num_val": 5000, "batch_size": 1024, "num_steps": 32,
+    "model": "rnnlm", "num_hiddens": 32, "embed_dim": None, "tie_weights": False,
+    "nonlinearity": "tanh", "init": "normal", "sigma": 0.01,
+    "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "num_epochs": 100,
+    "bptt": "truncated", "bptt_p": None, "seed": 0,
+    "sample_every": 10, "prefix": "time traveller", "num_preds": 50,
+}
+
+_D2L_017 = {"max_tokens": 10000, "sampling": "sequential", "batch_size": 32, "num_steps": 35,
+            "num_hiddens": 512, "lr": 1.0, "clip": 1.0, "num_epochs": 500, "sample_every": 50}
+
+#: The book's published runs (REFERENCE.md section 5), and minirnn's default.
+PRESETS = {
+    # the README's main job: the 1.0 windows over the first 150,000 characters (the last
+    # 20,000 held out), hidden 128 and Adam; README "Training" says why these numbers
+    "default": {"sampling": "windowed", "num_train": 150000, "num_val": 20000, "batch_size": 128,
+                "num_steps": 32, "num_hiddens": 128, "optimizer": "adam", "lr": 0.005,
+                "clip": 1.0, "num_epochs": 4, "init": "uniform", "sample_every": 1},
+    # 0.17 "RNN from scratch": hidden 512, one-hot, N(0, 0.01^2), sequential partitioning
+    "d2l-0.17": dict(_D2L_017),
+    # ... the same with random sampling
+    "d2l-0.17-random": dict(_D2L_017, sampling="random"),
+    # 0.17 "concise": nn.RNN(256) with PyTorch's default init U(-1/sqrt(H), 1/sqrt(H))
+    "d2l-0.17-concise": dict(_D2L_017, num_hiddens=256, init="uniform"),
+    # 1.0 scratch/concise: hidden 32, 10,000 train / 5,000 validation windows
+    "d2l-1.0": {"sampling": "windowed", "num_train": 10000, "num_val": 5000, "batch_size": 1024,
+                "num_steps": 32, "num_hiddens": 32, "lr": 1.0, "clip": 1.0, "num_epochs": 100,
+                "sample_every": 10},
+}
+
+#: What the book reports for each preset (REFERENCE.md section 5): (metric, value).
+BOOK_RESULTS = {"d2l-0.17": ("train_ppl", 1.0), "d2l-0.17-random": ("train_ppl", 1.5),
+                "d2l-0.17-concise": ("train_ppl", 1.3), "d2l-1.0": ("val_ppl", 7.2)}
+
+SAMPLINGS = ("sequential", "random", "windowed")
+
+
+def preset_config(name: str, **overrides) -> dict:
+    """The full config of preset ``name`` with ``overrides`` (None values are ignored)."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
+    config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    return config
+
+
+def _seeds(seed: int) -> dict:
+    """Independent generators for the model's init, the data order and the trainer."""
+    data, model, trainer = np.random.SeedSequence(seed).spawn(3)
+    return {"data": np.random.default_rng(data), "model": np.random.default_rng(model),
+            "trainer": int(trainer.generate_state(1)[0])}
+
+
+def make_data(config: dict, vocab=None):
+    """The corpus ids, data object and Vocab of a config; errors before any training.
+
+    Returns:
+        (data, vocab): a ``SeqDataLoader`` or ``WindowedData``, and the Vocab.
+    """
+    if config["sampling"] not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {config['sampling']!r}")
+    raw = load_corpus(config["corpus"])
+    corpus, vocab = build_corpus(raw, config["token"], vocab=vocab, max_tokens=config["max_tokens"])
+    rng = _seeds(config["seed"])["data"]
+    if config["sampling"] == "windowed":
+        data = WindowedData(corpus, config["num_steps"], num_train=config["num_train"],
+                            num_val=config["num_val"], batch_size=config["batch_size"], seed=rng)
+    else:
+        data = SeqDataLoader(corpus, config["batch_size"], config["num_steps"],
+                             use_random_iter=config["sampling"] == "random", seed=rng)
+    return data, vocab
+
+
+#: The run config's keys that are the language model's constructor arguments.
+MODEL_KEYS = ("num_hiddens", "embed_dim", "tie_weights", "nonlinearity", "init", "sigma")
+
+#: Keys added to the run config since version-1 checkpoints, with the value they implied.
+LATER_KEYS = {"model": "rnnlm", "tie_weights": False}
+
+
+def model_config(config: dict, vocab_size: int) -> dict:
+    """The model's part of a run config, as the registry takes it."""
+    return {"vocab_size": vocab_size, **{k: config[k] for k in MODEL_KEYS}}
+
+
+def make_model(config: dict, vocab_size: int):
+    """The language model of a config, built by name from the registry (its init drawn
+    from the config's seed)."""
+    return build_model(config["model"], model_config(config, vocab_size),
+                       rng=_seeds(config["seed"])["model"])
+
+
+def make_trainer(config: dict, model, data, vocab, **kwargs) -> Trainer:
+    """A ``Trainer`` with a config's settings; ``kwargs`` go to ``Trainer`` (checkpoint,
+    progress, log, callback)."""
+    return Trainer(model, data, vocab=vocab, optimizer=config["optimizer"], lr=config["lr"],
+                   clip=config["clip"], bptt=config["bptt"], bptt_p=config["bptt_p"],
+                   seed=_seeds(config["seed"])["trainer"], sample_every=config["sample_every"],
+                   sample_prefix=config["prefix"], num_preds=config["num_preds"],
+                   token=config["token"], config=config, **kwargs)
+
+
+# ------------------------------------------------------------------ the run folder
+def new_run_dir(preset: str) -> Path:
+    base = Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
+    """Greedy and sampled continuations of the run's prefix, into ``samples.txt``."""
+    n = 200 if trainer.token == "char" else 50
+    lines = [f"greedy: {trainer.sample(num_preds=n)}"]
+    for T in SAMPLE_TEMPERATURES:
+        text = trainer.sample(num_preds=n, strategy="sample", temperature=T, seed=seed)
+        lines.append(f"sampled, temperature {T}: {text}")
+    during = [f"epoch {e}: {t}" for e, t in trainer.samples]
+    body = "\n".join(lines) + ("\n\nduring training (greedy):\n" + "\n".join(during) if during else "")
+    path.write_text(body + "\n", encoding="utf-8")
+    return lines
+
+
+RUN_FILES = ("checkpoint.npz", "config.json", "history.json")
+
+
+def check_out_dir(out: Path, resume=None) -> None:
+    """``out`` must be a folder (or not exist yet) and must not hold another run's
+    checkpoint: a new run never overwrites one; ``--resume`` may write over only the
+    very checkpoint it continues (``out/checkpoint.npz`` is that file)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    ckpt = out / "checkpoint.npz"
+    if ckpt.exists() and not (resume is not None and ckpt.resolve() == resume.path.resolve()):
+        advice = (f"continue it with --resume {str(out)!r}" if resume is None else
+                  f"resuming {str(resume.path)!r} would overwrite it")
+        raise ValueError(f"--out {str(out)!r} already holds a run ({ckpt.name}): {advice}; "
+                         f"or choose another --out")
+
+
+def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
+    """Data, model and trainer of a run writing into ``out`` (checkpoint, history, config
+    files); with ``resume`` (a Checkpoint) restored to it.  Every check (including that
+    ``out`` holds no other run) comes before the folder or any file is written."""
+    check_out_dir(out, resume)
+    data, vocab = make_data(config, vocab=None if resume is None else resume.vocab)
+    model = make_model(config, len(vocab)) if resume is None else build_model_from_checkpoint(resume)
+
+    def after_epoch(trainer, record):
+        trainer.history.save(out / "history.json")
+
+    trainer = make_trainer(config, model, data, vocab, checkpoint=out / "checkpoint.npz",
+                           progress=progress, callback=after_epoch)
+    if resume is not None:
+        trainer.restore(resume)
+    if config["num_epochs"] < trainer.epoch:
+        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the {trainer.epoch} "
+                         f"epochs the checkpoint has already trained")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    return trainer
+
+
+def finish_run(trainer, out: Path, title: str) -> list[str]:
+    """Write ``history.json``, ``perplexity.png`` and ``samples.txt``; return the samples."""
+    trainer.history.save(out / "history.json")
+    plot_history(trainer.history, out / "perplexity.png", title=title)
+    return write_samples(out / "samples.txt", trainer)
