@@ -56,32 +56,32 @@ class ScratchRNNLM:
                       "b_q": self.output.grads["b"]}
 
     def begin_state(self, batch_size):
-        return np.zeros((batch_size, self.num_hiddens), dtype=np.float32)   # H_0 = 0
+        return (np.zeros((batch_size, self.num_hiddens), dtype=np.float32),)  # (H_0,) = (0,), as the book
 
     def zero_grad(self):
         self.cell.zero_grad()
         self.output.zero_grad()
 
     def forward(self, X, state=None):
-        """ids X (B, T), state H_0 (B, H) -> logits (B, T, V), H_T (B, H)."""
+        """ids X (B, T), state (H_0,) with H_0 (B, H) -> logits (B, T, V), (H_T,)."""
         inputs = self.onehot.forward(X.T)                  # (T, B, V): time first, as the book
-        H = self.begin_state(X.shape[0]) if state is None else state
+        state = self.begin_state(X.shape[0]) if state is None else state
         self.caches, outputs = [], []
         for X_t in inputs:                                 # the time loop: t = 1 .. T
-            H, cache = self.cell.step_forward(X_t, H)      # H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
+            state, cache = self.cell.step_forward(X_t, state)  # H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
             self.caches.append(cache)                      # X_t, H_{t-1}, H_t for the backward
-            outputs.append(H)
+            outputs.append(state[0])
         logits = self.output.forward(np.stack(outputs))    # O_t = H_t W_hq + b_q  (T, B, V)
-        return logits.transpose(1, 0, 2), H
+        return logits.transpose(1, 0, 2), state
 
     def backward(self, dlogits):
-        """dL/dlogits (B, T, V) -> dL/dH_0 (B, H); adds every parameter's gradient."""
+        """dL/dlogits (B, T, V) -> (dL/dH_0,) (B, H); adds every parameter's gradient."""
         dHs = self.output.backward(dlogits.transpose(1, 0, 2))   # dL/dH_t from O_t: dO_t W_hq^T  (T, B, H)
         dh_next = np.zeros_like(dHs[0])                          # nothing flows in from after step T
         for t in reversed(range(len(self.caches))):              # back through time: t = T .. 1
             # dL/dH_t has two parts: from the output at t, and from H_{t+1} (through W_hh)
-            _, dh_next = self.cell.step_backward(dHs[t] + dh_next, self.caches[t])
-        return dh_next                                           # dL/dH_0: truncation drops it
+            _, (dh_next,) = self.cell.step_backward((dHs[t] + dh_next,), self.caches[t])
+        return (dh_next,)                                        # dL/dH_0: truncation drops it
 
 
 def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_iter):
@@ -125,10 +125,10 @@ def check_against_rnnlm(vocab_size, num_hiddens):
     for model in (scratch, fast):
         loss = SoftmaxCrossEntropy()
         model.zero_grad()
-        logits, h = model.forward(X)
+        logits, (h,) = model.forward(X)                          # scratch: (B, H); RNNLM: (1, B, H)
         loss.forward(logits, Y)
         model.backward(loss.backward())
-        results.append([logits, h] + [model.grads[names[n] if model is scratch else n] for n in names])
+        results.append([logits, h.reshape(X.shape[0], -1)] + [model.grads[names[n] if model is scratch else n] for n in names])
 
     def rel(a, b):
         return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))

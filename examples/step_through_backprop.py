@@ -1,19 +1,39 @@
 """Step through one forward and one backward pass of a tiny RNN language model.
 
-    python examples/step_through_backprop.py            # prints every quantity
-    PYTHONPATH=. python -m pdb examples/step_through_backprop.py   # from the clone's root;
-    (Pdb) b minirnn/layers.py:518                                   # RNN.backward's time loop
-    (Pdb) c
+    python examples/step_through_backprop.py     # prints every quantity, and the pdb
+                                                 # commands that stop in RNN.backward's loop
 
 A vocabulary of 4 tokens, 3 hidden units, 3 time steps, batch 1: every array is small
 enough to read whole.  The book's names: X_t one-hot inputs, H_t hidden states,
-O_t outputs (logits), L the mean cross-entropy.
+O_t outputs (logits), L the mean cross-entropy.  The breakpoint's line number is computed
+from the source (``backward_loop_line``), so it is right for the code you have.
 """
+# %% [markdown]
+# The tiny model, with weights large enough that the numbers are visible.
+# %%
+import inspect
+from pathlib import Path
+
 import numpy as np
 
 from minirnn.gradcheck import check_model
+from minirnn.layers import RNN
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.models import RNNLM
+
+
+def backward_loop_line() -> tuple[str, int]:
+    """(file relative to the clone's root, line) of the time loop in ``RNN.backward``."""
+    lines, first = inspect.getsourcelines(RNN.backward)
+    offset = next(i for i, line in enumerate(lines) if "for t in reversed(range(T)):" in line)
+    path = Path(inspect.getsourcefile(RNN)).resolve()
+    root = Path(__file__).resolve().parent.parent
+    try:
+        path = path.relative_to(root)
+    except ValueError:                                  # minirnn installed elsewhere
+        pass
+    return str(path), first + offset
+
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -27,23 +47,37 @@ loss_fn = SoftmaxCrossEntropy()
 X = np.array([[0, 1, 2]])                          # (B=1, T=3): input tokens
 Y = np.array([[1, 2, 3]])                          # targets: X shifted by one token
 
-# ---- forward: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),  O_t = H_t W_hq + b_q
-logits, state = model.forward(X)                   # (1, 3, 4), (1, 3)
+file, line = backward_loop_line()
+print("To stop in RNN.backward's time loop and watch dh_next flow back, from the clone's root:")
+print("    PYTHONPATH=. python -m pdb examples/step_through_backprop.py")
+print(f"    (Pdb) b {file}:{line}")
+print("    (Pdb) c")
+print("    (Pdb) p t, dh_next          # then 'n' to step, 'c' for the next t")
+
+# %% [markdown]
+# Forward: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),  O_t = H_t W_hq + b_q.
+# %%
+logits, state = model.forward(X)                   # (1, 3, 4), ((1, 1, 3),)
 loss = loss_fn.forward(logits, Y)
-print("H_0 .. H_T (model.rnn._H[:, 0]):\n", model.rnn._H[:, 0])
+print("H_0 .. H_T (model.rnn.cache.H[:, 0]):\n", model.rnn.cache.H[:, 0])
 print("O_t (logits[0]):\n", logits[0])
 print(f"L = mean_t -log softmax(O_t)[y_t] = {loss:.4f}")
 
-# ---- backward: set a breakpoint in RNN.backward to watch dh_next flow back through time
+# %% [markdown]
+# Backward: the breakpoint above stops in RNN.backward at every step t.
+# %%
 dlogits = loss_fn.backward()                       # (softmax(O) - onehot(Y)) / (B*T)
 model.zero_grad()
-dstate0 = model.backward(dlogits)                  # returns dL/dH_0
+(dh0,) = model.backward(dlogits)                   # returns dL/dstate0 = (dL/dH_0,)
 print("dL/dO_t (dlogits[0]):\n", dlogits[0])
-print("dL/dZ_t = dL/dH_t * (1 - H_t^2) (model.rnn._dZ[:, 0]):\n", model.rnn._dZ[:, 0])
-print("dL/dH_0:\n", dstate0)
+dH_out = dlogits[0] @ model.params["output.W"].T   # dL/dH_t from the output at t alone
+print("dL/dH_t from the output at t, dO_t W_hq^T:\n", dH_out)
+print("dL/dH_0:\n", dh0[0])
 for name, g in model.grads.items():
     print(f"dL/d{name} {g.shape}:\n{g}")
 
-# ---- and the proof: every gradient against centered differences
+# %% [markdown]
+# And the proof: every gradient against centered differences.
+# %%
 for name, err in check_model(model, X).items():
     print(f"gradient check {name:<10} max relative error {err:.1e}")

@@ -211,15 +211,15 @@ def cell_truncated_grads(model, X, G, state0, num_steps):
         cell.params[k][...] = p[f"rnn.{k}"]
     E = p["embedding.W"]
     T = X.shape[1]
-    h, caches = state0, []
+    state, caches = (state0[0][0],), []                         # (1, B, H) -> the cell's (B, H)
     for t in range(T):
-        h, c = cell.step_forward(E[X[:, t]], h)
+        state, c = cell.step_forward(E[X[:, t]], state)
         caches.append(c)
     dE, dW_hq = np.zeros_like(E), np.zeros_like(p["output.W"])
-    dh_next = np.zeros_like(state0)
+    dh_next = np.zeros_like(state0[0][0])
     for t in reversed(range(T)):
         dW_hq += caches[t].h.T @ G[:, t]                        # dL/dW_hq += H_t^T dO_t
-        dx, dh_prev = cell.step_backward(G[:, t] @ p["output.W"].T + dh_next, caches[t])
+        dx, (dh_prev,) = cell.step_backward((G[:, t] @ p["output.W"].T + dh_next,), caches[t])
         np.add.at(dE, X[:, t], dx)
         dh_next = np.zeros_like(dh_prev) if t % num_steps == 0 else dh_prev  # cut at the edge
     return {"embedding.W": dE, "rnn.W_xh": cell.grads["W_xh"], "rnn.W_hh": cell.grads["W_hh"],
@@ -230,7 +230,7 @@ def cell_truncated_grads(model, X, G, state0, num_steps):
 def test_regular_truncation_three_routes_agree(T, num_steps):
     model, rng = tiny_lm(seed=T), np.random.default_rng(T)
     X, G = rng.integers(0, 5, (2, T)), rng.standard_normal((2, T, 5))
-    state0 = rng.standard_normal((2, 4))
+    state0 = (rng.standard_normal((1, 2, 4)),)
     windows = windowed_grads(model, X, G, state0, num_steps)
     keep = grads_after(model, X, G, state0, keep=truncation_keep(T, num_steps))
     cell = cell_truncated_grads(model, X, G, state0, num_steps)
@@ -250,32 +250,32 @@ def test_regular_truncation_gradient_check(T, num_steps, B, H, seed):
     V = 4
     model = tiny_lm(V, H, embed_dim=2, seed=seed)
     rng = np.random.default_rng(seed)
-    X, state0 = rng.integers(0, V, (B, T)), rng.standard_normal((B, H))
+    X, state0 = rng.integers(0, V, (B, T)), (rng.standard_normal((1, B, H)),)
     starts = list(range(0, T, num_steps))
     model.forward(X, state0)
-    frozen = {s: model.rnn._H[s].copy() for s in starts[1:]}    # H at each window edge: constants
+    frozen = {s: (model.rnn.cache.H[s][None].copy(),) for s in starts[1:]}  # H at each edge: constants
 
-    def detached_forward(h0):
-        logits, state = [], h0
+    def detached_forward(state0):
+        logits, state = [], state0
         for s in starts:
-            out, state = model.forward(X[:, s:s + num_steps], h0 if s == 0 else frozen[s])
+            out, state = model.forward(X[:, s:s + num_steps], state0 if s == 0 else frozen[s])
             logits.append(out)
         return np.concatenate(logits, axis=1), state
 
-    def truncated_backward(dlogits, dh_T):
+    def truncated_backward(dlogits, dstate):
         model.forward(X, state0)
-        return model.backward(dlogits, dh_T, keep=truncation_keep(T, num_steps))
+        return model.backward(dlogits, dstate, keep=truncation_keep(T, num_steps))
 
     errors = check_gradients(detached_forward, truncated_backward, model.params, model.grads,
                              [state0], input_names=["state0"], seed=seed)
-    assert set(errors) == set(model.params) | {"state0"}
+    assert set(errors) == set(model.params) | {"state0[0]"}
     assert_gradients_ok(errors)
 
 
 @pytest.mark.parametrize("T,B,H", [(16, 2, 3), (25, 1, 2)])
 def test_full_bptt_gradient_check_over_a_long_sequence(T, B, H):
     model, rng = tiny_lm(6, H, embed_dim=None, seed=T), np.random.default_rng(T)
-    assert_gradients_ok(check_model(model, rng.integers(0, 6, (B, T)), rng.standard_normal((B, H))))
+    assert_gradients_ok(check_model(model, rng.integers(0, 6, (B, T)), (rng.standard_normal((1, B, H)),)))
 
 
 # ----------------------------------------------------------------- gradient-flow instruments
@@ -301,14 +301,14 @@ def test_recording_is_off_by_default_and_exact_when_on():
     cell = RNNCell(3, 4).astype(np.float64)
     for k in cell.params:
         cell.params[k][...] = rnn.params[k]
-    h, caches = np.zeros((2, 4)), []
+    state, caches = (np.zeros((2, 4)),), []
     for t in range(6):
-        h, c = cell.step_forward(X[t], h)
+        state, c = cell.step_forward(X[t], state)
         caches.append(c)
     dh_next, expected = np.zeros((2, 4)), np.empty(6)
     for t in reversed(range(6)):
         expected[t] = np.linalg.norm(dHs[t] + dh_next)
-        _, dh_next = cell.step_backward(dHs[t] + dh_next, caches[t])
+        _, (dh_next,) = cell.step_backward((dHs[t] + dh_next,), caches[t])
     np.testing.assert_allclose(rnn.dh_norms, expected, rtol=1e-12)
 
 
@@ -319,7 +319,7 @@ def test_jacobian_norms_match_a_numerical_jacobian(nonlinearity):
     rnn = RNN(D, H, nonlinearity=nonlinearity).astype(np.float64)
     randomize_params(rnn, rng)
     X, h0 = rng.standard_normal((T, B, D)), rng.standard_normal((B, H))
-    Hs, _ = rnn.forward(X, h0)
+    Hs, _ = rnn.forward(X, (h0[None],))
     Hs = np.concatenate([h0[None], Hs])
     spectral, fro = jacobian_norms(rnn, 2), jacobian_norms(rnn, "fro")
     cell = RNNCell(D, H, nonlinearity=nonlinearity).astype(np.float64)
@@ -332,8 +332,8 @@ def test_jacobian_norms_match_a_numerical_jacobian(nonlinearity):
             for j in range(H):
                 e = np.zeros((1, H))
                 e[0, j] = eps
-                hp, _ = cell.step_forward(X[t, b:b + 1], Hs[t, b:b + 1] + e)
-                hm, _ = cell.step_forward(X[t, b:b + 1], Hs[t, b:b + 1] - e)
+                (hp,), _ = cell.step_forward(X[t, b:b + 1], (Hs[t, b:b + 1] + e,))
+                (hm,), _ = cell.step_forward(X[t, b:b + 1], (Hs[t, b:b + 1] - e,))
                 J[:, j] = (hp - hm)[0] / (2 * eps)
             assert spectral[t, b] == pytest.approx(np.linalg.norm(J, 2), rel=1e-6)
             assert fro[t, b] == pytest.approx(np.linalg.norm(J), rel=1e-6)

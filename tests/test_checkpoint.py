@@ -59,6 +59,7 @@ def test_round_trip_keeps_every_part(tmp_path):
     assert ck.vocab.idx_to_token == vocab.idx_to_token
     assert ck.vocab.token_freqs == vocab.token_freqs
     assert ck.config == config and ck.epoch == 4 and ck.history == history
+    assert ck.model == {"name": "rnnlm", "config": model.config()}   # what rebuilds it
     assert ck.extra == {"note": [1, 2]}
     np.testing.assert_array_equal(ck.extra_arrays["state"], np.ones((2, 5)))
     state = opt.state_dict()
@@ -174,7 +175,7 @@ def test_foreign_files(tmp_path):
         load(tmp_path / "fmt.npz")
     meta = np.frombuffer(json.dumps({"format": "minirnn.checkpoint", "version": 99}).encode(), np.uint8)
     np.savez(tmp_path / "v99.npz", **{"meta.json": meta})
-    with pytest.raises(CheckpointError, match="version 99; this minirnn reads version 1"):
+    with pytest.raises(CheckpointError, match="version 99; this minirnn reads versions 1 to 2"):
         load(tmp_path / "v99.npz")
     np.savez(tmp_path / "junk.npz", **{"meta.json": np.frombuffer(b"{not json", np.uint8)})
     with pytest.raises(CheckpointError, match="not valid JSON"):
@@ -246,3 +247,61 @@ def test_settings_a_checkpoint_cannot_store_fail_before_training(tmp_path, corpu
     assert load(tmp_path / "ck.npz").config["embed_dim"] == 4
     with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
         Trainer(model, make_data("sequential", corpus), vocab=vocab, seed=-1, progress=False)
+
+
+def as_version_1(path, out):
+    """Rewrite a checkpoint as the first release wrote it: version 1, no "model" entry (the
+    RNNLM's settings only in the run config), a carried state as one (B, H) array."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("meta.json").tobytes().decode("utf-8"))
+    meta["version"] = 1
+    model = meta.pop("model")
+    meta["config"] = {**model["config"], **meta["config"]}
+    meta["config"].pop("tie_weights", None)
+    if "extra/state/0" in arrays:
+        arrays["extra/state"] = arrays.pop("extra/state/0")[0]     # (1, B, H) -> (B, H)
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_a_version_1_checkpoint_still_loads_and_resumes(tmp_path, corpus_vocab):
+    """Checkpoints written before the model protocol (version 1) load, rebuild their RNNLM,
+    and resume a sequential run mid-epoch with its carried state."""
+    corpus, vocab = corpus_vocab
+    straight = make_trainer("sequential", corpus, vocab)
+    straight.fit(2)
+    path = tmp_path / "ck.npz"
+    first = make_trainer("sequential", corpus, vocab, path)
+    first.fit(1)
+    first._position = {"step": 3, "loss_sum": 1.0, "tokens": 3, "train_s": 0.1, "elapsed_s": 0.1,
+                       "data_rng": first.data.rng.bit_generator.state,
+                       "state": (np.full((1, 4, 12), 0.5, np.float32),)}
+    first.save(path)
+    old = load(as_version_1(path, tmp_path / "v1.npz"))
+    assert old.model == {"name": "rnnlm", "config": {k: v for k, v in RNNLM(len(vocab), 12).config().items()
+                                                     if k != "tie_weights"}}
+    model = build_model(old)
+    for k, p in first.model.params.items():
+        np.testing.assert_array_equal(model.params[k], p)
+    again = make_trainer("sequential", corpus, vocab, model=model)
+    again.restore(old)
+    (h,) = again._position["state"]
+    assert h.shape == (1, 4, 12) and (h == 0.5).all()              # (B, H) became ((1, B, H),)
+
+
+def test_a_checkpoint_whose_model_cannot_be_rebuilt_is_one_clear_error(tmp_path):
+    vocab = Vocab(list("abc"))
+    model = RNNLM(len(vocab), 3)
+    path = save(tmp_path / "ck.npz", model, vocab, {"kind": "sgd", "lr": 1.0}, {}, 0, {})
+    ck = load(path)
+    ck.model = {"name": "transformer", "config": {}}
+    with pytest.raises(CheckpointError, match="cannot rebuild its model: unknown model 'transformer'"):
+        build_model(ck)
+    ck.model = {"name": "rnnlm", "config": {"vocab_size": 5, "num_hiddens": 3}}
+    with pytest.raises(CheckpointError, match=r"parameter 'rnn.W_xh' has shape \(4, 3\), the model needs \(5, 3\)"):
+        build_model(ck)
+    with pytest.raises(TypeError, match="model must be a registered minirnn model"):
+        save(tmp_path / "x.npz", object(), vocab, {}, {}, 0, {})
+    assert not (tmp_path / "x.npz").exists()

@@ -347,3 +347,19 @@ def test_relu_from_the_command_line(corpus, tmp_path):
     assert ckpt.config["nonlinearity"] == "relu"
     from minirnn.checkpoint import build_model
     assert build_model(ckpt).rnn.nonlinearity == "relu"
+
+
+def test_tie_weights_trains_saves_and_generates(corpus, tmp_path):
+    out = tmp_path / "tied"
+    minirnn("train", "--corpus", str(corpus), *TINY, "--embed-dim", "16", "--tie-weights",
+            "--epochs", "1", "--sample-every", "0", "--no-progress", "--out", str(out), cwd=tmp_path)
+    ck = load(out / "checkpoint.npz")
+    assert ck.model["config"]["tie_weights"] is True
+    assert "output.W" not in ck.params and ck.params["embedding.W"].shape[1] == 16   # one matrix
+    proc = minirnn("generate", str(out), "--prefix", "the ", "--num-preds", "5", cwd=tmp_path)
+    assert proc.stdout.startswith("the ")
+    bad = minirnn("train", "--corpus", str(corpus), *TINY, "--tie-weights", "--epochs", "1",
+                  "--out", str(tmp_path / "bad"), cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "tie_weights needs embed_dim equal to num_hiddens" in bad.stderr
+    assert not (tmp_path / "bad").exists()

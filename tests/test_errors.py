@@ -59,8 +59,13 @@ def test_token_ids_are_checked():
 
 def test_state_shape_is_checked():
     model = RNNLM(5, 8)
-    with pytest.raises(ValueError, match=r"state must have shape \(2, 8\), got \(2, 7\)"):
-        model.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 7), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(1, 2, 8\), got \(1, 2, 7\)"):
+        model.forward(np.zeros((2, 3), dtype=int), (np.zeros((1, 2, 7), dtype=np.float32),))
+    with pytest.raises(TypeError, match=r"state must be a tuple of 1 array\(s\) of shape \(1, 2, 8\), "
+                                        r"got ndarray \(a tuple: wrap one array as \(h,\)\)"):
+        model.forward(np.zeros((2, 3), dtype=int), np.zeros((1, 2, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"state must be a tuple of 1 array\(s\).*got a tuple of 2"):
+        model.forward(np.zeros((2, 3), dtype=int), model.begin_state(2) * 2)
 
 
 def test_rnn_input_shapes_are_checked():
@@ -69,8 +74,10 @@ def test_rnn_input_shapes_are_checked():
         rnn.forward(np.zeros((5, 3), np.float32))
     with pytest.raises(ValueError, match=r"X must have last dimension 3, got shape \(5, 2, 2\)"):
         rnn.forward(np.zeros((5, 2, 2), np.float32))
-    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
-        rnn.forward(np.zeros((5, 2, 3), np.float32), np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(1, 2, 4\), got \(1, 3, 4\)"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), (np.zeros((1, 3, 4), np.float32),))
+    with pytest.raises(NotImplementedError, match="lengths"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), lengths=np.array([5, 4]))
     with pytest.raises(TypeError, match="X must be a floating-point array, got dtype int64"):
         rnn.forward(np.zeros((5, 2, 3), dtype=np.int64))
     with pytest.raises(RuntimeError, match="before forward"):
@@ -78,14 +85,22 @@ def test_rnn_input_shapes_are_checked():
     rnn.forward(np.zeros((5, 2, 3), np.float32))
     with pytest.raises(ValueError, match=r"dHs must have shape \(5, 2, 4\), got \(4, 2, 4\)"):
         rnn.backward(np.zeros((4, 2, 4), np.float32))
-    with pytest.raises(ValueError, match=r"keep must have shape \(5,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"keep must have shape \(5,\) or \(5, 2\), got \(3,\)"):
         rnn.backward(np.zeros((5, 2, 4), np.float32), keep=np.ones(3))
+    with pytest.raises(ValueError, match=r"dstate\[0\] must have shape \(1, 2, 4\), got \(2, 4\)"):
+        rnn.backward(np.zeros((5, 2, 4), np.float32), (np.zeros((2, 4), np.float32),))
 
 
 def test_cell_and_linear_shapes_are_checked():
     cell = RNNCell(3, 4)
-    with pytest.raises(ValueError, match=r"h_prev must have shape \(2, 4\), got \(2, 5\)"):
-        cell.step_forward(np.zeros((2, 3), np.float32), np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(2, 4\), got \(2, 5\)"):
+        cell.step_forward(np.zeros((2, 3), np.float32), (np.zeros((2, 5), np.float32),))
+    (h,), cache = cell.step_forward(np.zeros((2, 3), np.float32), (np.zeros((2, 4), np.float32),))
+    with pytest.raises(ValueError, match=r"dstate\[0\] must have shape \(2, 4\), got \(3, 4\)"):
+        cell.step_backward((np.zeros((3, 4), np.float32),), cache)
+    with pytest.raises(TypeError, match="cache must be the StepCache that step_forward returned, got NoneType"):
+        cell.step_backward((h,), None)
+    assert not any(g.any() for g in cell.grads.values())
     with pytest.raises(ValueError, match=r"x must have last dimension 3, got shape \(2, 4\)"):
         Linear(3, 2).forward(np.zeros((2, 4), np.float32))
     with pytest.raises(TypeError, match="x must be a numpy array, got list"):
@@ -134,8 +149,8 @@ def test_rnnlm_backward_shape_checked():
 
 
 @pytest.mark.parametrize("dstate, keep, message", [
-    (np.zeros((5, 3), np.float32), None, r"dstate must have shape \(2, 3\), got \(5, 3\)"),
-    (None, np.ones(3), r"keep must have shape \(4,\), got \(3,\)"),
+    ((np.zeros((1, 5, 3), np.float32),), None, r"dstate\[0\] must have shape \(1, 2, 3\), got \(1, 5, 3\)"),
+    (None, np.ones(3), r"keep must have shape \(4,\) or \(4, 2\), got \(3,\)"),
 ])
 def test_rnnlm_backward_checks_everything_before_any_gradient_changes(dstate, keep, message):
     model = RNNLM(5, 3)

@@ -5,7 +5,9 @@ from hypothesis import given, strategies as st
 
 from minirnn.gradcheck import assert_gradients_ok, check_layer, check_model, randomize_params
 from minirnn.losses import SoftmaxCrossEntropy
-from minirnn.models import MLP, RNNLM
+from minirnn.layers import Embedding, Linear, Module
+from minirnn.models import MLP, MODELS, RNNLM, build_model, model_name
+from minirnn.optim import SGD, clip_grad_norm, grad_norm
 
 
 def prepared(model, seed):
@@ -22,11 +24,11 @@ def test_rnnlm_gradients_through_bptt(embed_dim, with_state):
     rng = np.random.default_rng(0)
     model = prepared(RNNLM(V, H, embed_dim=embed_dim), 1)
     X = rng.integers(0, V, size=(B, T))
-    state = rng.standard_normal((B, H)) if with_state else None
+    state = (rng.standard_normal((1, B, H)),) if with_state else None
     errors = check_model(model, X, state)
     expected = {"rnn.W_xh", "rnn.W_hh", "rnn.b_h", "output.W", "output.b"}
     expected |= {"embedding.W"} if embed_dim else set()
-    expected |= {"state"} if with_state else set()
+    expected |= {"state[0]"} if with_state else set()
     assert set(errors) == expected
     assert_gradients_ok(errors)
 
@@ -36,7 +38,8 @@ def test_rnnlm_gradients_through_bptt(embed_dim, with_state):
 def test_rnnlm_gradients_random_shapes(B, T, V, H, seed):
     rng = np.random.default_rng(seed)
     model = prepared(RNNLM(V, H, embed_dim=2), seed)
-    assert_gradients_ok(check_model(model, rng.integers(0, V, size=(B, T)), rng.standard_normal((B, H))))
+    assert_gradients_ok(check_model(model, rng.integers(0, V, size=(B, T)),
+                                    (rng.standard_normal((1, B, H)),)))
 
 
 def test_rnnlm_with_loss_gradients():
@@ -65,9 +68,11 @@ def test_rnnlm_shapes_keys_and_state():
     assert list(RNNLM(28, 16, embed_dim=8).params)[0] == "embedding.W"
     X = np.random.default_rng(0).integers(0, 28, size=(4, 7))
     logits, state = model.forward(X, model.begin_state(4))
-    assert logits.shape == (4, 7, 28) and state.shape == (4, 16)
-    assert logits.dtype == np.float32 and state.dtype == np.float32
-    assert model.begin_state(4).shape == (4, 16) and not model.begin_state(4).any()
+    assert isinstance(state, tuple) and len(state) == 1                # (h,), as PyTorch's nn.RNN
+    assert logits.shape == (4, 7, 28) and state[0].shape == (1, 4, 16)
+    assert logits.dtype == np.float32 and state[0].dtype == np.float32
+    (h0,) = model.begin_state(4)
+    assert h0.shape == (1, 4, 16) and not h0.any()
     assert model.params["rnn.W_hh"] is model.rnn.params["W_hh"]   # the layers' own arrays
 
 
@@ -128,3 +133,106 @@ def test_mlp_is_the_books_and_checks():
     assert np.abs(mlp.params["0.W"]).max() <= bound
     x = np.random.default_rng(0).standard_normal((16, 4))
     assert_gradients_ok(check_layer(mlp, x))
+
+
+# ------------------------------------------------------------------ the model protocol
+def test_config_rebuilds_the_model_through_the_registry():
+    for model in (RNNLM(7, 5, embed_dim=5, nonlinearity="relu", init="uniform", tie_weights=True),
+                  RNNLM(7, 3), MLP(4, 6, 2)):
+        name = model_name(model)
+        assert MODELS[name] is type(model)
+        import json
+        config = json.loads(json.dumps(model.config()))                # JSON-able
+        twin = build_model(name, config)
+        assert twin.config() == model.config()
+        assert {k: v.shape for k, v in twin.params.items()} == {k: v.shape for k, v in model.params.items()}
+    with pytest.raises(ValueError, match="unknown model 'gpt'; registered: mlp, rnnlm"):
+        build_model("gpt", {})
+    with pytest.raises(ValueError, match="config does not fit model 'rnnlm'.*num_layer"):
+        build_model("rnnlm", {"vocab_size": 5, "num_hiddens": 3, "num_layer": 2})
+    with pytest.raises(TypeError, match="model must be a registered minirnn model"):
+        model_name(Linear(2, 3))
+
+
+# ------------------------------------------------------------------ shared parameters
+def test_a_shared_array_is_listed_once_and_its_gradient_sums_both_uses():
+    class TwoUses(Module):
+        """One Linear used twice: y = f(f(x) ... ) with f(x) = x W + b, the same W and b."""
+        def __init__(self):
+            super().__init__()
+            self.add("first", Linear(3, 3, seed=0, dtype=np.float64))
+            self.add("again", self.first)                              # the same layer twice
+
+        def forward(self, x):
+            self.h = self.first.forward(x)
+            self.h = self.h.copy()
+            self.x2 = np.tanh(self.h)
+            self.first_cache = self.first.cache
+            return self.again.forward(self.x2)                         # overwrites the cache
+
+        def backward(self, dy):
+            dx2 = self.first.backward(dy)                              # second use (its cache)
+            self.first.cache = self.first_cache                        # first use
+            return self.first.backward(dx2 * (1 - self.x2 ** 2))
+
+    m = TwoUses()
+    assert list(m.params) == ["first.W", "first.b"]                    # once, first name wins
+    assert m.params["first.W"] is m.first.params["W"]
+    randomize_params(m, np.random.default_rng(0))
+    errors = check_layer(m, np.random.default_rng(1).standard_normal((4, 3)), input_names=["x"])
+    assert set(errors) == {"first.W", "first.b", "x"}
+    assert_gradients_ok(errors)                                        # the sum of both uses
+
+
+@pytest.mark.parametrize("embed_dim", [6])
+def test_tied_weights_are_one_array_checked_and_updated_once(embed_dim):
+    V, H = 9, embed_dim
+    model = prepared(RNNLM(V, H, embed_dim=embed_dim, tie_weights=True), 3)
+    assert list(model.params) == ["embedding.W", "rnn.W_xh", "rnn.W_hh", "rnn.b_h", "output.b"]
+    W = model.params["embedding.W"]
+    assert np.shares_memory(model.output.params["W"], W)               # W_hq = W_emb^T, a view
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, V, size=(2, 5))
+    errors = check_model(model, X, (rng.standard_normal((1, 2, H)),))
+    assert set(errors) == set(model.params) | {"state[0]"}
+    assert_gradients_ok(errors)                                        # the sum of both uses
+    # an update moves the shared matrix once: W <- W - lr g, not W - 2 lr g
+    model.zero_grad()
+    logits, _ = model.forward(X)
+    model.backward(rng.standard_normal(logits.shape))
+    g = model.grads["embedding.W"].copy()
+    before = W.copy()
+    norm = grad_norm(model.grads)
+    assert norm == pytest.approx(np.sqrt(sum(float((v ** 2).sum()) for v in model.grads.values())))
+    SGD(model.params, model.grads, lr=0.1).step()
+    np.testing.assert_allclose(W, before - 0.1 * g, rtol=1e-12)
+    np.testing.assert_array_equal(model.output.params["W"], W.T)       # still tied
+    model.astype(np.float32)                                          # a cast keeps the tie
+    assert np.shares_memory(model.output.params["W"], model.params["embedding.W"])
+    assert np.shares_memory(model.output.grads["W"], model.grads["embedding.W"])
+    assert clip_grad_norm(model.grads, 1.0) >= 0
+
+
+def test_tie_weights_needs_matching_sizes():
+    with pytest.raises(ValueError, match="tie_weights needs embed_dim equal to num_hiddens.*"
+                                         "embed_dim=None, num_hiddens=4"):
+        RNNLM(5, 4, tie_weights=True)
+    with pytest.raises(ValueError, match="embed_dim=3, num_hiddens=4"):
+        RNNLM(5, 4, embed_dim=3, tie_weights=True)
+
+
+# ------------------------------------------------------------------ caches
+def test_caches_are_public_named_and_writing_into_outputs_is_refused():
+    model = RNNLM(6, 4, embed_dim=3, seed=0)
+    X = np.random.default_rng(0).integers(0, 6, size=(2, 5))
+    model.forward(X)
+    cache = model.rnn.cache
+    assert cache._fields == ("X", "H") and cache.X.shape == (5, 2, 3) and cache.H.shape == (6, 2, 4)
+    assert model.embedding.cache.ids.shape == (5, 2) and model.output.cache.x.shape == (5, 2, 4)
+    Hs, _ = model.rnn.forward(cache.X)
+    with pytest.raises(ValueError, match="read-only"):                 # backward reads H: intact
+        Hs[0] += 1.0
+    first, _ = model.rnn.forward(cache.X)
+    first = first.copy()
+    model.rnn.forward(cache.X[:, :1])                                   # a later forward ...
+    np.testing.assert_array_equal(Hs, first)                            # ... leaves Hs as it was

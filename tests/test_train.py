@@ -16,7 +16,9 @@ from minirnn.models import RNNLM
 from minirnn.optim import SGD, clip_grad_norm
 from minirnn.plotting import plot_history
 from minirnn.run import make_data, preset_config
-from minirnn.train import History, Trainer, TrainingDiverged, TrainingInterrupted, evaluate, train
+from minirnn.losses import SoftmaxCrossEntropy
+from minirnn.train import (History, Trainer, TrainingDiverged, TrainingInterrupted, evaluate, train,
+                           train_epoch)
 
 TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
         "a recondite matter to us his grey eyes shone and twinkled and his usually pale "
@@ -49,10 +51,12 @@ class Spy(RNNLM):
         self.calls = []
 
     def forward(self, X, state=None):
-        logits, h = super().forward(X, state)
-        self.calls.append({"X": X.copy(), "state": None if state is None else state.copy(),
+        logits, out = super().forward(X, state)
+        assert isinstance(out, tuple) and (state is None or isinstance(state, tuple))
+        (h,) = out                                              # the state is a tuple (h,)
+        self.calls.append({"X": X.copy(), "state": None if state is None else state[0].copy(),
                            "out": h.copy()})
-        return logits, h
+        return logits, out
 
     def backward(self, dlogits, dstate=None, keep=None):
         self.calls[-1].update(dstate=dstate, keep=None if keep is None else keep.copy())
@@ -291,7 +295,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(corpus_vocab, t
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
     ck = load(path)
     assert ck.epoch == 1 and ck.extra["position"]["step"] == 3
-    assert ("state" in ck.extra_arrays) == (kind == "sequential")     # the carried state
+    assert ("state/0" in ck.extra_arrays) == (kind == "sequential")   # the carried state (h,)
 
     second = trainer(fresh_data())
     second.restore(path)
@@ -344,7 +348,7 @@ def test_bad_data_model_and_epochs(corpus_vocab):
         Trainer(model, seq_data(corpus), vocab=None)
     t = quiet(model, seq_data(corpus), vocab)
     for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="num_epochs must be a positive int"):
+        with pytest.raises((TypeError, ValueError), match="num_epochs must be a positive int"):
             t.fit(bad)
     t.fit(2)
     with pytest.raises(ValueError, match="num_epochs=1 is fewer than the 2 epochs already trained"):
@@ -417,3 +421,22 @@ def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         History([{"epoch": 1, "train_ppl": 5.0}, {"epoch": 2, "train_ppl": 4.0}]).save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
+
+
+@pytest.mark.parametrize("kind", ["sequential", "random", "windowed"])
+def test_the_books_train_epoch_is_the_trainers_step(corpus_vocab, kind):
+    """``train_epoch`` (the book's loop, plain) and ``Trainer`` (the same step with checks,
+    Ctrl-C and checkpoints around it) make bit-identical updates."""
+    corpus, vocab = corpus_vocab
+    data = (lambda: win_data(corpus)) if kind == "windowed" else (lambda: seq_data(corpus, kind))
+    a, b = RNNLM(len(vocab), 16, seed=1), RNNLM(len(vocab), 16, seed=1)
+    quiet(a, data(), vocab, lr=1.0, clip=1.0).fit(2)
+    d = data()
+    batches = (lambda: d.train_iter()) if kind == "windowed" else (lambda: iter(d))
+    opt = SGD(b.params, b.grads, lr=1.0)
+    for _ in range(2):
+        ppl, speed = train_epoch(b, batches(), SoftmaxCrossEntropy(), opt, clip=1.0,
+                                 carry_state=kind == "sequential")
+        assert 1 < ppl < len(vocab) * 2 and speed > 0
+    for k, p in a.params.items():
+        assert np.array_equal(b.params[k], p), k
