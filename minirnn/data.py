@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_non_negative_int, check_positive_int, is_int
+
 __all__ = [
     "CORPORA", "ChecksumError", "data_dirs", "load_time_machine", "load_text",
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
@@ -330,7 +332,7 @@ class Vocab:
             indices = indices.tolist()
         if isinstance(indices, (list, tuple)):
             return [self.to_tokens(idx) for idx in indices]
-        if isinstance(indices, bool) or not isinstance(indices, (int, np.integer)):
+        if not is_int(indices):
             raise TypeError(f"token ids must be ints, got {indices!r} ({type(indices).__name__})")
         idx = int(indices)
         if not 0 <= idx < len(self):
@@ -387,7 +389,7 @@ def build_corpus(raw_text: str, token: str = "char", vocab: Vocab | None = None,
         (corpus, vocab): int64 array of token ids, and the vocabulary.
     """
     if max_tokens is not None and max_tokens != -1:
-        _check_positive("max_tokens", max_tokens)
+        check_positive_int(max_tokens, "max_tokens")
     text = preprocess(raw_text)
     if not text.strip():
         raise ValueError(f"the text has no letters a-z: preprocessing keeps only Latin letters "
@@ -415,12 +417,6 @@ def load_corpus_time_machine(max_tokens: int | None = None, token: str = "char",
 
 # ------------------------------------------------------------------- minibatches
 
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _as_corpus(corpus) -> np.ndarray:
     corpus = np.asarray(corpus)
     if corpus.ndim != 1 or (corpus.size and not np.issubdtype(corpus.dtype, np.integer)):
@@ -437,8 +433,8 @@ def _check_subsequence_args(corpus, batch_size, num_steps) -> tuple[np.ndarray, 
     tokens whatever the offset.
     """
     corpus = _as_corpus(corpus)
-    batch_size = _check_positive("batch_size", batch_size)
-    num_steps = _check_positive("num_steps", num_steps)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    num_steps = check_positive_int(num_steps, "num_steps")
     need = batch_size * num_steps + num_steps
     if len(corpus) < need:
         raise ValueError(
@@ -598,13 +594,10 @@ class WindowedData:
     def __init__(self, corpus, num_steps: int, num_train: int = 10000, num_val: int = 5000,
                  batch_size: int = 1024, seed=0, drop_last: bool = False):
         corpus = _as_corpus(corpus)
-        self.num_steps = _check_positive("num_steps", num_steps)
-        self.num_train = _check_positive("num_train", num_train)
-        self.batch_size = _check_positive("batch_size", batch_size)
-        if isinstance(num_val, bool) or not isinstance(num_val, (int, np.integer)) \
-                or num_val < 0:
-            raise ValueError(f"num_val must be a non-negative integer, got {num_val!r}")
-        self.num_val = int(num_val)
+        self.num_steps = check_positive_int(num_steps, "num_steps")
+        self.num_train = check_positive_int(num_train, "num_train")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.num_val = check_non_negative_int(num_val, "num_val")
         self.drop_last = bool(drop_last)
         if self.drop_last and self.batch_size > self.num_train:
             raise ValueError(f"batch_size={batch_size} is larger than num_train="

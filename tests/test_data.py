@@ -263,6 +263,9 @@ def test_build_corpus_truncates_after_building_the_vocab():
     corpus, vocab = build_corpus("Abc, ab! Z", max_tokens=4)
     assert vocab.idx_to_token == ["<unk>", " ", "a", "b", "c", "z"]
     assert corpus.tolist() == [2, 3, 4, 1] and corpus.dtype == np.int64
+    assert len(build_corpus("Abc, ab! Z", max_tokens=-1)[0]) == 8      # the book's -1: all
+    with pytest.raises(ValueError, match="max_tokens must be a positive int, got 0"):
+        build_corpus("Abc", max_tokens=0)
 
 
 # ------------------------------------------------------------------ minibatches
@@ -362,11 +365,12 @@ def test_seq_data_loader_is_reiterable_with_fresh_offsets():
 
 @pytest.mark.parametrize("data_iter_fn", ITERATORS + [SeqDataLoader])
 def test_bad_minibatch_arguments(data_iter_fn):
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         data_iter_fn(range(100), 0, 5)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got -3"):
+    with pytest.raises(ValueError, match="num_steps must be a positive int, got -3"):
         data_iter_fn(range(100), 2, -3)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 2.5"):
+    # a wrong kind of value is a TypeError (minirnn._checks), still naming the argument
+    with pytest.raises(TypeError, match=r"num_steps must be a positive int, got 2.5 \(float\)"):
         data_iter_fn(range(100), 2, 2.5)
     with pytest.raises(ValueError, match="corpus has 14 tokens.*need at least 15"):
         data_iter_fn(range(14), 2, 5)
@@ -425,10 +429,12 @@ def test_windowed_data_errors():
         WindowedData(np.arange(100), 5, num_train=80, num_val=20, batch_size=8)
     with pytest.raises(ValueError, match="batch_size=32 is larger than num_train=10"):
         WindowedData(np.arange(100), 5, num_train=10, num_val=5, batch_size=32, drop_last=True)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="num_steps must be a positive int, got 0"):
         WindowedData(np.arange(100), 0, num_train=10, num_val=5, batch_size=2)
-    with pytest.raises(ValueError, match="num_val must be a non-negative integer, got -1"):
+    with pytest.raises(ValueError, match="num_val must be a non-negative int, got -1"):
         WindowedData(np.arange(100), 3, num_train=10, num_val=-1, batch_size=2)
+    with pytest.raises(TypeError, match=r"num_val must be a non-negative int, got 5.0 \(float\)"):
+        WindowedData(np.arange(100), 3, num_train=10, num_val=5.0, batch_size=2)
 
 
 @pytest.mark.parametrize("text", ["!!! ??? ...", "Это не латиница", "", "   \n\t 123 "])
