@@ -8,6 +8,8 @@ import io
 import json
 import os
 import string
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import minirnn
 from minirnn import data
 from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, build_corpus,
                           load_corpus, load_data_time_machine, load_text, load_time_machine,
@@ -441,3 +444,19 @@ def test_windowed_data_errors():
 def test_a_text_without_latin_letters_is_named_as_such(text):
     with pytest.raises(ValueError, match="the text has no letters a-z: preprocessing keeps only Latin"):
         build_corpus(text)
+
+
+# ------------------------------------------------------------------ the package
+
+def test_importing_data_loads_no_model_trainer_or_progress_bar():
+    """minirnn.data sits below the models: a fresh interpreter that imports it has not
+    imported minirnn.sequence, minirnn.train or tqdm."""
+    code = ("import minirnn.data, sys; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('minirnn', 'tqdm'))))")
+    root = Path(minirnn.__file__).resolve().parents[1]      # this checkout's minirnn, first on the path
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True)
+    loaded = out.stdout.split()
+    assert "minirnn.data.batches" in loaded                  # the package this checkout holds
+    assert not {"minirnn.sequence", "minirnn.train", "tqdm"} & set(loaded), loaded
+    assert not any(m.startswith("tqdm.") for m in loaded), loaded

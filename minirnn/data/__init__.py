@@ -18,7 +18,9 @@ Three modules, each importing only the ones before it:
 
 Every public name is importable from ``minirnn.data`` itself, as the book's ``d2l``
 module has them in one place. The synthetic sine series of "Working with sequences"
-lives with its models in ``minirnn.sequence``.
+(``sine_series``, ``window_series``, ``load_array``) is not here: it lives with its
+models in ``minirnn.sequence``, so importing ``minirnn.data`` loads no model, trainer
+or progress bar.
 
 Minibatches ``(X, Y)`` are int64 token ids of shape ``(B, T)`` (B batch size, T time
 steps), ``Y`` being ``X`` shifted one token to the left. A named corpus is read only from
@@ -35,9 +37,4 @@ __all__ = [
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
     "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",
-    "sine_series", "window_series", "load_array", "SeriesWindows",
 ]
-
-# The book's synthetic series (section "Working with sequences") is data too; it lives
-# beside its models in minirnn.sequence and is re-exported here.
-from ..sequence import SeriesWindows, load_array, sine_series, window_series  # noqa: E402
