@@ -71,7 +71,8 @@ def test_sine_series_without_noise_is_the_sine():
 
 @pytest.mark.parametrize("kwargs, exc, words", [
     ({"T": 0}, ValueError, "T"), ({"T": 2.5}, TypeError, "T"),
-    ({"noise_std": -0.1}, ValueError, "noise_std"), ({"noise_std": float("nan")}, ValueError, "noise_std")])
+    ({"noise_std": -0.1}, ValueError, "noise_std"), ({"noise_std": float("nan")}, ValueError, "noise_std"),
+    ({"noise_std": "0.2"}, TypeError, r"noise_std must be a finite number >= 0, got '0.2' \(str\)")])
 def test_sine_series_rejects_bad_arguments(kwargs, exc, words):
     with pytest.raises(exc, match=words):
         sine_series(**kwargs)
@@ -128,7 +129,7 @@ def test_bad_tau_is_a_clear_error(series, tau):
 
 def test_bad_tau_type_and_bad_split(series):
     _, x = series
-    with pytest.raises(TypeError, match="tau must be an int, got 4.0"):
+    with pytest.raises(TypeError, match=r"tau must be an int in \[1, 998\] .*got 4.0 \(float\)"):
         window_series(x, 4.0)
     with pytest.raises(ValueError, match=r"n_train must be an int in \[1, 995\].*got 996"):
         window_series(x, 4, n_train=996)
