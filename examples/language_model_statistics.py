@@ -8,8 +8,13 @@ perplexity on the last 10%, for several smoothing strengths. Last, the minibatch
 book cuts from ``list(range(35))``.
 
     python examples/language_model_statistics.py [--out figures/] [--data FOLDER]
+
+Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and run it
+cell by cell, or run it whole as a script.
 """
+# %% Imports and settings
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +34,7 @@ ORDERS = (1, 2, 3)
 NAMES = {1: "unigrams", 2: "bigrams", 3: "trigrams"}
 
 
+# %% Zipf's law: frequency against rank, and the fitted exponents
 def zipf_figure(counts, path):
     """Frequency against rank (log-log) for each n, with the fitted lines."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -54,6 +60,7 @@ def zipf_figure(counts, path):
     return alphas
 
 
+# %% Smoothed n-gram models: held-out perplexity by order and smoothing strength
 def perplexity_table(tokens):
     """Held-out perplexity for every order and eps, and training perplexity at eps 1."""
     split = int(0.9 * len(tokens))
@@ -89,6 +96,7 @@ def perplexity_figure(results, path):
     fig.savefig(path, dpi=120)
 
 
+# %% The section: top n-grams, Zipf exponents, n-gram perplexities, the book's minibatches
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="figures", help="folder for the PNGs (figures/)")
@@ -138,5 +146,6 @@ def main(argv=None):
     print(f"\nSaved {out / 'zipf.png'} and {out / 'ngram_perplexity.png'}")
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

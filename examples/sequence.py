@@ -17,7 +17,11 @@ The book's section, step by step, then its exercise:
 
 Writes sequence_data.png, sequence_one_step.png, sequence_multistep.png,
 sequence_k_step.png, sequence_k_step_rnn.png and sequence_k_step_error.png to ``--out``.
+
+Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and run it
+cell by cell, or run it whole as a script.
 """
+# %% Imports and the book's settings
 import os
 
 # The matrices here are tiny (at most 996 x 64): BLAS threads cost more than they save, and
@@ -25,6 +29,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time as timer  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -50,6 +55,7 @@ BOOK_LOSS = {1: 0.064, 5: 0.053}  # the book's printed training loss after epoch
 DATA_STYLE = dict(color="0.55", lw=0.8, label="data")
 
 
+# %% The two models, and the book's figures
 def make_model(kind: str, tau: int, seed: int):
     """The book's MLP (tau -> 10 -> 1) or the RNN regressor, seeded."""
     if kind == "MLP":
@@ -80,6 +86,7 @@ def k_step_figure(time, x, preds, path, title, val_start):
     series_figure(time, curves, path, title, start=val_start)
 
 
+# %% Sections 1-3: the book's MLP, its losses and its three kinds of prediction
 def book_mlp(x, w, seed, out, quiet):
     """Sections 1-3: train the book's MLP, print its losses, draw the book's figures."""
     time = np.arange(1, T + 1)
@@ -128,6 +135,7 @@ def book_mlp(x, w, seed, out, quiet):
     return net
 
 
+# %% The 1.0 book's linear regression
 def book_linear(x, w, seed, quiet):
     """The 1.0 book's model for the same data: linear regression, weights N(0, 0.01^2),
     minibatch SGD (lr 0.01, batch 16, 5 epochs) on the mean squared error."""
@@ -143,6 +151,7 @@ def book_linear(x, w, seed, quiet):
         + f"; multi-step {prediction_mse(multistep_predictions(net, x, TAU, start), x, start):.4f}")
 
 
+# %% The exercise's noise-free case
 def noise_free(seed, quiet):
     """The exercise "the noise-free case": the same MLP, data and training on
     x_t = sin(0.01 t) without noise; validation MSE of k-step predictions."""
@@ -160,6 +169,7 @@ def noise_free(seed, quiet):
         + f"; multi-step {prediction_mse(multistep_predictions(net, clean, TAU, start), clean, start):.4f}")
 
 
+# %% Section 4, the exercise: MLP against the RNN regressor for tau = 4, 16, 64
 def exercise(x, seed, num_runs, out, quiet):
     """Section 4: MLP against RNN, tau = 4, 16, 64, k-step MSE on common validation targets."""
     start = N_TRAIN + max(TAUS)          # 664: after the last training label of every tau
@@ -224,6 +234,7 @@ def exercise(x, seed, num_runs, out, quiet):
     plt.close(fig)
 
 
+# %% The whole section: the series, then every part above in order
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures"), help="folder for the PNGs")
@@ -246,5 +257,6 @@ def main(argv=None):
     print(f"\nfigures in {args.out}/; total {timer.perf_counter() - t0:.1f} s")
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

@@ -9,8 +9,13 @@ dropped tokens were (they all become ``<unk>``), and plots both.
 
 The corpus is read from FOLDER, else $MINIRNN_DATA, else ~/.cache/minirnn (downloaded
 there once if missing).
+
+Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and run it
+cell by cell, or run it whole as a script.
 """
+# %% Imports and settings
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +28,7 @@ from minirnn.data import Vocab, load_time_machine, preprocess, tokenize  # noqa:
 MIN_FREQS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 
+# %% How many tokens min_freq drops
 def vocab_by_min_freq(tokens):
     """For each min_freq: (vocabulary size, share of the tokens that map to <unk>)."""
     counts = Vocab(tokens).token_freqs            # every token with its count
@@ -34,6 +40,8 @@ def vocab_by_min_freq(tokens):
     return rows
 
 
+# %% The section: raw text -> preprocessed text -> tokens -> vocabulary -> indices, then
+# the vocabulary size by min_freq (a table and a figure)
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="figures", help="folder for the PNG (figures/)")
@@ -88,5 +96,6 @@ def main(argv=None):
     print(f"\nSaved {out / 'text_preprocessing.png'}")
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

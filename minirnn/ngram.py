@@ -17,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import Vocab, _check_positive
+from ._checks import check_positive_int
+from .data import Vocab
 from .metrics import perplexity
 
 __all__ = ["ngram_counts", "zipf_exponent", "NGramLM"]
@@ -35,7 +36,7 @@ def ngram_counts(tokens: Sequence, n: int) -> collections.Counter:
         n-grams in all; unigrams are 1-tuples). ``.most_common(k)`` lists the top k by
         falling count, ties in order of first occurrence.
     """
-    _check_positive("n", n)
+    check_positive_int(n, "n")
     tokens = list(tokens)
     return collections.Counter(zip(*(tokens[i:] for i in range(n))))
 
@@ -109,7 +110,7 @@ class NGramLM:
     """
 
     def __init__(self, tokens: Sequence, n: int = 2, eps=1.0):
-        self.n = _check_positive("n", n)
+        self.n = check_positive_int(n, "n")
         eps = (eps,) * self.n if np.ndim(eps) == 0 else tuple(eps)
         if len(eps) != self.n or not all(np.isfinite(e) and e > 0 for e in eps):
             raise ValueError(f"eps must be a finite float > 0 or {self.n} of them (e1..e{self.n}),"

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_int, check_positive_number
+
+# check_positive_number is minirnn._checks'; still exported here for the modules that
+# import it from optim.
 __all__ = ["check_positive_number", "grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
-
-
-def check_positive_number(value, name: str) -> float:
-    """``value`` as a float if it is a finite number > 0; else a TypeError/ValueError
-    that names ``name`` and the value given."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return float(value)
 
 
 def _check_grads(grads, name: str = "grads") -> None:
@@ -179,13 +173,12 @@ class Adam:
                     raise ValueError(f"state[{m + '.' + k!r}] has shape {np.shape(state[f'{m}.{k}'])}, "
                                      f"the parameter {k!r} has {buf.shape}")
         lr, eps = check_positive_number(state["lr"], "lr"), check_positive_number(state["eps"], "eps")
-        betas, t = _check_betas(state["betas"]), state["t"]
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-            raise ValueError(f"state['t'] must be a non-negative int (steps taken), got {t!r}")
+        betas = _check_betas(state["betas"])
+        t = check_int(state["t"], "state['t']", minimum=0, why="steps taken")
         for m, buffers in (("v", self.v), ("s", self.s)):      # validated: now change state
             for k, buf in buffers.items():
                 buf[...] = state[f"{m}.{k}"]
-        self.lr, self.eps, self.t, self.betas = lr, eps, int(t), betas
+        self.lr, self.eps, self.t, self.betas = lr, eps, t, betas
 
     def __repr__(self):
         return f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, t={self.t})"

@@ -37,8 +37,8 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from .layers import (DEFAULT_DTYPE, Linear, Module, RNN, check_array, check_positive_int,
-                     make_rng)
+from ._checks import check_array, check_int, check_number, check_positive_int, make_rng
+from .layers import DEFAULT_DTYPE, Linear, Module, RNN
 from .losses import MSELoss
 from .optim import make_optimizer
 
@@ -48,16 +48,6 @@ __all__ = ["sine_series", "window_series", "SeriesWindows", "ArrayLoader", "load
 
 
 # --------------------------------------------------------------------------- checks
-def _check_int_in_range(value, name: str, lo: int, hi: int, why: str = "") -> int:
-    """An int in ``[lo, hi]``, else an error naming ``name``, the range, ``why`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if not lo <= value <= hi:
-        why = f" ({why})" if why else ""
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}]{why}, got {value}")
-    return int(value)
-
-
 def _check_series(x) -> np.ndarray:
     """A 1-D floating-point series ``(T,)`` with at least 2 points."""
     check_array(x, "x", ndim=1)
@@ -68,8 +58,8 @@ def _check_series(x) -> np.ndarray:
 
 def _check_tau(tau, T: int) -> int:
     """tau past values need at least one label after them: 1 <= tau <= T - 1."""
-    return _check_int_in_range(tau, "tau", 1, T - 1,
-                               f"the window length; at most T - 1 for a series of T = {T} points")
+    return check_int(tau, "tau", 1, T - 1,
+                     why=f"the window length; at most T - 1 for a series of T = {T} points")
 
 
 # --------------------------------------------------------------------------- the data
@@ -88,9 +78,7 @@ def sine_series(T: int = 1000, noise_std: float = 0.2, seed: int | None = 0,
         ``(time (T,), x (T,))``, ``time = 1, 2, .., T``.
     """
     T = check_positive_int(T, "T")
-    if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float, np.floating)) \
-            or not np.isfinite(noise_std) or noise_std < 0:
-        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+    check_number(noise_std, "noise_std", minimum=0)
     rng = make_rng(seed, rng)
     time = np.arange(1, T + 1, dtype=np.float64)
     x = np.sin(0.01 * time) + rng.normal(0.0, noise_std, size=T)
@@ -145,12 +133,12 @@ def window_series(x: np.ndarray, tau: int = 4, n_train: int = 600) -> SeriesWind
     """
     x = _check_series(x)
     T = x.size
-    tau = _check_int_in_range(tau, "tau", 1, T - 2,
-                              f"the window length; at most T - 2 for a series of T = {T} points, "
-                              f"so that a training and a validation row remain")
-    n_train = _check_int_in_range(n_train, "n_train", 1, T - tau - 1,
-                                  f"rows for training; the other rows of the T - tau = {T - tau} "
-                                  f"windows validate")
+    tau = check_int(tau, "tau", 1, T - 2,
+                    why=f"the window length; at most T - 2 for a series of T = {T} points, "
+                        f"so that a training and a validation row remain")
+    n_train = check_int(n_train, "n_train", 1, T - tau - 1,
+                        why=f"rows for training; the other rows of the T - tau = {T - tau} "
+                            f"windows validate")
     # features[i, j] = x[i + j], j < tau: one strided view of x[:-1], copied once
     features = np.lib.stride_tricks.sliding_window_view(x[:-1], tau).copy()   # (T - tau, tau)
     labels = x[tau:].reshape(-1, 1).copy()                                    # labels[i] = x[i + tau]
@@ -329,8 +317,8 @@ def multistep_predictions(net, x: np.ndarray, tau: int, start: int) -> np.ndarra
     x = _check_series(x)
     T = x.size
     tau = _check_tau(tau, T)
-    start = _check_int_in_range(start, "start", tau, T - 1,
-                                f"the first predicted index needs tau = {tau} values before it")
+    start = check_int(start, "start", tau, T - 1,
+                      why=f"the first predicted index needs tau = {tau} values before it")
     preds = x.copy()
     for t in range(start, T):
         preds[t] = predict(net, preds[None, t - tau:t])[0]   # p_t = f(p_{t-tau} .. p_{t-1})
@@ -358,9 +346,9 @@ def k_step_features(net, x: np.ndarray, tau: int, max_steps: int) -> np.ndarray:
     x = _check_series(x)
     T = x.size
     tau = _check_tau(tau, T)
-    max_steps = _check_int_in_range(max_steps, "max_steps", 1, T - tau,
-                                    f"a horizon beyond T - tau = {T - tau} has no true value "
-                                    f"in a series of T = {T} points with tau = {tau}")
+    max_steps = check_int(max_steps, "max_steps", 1, T - tau,
+                          why=f"a horizon beyond T - tau = {T - tau} has no true value "
+                              f"in a series of T = {T} points with tau = {tau}")
     N = T - tau
     M = np.empty((N, tau + max_steps), dtype=x.dtype)
     M[:, :tau] = np.lib.stride_tricks.sliding_window_view(x[:-1], tau)   # M[i, j] = x[i + j]
@@ -387,9 +375,9 @@ def k_step_ahead(net, x: np.ndarray, tau: int,
     if not steps:
         raise ValueError("steps must name at least one horizon k, got none")
     for k in steps:
-        _check_int_in_range(k, "k", 1, T - tau, f"a horizon beyond T - tau = {T - tau} has "
-                                                f"no true value in a series of T = {T} points "
-                                                f"with tau = {tau}")
+        check_int(k, "k", 1, T - tau, why=f"a horizon beyond T - tau = {T - tau} has "
+                                          f"no true value in a series of T = {T} points "
+                                          f"with tau = {tau}")
     M = k_step_features(net, x, tau, max(steps))
     preds = {}
     for k in steps:
@@ -408,7 +396,7 @@ def prediction_mse(preds: np.ndarray, x: np.ndarray, start: int = 0) -> float:
     """
     x = _check_series(x)
     check_array(preds, "preds", shape=x.shape)
-    start = _check_int_in_range(start, "start", 0, x.size - 1, f"an index into x of T = {x.size}")
+    start = check_int(start, "start", 0, x.size - 1, why=f"an index into x of T = {x.size}")
     diff = preds[start:].astype(np.float64) - x[start:]
     missing = np.flatnonzero(np.isnan(diff))
     if missing.size:

@@ -8,6 +8,8 @@ import io
 import json
 import os
 import string
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import minirnn
 from minirnn import data
 from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, build_corpus,
                           load_corpus, load_data_time_machine, load_text, load_time_machine,
@@ -263,6 +266,9 @@ def test_build_corpus_truncates_after_building_the_vocab():
     corpus, vocab = build_corpus("Abc, ab! Z", max_tokens=4)
     assert vocab.idx_to_token == ["<unk>", " ", "a", "b", "c", "z"]
     assert corpus.tolist() == [2, 3, 4, 1] and corpus.dtype == np.int64
+    assert len(build_corpus("Abc, ab! Z", max_tokens=-1)[0]) == 8      # the book's -1: all
+    with pytest.raises(ValueError, match="max_tokens must be a positive int, got 0"):
+        build_corpus("Abc", max_tokens=0)
 
 
 # ------------------------------------------------------------------ minibatches
@@ -362,11 +368,12 @@ def test_seq_data_loader_is_reiterable_with_fresh_offsets():
 
 @pytest.mark.parametrize("data_iter_fn", ITERATORS + [SeqDataLoader])
 def test_bad_minibatch_arguments(data_iter_fn):
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         data_iter_fn(range(100), 0, 5)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got -3"):
+    with pytest.raises(ValueError, match="num_steps must be a positive int, got -3"):
         data_iter_fn(range(100), 2, -3)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 2.5"):
+    # a wrong kind of value is a TypeError (minirnn._checks), still naming the argument
+    with pytest.raises(TypeError, match=r"num_steps must be a positive int, got 2.5 \(float\)"):
         data_iter_fn(range(100), 2, 2.5)
     with pytest.raises(ValueError, match="corpus has 14 tokens.*need at least 15"):
         data_iter_fn(range(14), 2, 5)
@@ -425,13 +432,31 @@ def test_windowed_data_errors():
         WindowedData(np.arange(100), 5, num_train=80, num_val=20, batch_size=8)
     with pytest.raises(ValueError, match="batch_size=32 is larger than num_train=10"):
         WindowedData(np.arange(100), 5, num_train=10, num_val=5, batch_size=32, drop_last=True)
-    with pytest.raises(ValueError, match="num_steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="num_steps must be a positive int, got 0"):
         WindowedData(np.arange(100), 0, num_train=10, num_val=5, batch_size=2)
-    with pytest.raises(ValueError, match="num_val must be a non-negative integer, got -1"):
+    with pytest.raises(ValueError, match="num_val must be a non-negative int, got -1"):
         WindowedData(np.arange(100), 3, num_train=10, num_val=-1, batch_size=2)
+    with pytest.raises(TypeError, match=r"num_val must be a non-negative int, got 5.0 \(float\)"):
+        WindowedData(np.arange(100), 3, num_train=10, num_val=5.0, batch_size=2)
 
 
 @pytest.mark.parametrize("text", ["!!! ??? ...", "Это не латиница", "", "   \n\t 123 "])
 def test_a_text_without_latin_letters_is_named_as_such(text):
     with pytest.raises(ValueError, match="the text has no letters a-z: preprocessing keeps only Latin"):
         build_corpus(text)
+
+
+# ------------------------------------------------------------------ the package
+
+def test_importing_data_loads_no_model_trainer_or_progress_bar():
+    """minirnn.data sits below the models: a fresh interpreter that imports it has not
+    imported minirnn.sequence, minirnn.train or tqdm."""
+    code = ("import minirnn.data, sys; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('minirnn', 'tqdm'))))")
+    root = Path(minirnn.__file__).resolve().parents[1]      # this checkout's minirnn, first on the path
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True)
+    loaded = out.stdout.split()
+    assert "minirnn.data.batches" in loaded                  # the package this checkout holds
+    assert not {"minirnn.sequence", "minirnn.train", "tqdm"} & set(loaded), loaded
+    assert not any(m.startswith("tqdm.") for m in loaded), loaded

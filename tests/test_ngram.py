@@ -43,8 +43,10 @@ def test_ngram_counts_by_hand():
     assert counts == {("a", "b"): 2, ("b", "a"): 1, ("b", "c"): 1}
     assert sum(ngram_counts(list("abcdefg"), 3).values()) == 5
     assert ngram_counts(["x"], 2) == {}
-    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
         ngram_counts("abc", 0)
+    with pytest.raises(TypeError, match=r"n must be a positive int, got 2.0 \(float\)"):
+        ngram_counts("abc", 2.0)
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 1.7])
@@ -151,7 +153,7 @@ def test_bad_model_arguments():
             NGramLM(list("abc"), n=2, eps=bad)
     with pytest.raises(ValueError, match="eps must be"):
         NGramLM(list("abc"), n=2, eps=(1.0, 1.0, 1.0))
-    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
         NGramLM(list("abc"), n=0)
     with pytest.raises(ValueError, match="tokens must not be empty"):
         NGramLM([], n=1)

@@ -167,20 +167,20 @@ def test_an_optimizer_refuses_another_kinds_state():
     assert sgd.lr == 0.5 and adam.lr == 0.01
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("betas", None, "betas must be a pair of numbers"),
-    ("betas", [0.9, "x"], "betas must be a pair of numbers"),
-    ("betas", [0.9, 1.5], r"betas must be in \[0, 1\)"),
-    ("t", -1, r"state\['t'\] must be a non-negative int"),
-    ("t", 2.5, r"state\['t'\] must be a non-negative int"),
+@pytest.mark.parametrize("field, value, error, message", [
+    ("betas", None, ValueError, "betas must be a pair of numbers"),
+    ("betas", [0.9, "x"], ValueError, "betas must be a pair of numbers"),
+    ("betas", [0.9, 1.5], ValueError, r"betas must be in \[0, 1\)"),
+    ("t", -1, ValueError, r"state\['t'\] must be a non-negative int \(steps taken\), got -1"),
+    ("t", 2.5, TypeError, r"state\['t'\] must be a non-negative int \(steps taken\), got 2.5 \(float\)"),
 ])
-def test_adam_state_is_checked_before_anything_changes(field, value, message):
+def test_adam_state_is_checked_before_anything_changes(field, value, error, message):
     params, grads = random_dicts()
     opt = Adam(params, grads, lr=0.01)
     state = Adam(params, grads, lr=0.5).state_dict()
     state.update({"t": 99, "v.p0": np.full_like(state["v.p0"], 7.0)})
     state[field] = value
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         opt.load_state_dict(state)
     assert opt.t == 0 and opt.lr == 0.01 and not opt.v["p0"].any()
 
