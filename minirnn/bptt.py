@@ -54,7 +54,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layers import activation_grad, check_positive_int
+from ._checks import check_int, check_positive_int
+from .layers import activation_grad
 from .losses import SoftmaxCrossEntropy
 
 __all__ = ["BPTT_STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
@@ -148,8 +149,7 @@ def full_bptt_cache_bytes(num_hiddens: int, input_size: int, batch_size: int, nu
 def check_full_bptt_memory(nbytes: int, limit_bytes: int = 2 * 1024 ** 3) -> None:
     """Refuse full BPTT when its caches would need more than ``limit_bytes`` (2 GiB default):
     raise ``FullBPTTMemoryError`` (a MemoryError and a ValueError) giving the bytes needed."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 0:
-        raise ValueError(f"nbytes must be a non-negative int (from full_bptt_cache_bytes), got {nbytes!r}")
+    nbytes = check_int(nbytes, "nbytes", minimum=0, why="from full_bptt_cache_bytes")
     limit_bytes = check_positive_int(limit_bytes, "limit_bytes")
     if nbytes > limit_bytes:
         raise FullBPTTMemoryError(

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_non_negative_int
+
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
            "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
            "state_from_arrays"]
@@ -118,8 +120,7 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         the Path written.
     """
     path = Path(path)
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
+    epoch = check_non_negative_int(epoch, "epoch")
     if not isinstance(optimizer_state, dict):
         raise TypeError(f"optimizer_state must be a dict (optimizer.state_dict()), "
                         f"got {type(optimizer_state).__name__}")

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from .optim import check_positive_number
+from ._checks import check_non_negative_int, check_positive_number
 
 __all__ = ["DECODING_STRATEGIES", "predict", "prefix_to_ids", "next_token_probs"]
 
@@ -80,8 +80,8 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
         prefix: str, at least one token; tokens outside the vocabulary become ``<unk>``
             with a warning (see ``prefix_to_ids``).
         num_preds: int >= 0, how many tokens to generate.
-        model: anything with ``forward(X (B, T) int ids, state (B, H) or None) ->
-            (logits (B, T, V), state (B, H))``, such as ``RNNLM``.
+        model: a language model (``minirnn.models``): ``forward(X (B, T) int ids, state
+            or None) -> (logits (B, T, V), state)``; the state is passed back as it came.
         vocab: the ``Vocab`` the model was trained with.
         strategy: ``'greedy'`` (argmax, the book) or ``'sample'``.
         temperature: T > 0 for ``'sample'`` (default 1): ``q ∝ exp(o / T)``.
@@ -94,10 +94,7 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
     """
     if strategy not in DECODING_STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, DECODING_STRATEGIES))}, got {strategy!r}")
-    if isinstance(num_preds, bool) or not isinstance(num_preds, (int, np.integer)):
-        raise TypeError(f"num_preds must be a non-negative int, got {num_preds!r}")
-    if num_preds < 0:
-        raise ValueError(f"num_preds must be a non-negative int, got {num_preds}")
+    num_preds = check_non_negative_int(num_preds, "num_preds")
     if strategy == "greedy" and (temperature is not None or alpha is not None):
         raise ValueError(f"temperature and alpha apply to strategy='sample', got strategy="
                          f"'greedy' with temperature={temperature!r}, alpha={alpha!r}")
@@ -116,7 +113,7 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
     ids = prefix_to_ids(prefix, vocab, token)
 
     # warm-up: one forward over the whole prefix; only the last output and state matter
-    logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), (1, H)
+    logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), a tuple
     outputs = []
     for _ in range(num_preds):
         o = logits[0, -1]                                        # (V,) output after the last token

@@ -12,9 +12,7 @@ import numpy as np
 
 from ._checks import check_int, check_positive_number
 
-# check_positive_number is minirnn._checks'; still exported here for the modules that
-# import it from optim.
-__all__ = ["check_positive_number", "grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
 
 
 def _check_grads(grads, name: str = "grads") -> None:

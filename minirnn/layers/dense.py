@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_positive_int, check_token_ids, make_rng
+from .._checks import check_array, check_positive_int, check_probability, check_token_ids, make_rng
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -200,24 +200,24 @@ class Dropout(Layer):
     evaluation (``training = False``) and for ``p = 0`` it is the identity.
 
     forward: any shape -> same shape.  backward: ``dx = dout * mask``, the same mask.
-    Seeded (``seed`` or ``rng``), so a run repeats exactly; ``forward(x, mask=...)``
-    fixes the mask yourself (a gradient check does).
+    Seeded (``seed`` or ``rng``), so a run repeats exactly.  ``fixed_mask`` (an array of
+    the input's shape, or None) replaces the random draw: a gradient check sets it, so
+    that every forward of the check drops the same entries.
     """
 
     def __init__(self, p: float = 0.5, seed=None, rng=None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-                or not 0 <= p < 1:
-            raise ValueError(f"p (the dropout probability) must be a number in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = check_probability(p, "p (the dropout probability)", allow_one=False)
         self.rng = make_rng(seed, rng)
         self.training = True
+        self.fixed_mask: np.ndarray | None = None
         self.cache: DropoutCache | None = None
 
-    def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(x, "x")
-        if mask is not None:
-            check_array(mask, "mask", shape=x.shape)
+        mask = None
+        if self.fixed_mask is not None:
+            mask = check_array(self.fixed_mask, "fixed_mask", shape=x.shape)
         elif self.training and self.p > 0:
             keep = self.rng.random(x.shape) >= self.p                  # kept with probability 1 - p
             mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)     # 1/(1-p) where kept, else 0
