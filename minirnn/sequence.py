@@ -43,7 +43,7 @@ from .losses import MSELoss
 from .optim import make_optimizer
 
 __all__ = ["sine_series", "window_series", "SeriesWindows", "ArrayLoader", "load_array",
-           "RNNRegressor", "evaluate_loss", "train_regressor", "predict",
+           "RNNRegressor", "evaluate_loss", "train_regressor", "one_step_predictions",
            "multistep_predictions", "k_step_features", "k_step_ahead", "prediction_mse"]
 
 
@@ -293,8 +293,9 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
 
 
 # --------------------------------------------------------------------------- predictions
-def predict(net, features: np.ndarray) -> np.ndarray:
-    """One batched forward: ``features (N, tau)`` -> predictions ``(N,)``."""
+def one_step_predictions(net, features: np.ndarray) -> np.ndarray:
+    """One batched forward: ``features (N, tau)`` -> predictions ``(N,)`` (the book's
+    ``net(features)``; not ``minirnn.generate.predict``, which continues text)."""
     return net.forward(features)[:, 0]
 
 
@@ -321,7 +322,7 @@ def multistep_predictions(net, x: np.ndarray, tau: int, start: int) -> np.ndarra
                       why=f"the first predicted index needs tau = {tau} values before it")
     preds = x.copy()
     for t in range(start, T):
-        preds[t] = predict(net, preds[None, t - tau:t])[0]   # p_t = f(p_{t-tau} .. p_{t-1})
+        preds[t] = one_step_predictions(net, preds[None, t - tau:t])[0]   # p_t = f(p_{t-tau} .. p_{t-1})
     return preds
 
 
@@ -353,7 +354,7 @@ def k_step_features(net, x: np.ndarray, tau: int, max_steps: int) -> np.ndarray:
     M = np.empty((N, tau + max_steps), dtype=x.dtype)
     M[:, :tau] = np.lib.stride_tricks.sliding_window_view(x[:-1], tau)   # M[i, j] = x[i + j]
     for j in range(tau, tau + max_steps):                   # column j: (j - tau + 1)-step-ahead
-        M[:, j] = predict(net, M[:, j - tau:j])             # f(previous tau columns), all rows at once
+        M[:, j] = one_step_predictions(net, M[:, j - tau:j])             # f(previous tau columns), all rows at once
     return M
 
 

@@ -8,7 +8,7 @@ from minirnn.layers import Linear
 from minirnn.losses import MSELoss
 from minirnn.models import MLP
 from minirnn.sequence import (RNNRegressor, SeriesWindows, evaluate_loss, k_step_ahead,
-                              k_step_features, load_array, multistep_predictions, predict,
+                              k_step_features, load_array, multistep_predictions, one_step_predictions,
                               prediction_mse, sine_series, train_regressor, window_series)
 
 T, TAU, N_TRAIN = 1000, 4, 600
@@ -207,7 +207,7 @@ def test_truncated_backward_fails_the_check():
             dh_T = self.output.backward(dY)
             B, tau = self._shape
             dHs = np.zeros((tau, B, self.num_hiddens))
-            dX, _ = self.rnn.backward(dHs, dh_T, keep=np.zeros(tau))   # cut between steps
+            dX, _ = self.rnn.backward(dHs, (dh_T[None],), keep=np.zeros(tau))  # cut between steps
             return dX[:, :, 0].T
 
     rng = np.random.default_rng(0)
@@ -296,7 +296,7 @@ def test_one_step_predictions_cover_the_series(series, trained_mlp):
     w = window_series(x, TAU, N_TRAIN)
     one = k_step_ahead(net, x, TAU, steps=(1,))[1]
     assert np.isnan(one[:TAU]).all() and not np.isnan(one[TAU:]).any()
-    np.testing.assert_array_equal(one[TAU:], predict(net, w.features))
+    np.testing.assert_array_equal(one[TAU:], one_step_predictions(net, w.features))
     assert 0.035 < prediction_mse(one, x, w.val_start) < 0.06   # near the noise floor 0.04
 
 
@@ -308,7 +308,7 @@ def test_k_step_ahead_matches_feeding_back_one_window_at_a_time(series, trained_
         for k in STEPS:
             window = list(x[t - k - TAU + 1:t - k + 1])              # observed up to t - k
             for _ in range(k):                                       # k predictions, fed back
-                window.append(predict(net, np.array([window[-TAU:]], dtype=x.dtype))[0])
+                window.append(one_step_predictions(net, np.array([window[-TAU:]], dtype=x.dtype))[0])
             assert preds[k][t] == pytest.approx(window[-1], rel=1e-5, abs=1e-6)
     for k in STEPS:
         assert np.isnan(preds[k][:TAU + k - 1]).all() and not np.isnan(preds[k][TAU + k - 1:]).any()
@@ -328,8 +328,8 @@ def test_multistep_feeds_predictions_back_and_decays(series, trained_mlp):
     start = N_TRAIN + TAU
     p = multistep_predictions(net, x, TAU, start)
     np.testing.assert_array_equal(p[:start], x[:start])
-    assert p[start] == pytest.approx(predict(net, x[None, start - TAU:start])[0])
-    assert p[start + 1] == pytest.approx(predict(net, np.r_[x[start - TAU + 1:start], p[start]][None])[0])
+    assert p[start] == pytest.approx(one_step_predictions(net, x[None, start - TAU:start])[0])
+    assert p[start + 1] == pytest.approx(one_step_predictions(net, np.r_[x[start - TAU + 1:start], p[start]][None])[0])
     # the book: the fed-back predictions decay to a constant, while the data keeps moving
     assert np.ptp(p[-100:]) < 0.05 < np.ptp(x[-100:])
     assert prediction_mse(p, x, start) > 5 * prediction_mse(k_step_ahead(net, x, TAU, (1,))[1], x, start)
