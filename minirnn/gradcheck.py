@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._checks import check_positive_number
+
 TOLERANCE = 1e-6
 
 
@@ -65,6 +67,17 @@ def assert_gradients_ok(errors: dict, tol: float = TOLERANCE) -> None:
                              f"error {where}")
 
 
+def _require_float64(x, name: str) -> None:
+    """Refuse anything but a float64 array: in float32 the round-off in ``f(x +- eps)``
+    (about 1e-7 |f|) divided by ``2 eps`` (2e-6) swamps the derivative."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a float64 numpy array, got {type(x).__name__}")
+    if x.dtype != np.float64:
+        raise TypeError(f"{name} has dtype {x.dtype}: gradient checks need float64 floating-point "
+                        f"arrays (float32 round-off makes centered differences meaningless); "
+                        f"cast it first, or use check_layer, which does")
+
+
 def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
                        eps: float = 1e-6) -> np.ndarray:
     """Centered-difference gradient of ``f()`` with respect to the array ``x``.
@@ -74,10 +87,11 @@ def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
     perturbation does not touch cancel exactly instead of adding their round-off.
     ``x`` is perturbed in place, one entry at a time, so ``f`` must read ``x`` itself
     (for a layer: one of its parameter arrays, or an input it is called with).
-    Every entry is restored, even if ``f`` raises.
+    Every entry is restored, even if ``f`` raises.  ``x`` must be float64 and ``eps`` a
+    positive finite number.
     """
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
+    _require_float64(x, "x")
+    check_positive_number(eps, "eps")
     grad = np.zeros(x.shape, dtype=np.float64)
     for idx in np.ndindex(*x.shape):
         old = x[idx]
@@ -174,9 +188,23 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     array, paired in order with what backward returns).  Inside a tuple input every
     floating-point array is checked, reported as ``state[0]``, ``state[1]``, ... (from
     ``input_names``); other entries (int ids, None) are skipped.
-    Parameters and inputs must already be float64.
+    Parameters and floating-point inputs must already be float64 (else a TypeError naming
+    the array); ``eps`` must be a positive finite number (else a ValueError).
     """
+    check_positive_number(eps, "eps")
     inputs = tuple(inputs)
+    names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
+    if wrt is None:                                            # every input holding a float array
+        wrt = [i for i, x in enumerate(inputs) if any(_is_float_array(a) for _, a in _flatten(x))]
+    for i in wrt:
+        if not any(_is_float_array(a) for _, a in _flatten(inputs[i])):
+            raise TypeError(f"wrt includes {names[i]}, which is not (and holds no) floating-point array")
+    for name, p in params.items():
+        _require_float64(p, name)
+    for path, x in _flatten(inputs):
+        if _is_float_array(x):
+            _require_float64(x, _entry_name(names, path))
+
     rng = np.random.default_rng(seed)
     outs = _as_tuple(forward(*inputs))
     # G: one seeded N(0, 1) upstream gradient per floating-point output, None for the others
@@ -196,9 +224,6 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     returned = backward(*upstream)
     analytic = {name: grads[name].copy() for name in params}
 
-    if wrt is None:
-        wrt = [i for i, x in enumerate(inputs) if any(_is_float_array(a) for _, a in _flatten(x))]
-    names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
     if len(wrt) == 1 and _nesting_mismatch(returned, inputs[wrt[0]], names[wrt[0]]) is None:
         input_grads = (returned,)                              # one input's gradient, alone
     else:

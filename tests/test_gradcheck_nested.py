@@ -177,3 +177,14 @@ def test_one_differentiable_tuple_input_may_get_its_gradient_alone(wrap):
                              input_names=["state"])
     assert set(errors) == {"state[0]", "state[1]"}
     assert_gradients_ok(errors)
+
+
+def test_check_layer_casts_the_arrays_inside_a_tuple_state_to_float64():
+    """check_layer's callers may pass float32 data (the training dtype); it casts every
+    array, the state's too, and leaves the caller's arrays alone."""
+    X, (h0, c0) = toy_inputs(3, 2, 2, 3)
+    X32, state32 = X.astype(np.float32), (h0.astype(np.float32), c0.astype(np.float32))
+    errors = check_layer(ToyLSTM(2, 3).astype(np.float32), X32, state32, input_names=["X", "state"])
+    assert set(errors) == {"W", "U", "f", "X", "state[0]", "state[1]"}
+    assert_gradients_ok(errors)
+    assert all(a.dtype == np.float32 for a in (X32, *state32))
