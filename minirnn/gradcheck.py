@@ -275,11 +275,14 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
                            input_names=input_names, seed=seed, eps=eps)
 
 
-def check_model(model, X: np.ndarray, state: np.ndarray | None = None, seed: int = 0,
+def check_model(model, X: np.ndarray, state: tuple | np.ndarray | None = None, seed: int = 0,
                 eps: float = 1e-6) -> dict[str, float]:
     """Gradient-check a whole language model through BPTT: every parameter and, if given,
     the initial ``state`` (the gradient ``backward`` returns).  Upstream gradients are
-    random for both the logits and the final state."""
+    random for both the logits and the final state.
+
+    ``state`` is a tuple of arrays (``(h,)``, ``(h, c)``), each reported as ``state[0]``,
+    ``state[1]``; a plain array (reported as ``state``) still works."""
     inputs = (X,) if state is None else (X, state)
     names = ("X", "state")
     return check_layer(model, *inputs, input_names=names, seed=seed, eps=eps)
