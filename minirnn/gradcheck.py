@@ -10,8 +10,17 @@ The recipe (float64, centered differences, a random upstream gradient):
    ``(f(x_i + eps) - f(x_i - eps)) / (2 eps)``, the entry restored afterwards;
 4. report, per array, the max relative error ``|a - n| / max(1e-12, |a| + |n|)``.
 
-Passing means below 1e-6 (typically 1e-9 or less).  Run ``python -m minirnn.gradcheck``
-(or ``minirnn gradcheck``) for the report on every layer and on the language model.
+States are tuples of arrays, so inputs and outputs may be nested tuples: a recurrent
+layer runs ``forward(X, (h0, c0)) -> (Hs, (h_T, c_T))``.  Then step 1 draws a ``G`` for
+every floating-point array inside the outputs and step 2 passes them nested the same way,
+``backward(dHs, (dh_T, dc_T)) -> (dX, (dh0, dc0))``; steps 3 and 4 cover every array
+inside a tuple input, reported as ``state[0]``, ``state[1]`` (deeper: ``state[1][0]``).
+
+Only float64 arrays are checked (in float32 the round-off of ``f`` divided by ``2 eps``
+swamps the derivative): ``check_layer`` and ``check_model`` cast first, ``check_gradients``
+refuses anything else.  Passing means below 1e-6 (typically 1e-9 or less).  Run
+``python -m minirnn.gradcheck`` (or ``minirnn gradcheck``) for the report on every layer
+and on the language model.
 """
 from __future__ import annotations
 
@@ -164,9 +173,43 @@ def _is_float_array(x) -> bool:
     return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
 
 
+def _holds_float_array(x) -> bool:
+    """True if ``x`` is, or (a tuple) holds somewhere inside, a floating-point array."""
+    return any(_is_float_array(a) for _, a in _flatten(x))
+
+
 def _is_float_output(x) -> bool:
     """A floating-point array or scalar (a loss): it gets an upstream gradient."""
     return x is not None and np.issubdtype(np.asarray(x).dtype, np.floating)
+
+
+def _pair_input_gradients(returned, inputs: tuple, wrt: Sequence[int],
+                          names: Sequence[str]) -> list:
+    """``[(name, input array, its gradient), ...]`` for every floating-point array of the
+    inputs in ``wrt``, taken from what backward ``returned``; an AssertionError names any
+    gradient that is missing or nested unlike its input."""
+    if len(wrt) == 1 and _nesting_mismatch(returned, inputs[wrt[0]], names[wrt[0]]) is None:
+        input_grads = (returned,)                              # one input's gradient, alone
+    else:
+        input_grads = _as_tuple(returned)
+    if len(input_grads) < len(wrt):
+        missing = ", ".join(names[i] for i in wrt[len(input_grads):])
+        raise AssertionError(f"backward returned {len(input_grads)} input gradient(s) for "
+                             f"{len(wrt)} differentiable inputs: none for {missing}")
+    pairs = []
+    for i, dx in zip(wrt, input_grads):
+        problem = _nesting_mismatch(dx, inputs[i], names[i])
+        if problem:
+            raise AssertionError(problem)
+        # same nesting, so the leaves line up: (path, input entry), (path, its gradient)
+        for (path, x), (_, g) in zip(_flatten(inputs[i], (i,)), _flatten(dx, (i,))):
+            if not _is_float_array(x):                         # int ids, None: no gradient
+                continue
+            name = _entry_name(names, path)
+            if g is None:
+                raise AssertionError(f"backward returned no gradient for differentiable input {name}")
+            pairs.append((name, x, g))
+    return pairs
 
 
 def check_gradients(forward: Callable, backward: Callable, params: dict, grads: dict,
@@ -193,12 +236,13 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     """
     check_positive_number(eps, "eps")
     inputs = tuple(inputs)
-    names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
-    if wrt is None:                                            # every input holding a float array
-        wrt = [i for i, x in enumerate(inputs) if any(_is_float_array(a) for _, a in _flatten(x))]
+    given = list(input_names or [])
+    names = [given[i] if i < len(given) else f"input{i}" for i in range(len(inputs))]
+    if wrt is None:
+        wrt = [i for i, x in enumerate(inputs) if _holds_float_array(x)]
     for i in wrt:
-        if not any(_is_float_array(a) for _, a in _flatten(inputs[i])):
-            raise TypeError(f"wrt includes {names[i]}, which is not (and holds no) floating-point array")
+        if not _holds_float_array(inputs[i]):
+            raise TypeError(f"wrt includes {names[i]}, which holds no floating-point array to check")
     for name, p in params.items():
         _require_float64(p, name)
     for path, x in _flatten(inputs):
@@ -208,7 +252,8 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     rng = np.random.default_rng(seed)
     outs = _as_tuple(forward(*inputs))
     # G: one seeded N(0, 1) upstream gradient per floating-point output, None for the others
-    G = [rng.standard_normal(np.shape(o)) if _is_float_output(o) else None for _, o in _flatten(outs)]
+    G = [rng.standard_normal(np.shape(o)) if _is_float_output(o) else None
+         for _, o in _flatten(outs)]
     if all(g is None for g in G):
         raise ValueError("forward returned no floating-point output to differentiate")
     upstream = _unflatten([float(g) if g is not None and np.ndim(g) == 0 else g for g in G], outs)
@@ -224,32 +269,13 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     returned = backward(*upstream)
     analytic = {name: grads[name].copy() for name in params}
 
-    if len(wrt) == 1 and _nesting_mismatch(returned, inputs[wrt[0]], names[wrt[0]]) is None:
-        input_grads = (returned,)                              # one input's gradient, alone
-    else:
-        input_grads = _as_tuple(returned)
-    if len(input_grads) < len(wrt):
-        missing = ", ".join(names[i] for i in wrt[len(input_grads):])
-        raise AssertionError(f"backward returned {len(input_grads)} input gradient(s) for "
-                             f"{len(wrt)} differentiable inputs: none for {missing}")
-    checked = []                                               # (name, input array, its gradient)
-    for i, dx in zip(wrt, input_grads):
-        problem = _nesting_mismatch(dx, inputs[i], names[i])
-        if problem:
-            raise AssertionError(problem)
-        for (path, x), (_, g) in zip(_flatten(inputs[i], (i,)), _flatten(dx, (i,))):
-            if not _is_float_array(x):                         # int ids, None: no gradient
-                continue
-            name = _entry_name(names, path)
-            if g is None:
-                raise AssertionError(f"backward returned no gradient for differentiable input {name}")
-            checked.append((name, x, g))
+    checked = _pair_input_gradients(returned, inputs, wrt, names)
 
     errors = {}
     for name, p in params.items():
         errors[name] = rel_error(analytic[name], numerical_gradient(objective, p, eps))
-    for name, x, g in checked:
-        errors[name] = rel_error(g, numerical_gradient(objective, x, eps))
+    for name, x, dx in checked:
+        errors[name] = rel_error(dx, numerical_gradient(objective, x, eps))
     return errors
 
 
@@ -267,8 +293,8 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
     """
     if hasattr(layer, "astype"):
         layer.astype(np.float64)
-    entries = _flatten(inputs)                                 # inputs is a tuple: every array inside
-    inputs = _unflatten([x.astype(np.float64) if _is_float_array(x) else x for _, x in entries], inputs)
+    cast = [x.astype(np.float64) if _is_float_array(x) else x for _, x in _flatten(inputs)]
+    inputs = _unflatten(cast, inputs)                          # the arrays inside tuples too
     params = getattr(layer, "params", {})
     grads = getattr(layer, "grads", {})
     return check_gradients(layer.forward, layer.backward, params, grads, inputs, wrt=wrt,
