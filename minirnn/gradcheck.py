@@ -10,8 +10,17 @@ The recipe (float64, centered differences, a random upstream gradient):
    ``(f(x_i + eps) - f(x_i - eps)) / (2 eps)``, the entry restored afterwards;
 4. report, per array, the max relative error ``|a - n| / max(1e-12, |a| + |n|)``.
 
-Passing means below 1e-6 (typically 1e-9 or less).  Run ``python -m minirnn.gradcheck``
-(or ``minirnn gradcheck``) for the report on every layer and on the language model.
+States are tuples of arrays, so inputs and outputs may be nested tuples: a recurrent
+layer runs ``forward(X, (h0, c0)) -> (Hs, (h_T, c_T))``.  Then step 1 draws a ``G`` for
+every floating-point array inside the outputs and step 2 passes them nested the same way,
+``backward(dHs, (dh_T, dc_T)) -> (dX, (dh0, dc0))``; steps 3 and 4 cover every array
+inside a tuple input, reported as ``state[0]``, ``state[1]`` (deeper: ``state[1][0]``).
+
+Only float64 arrays are checked (in float32 the round-off of ``f`` divided by ``2 eps``
+swamps the derivative): ``check_layer`` and ``check_model`` cast first, ``check_gradients``
+refuses anything else.  Passing means below 1e-6 (typically 1e-9 or less).  Run
+``python -m minirnn.gradcheck`` (or ``minirnn gradcheck``) for the report on every layer
+and on the language model.
 """
 from __future__ import annotations
 
@@ -19,6 +28,8 @@ import sys
 from typing import Callable, Sequence
 
 import numpy as np
+
+from ._checks import check_positive_number
 
 TOLERANCE = 1e-6
 
@@ -65,6 +76,17 @@ def assert_gradients_ok(errors: dict, tol: float = TOLERANCE) -> None:
                              f"error {where}")
 
 
+def _require_float64(x, name: str) -> None:
+    """Refuse anything but a float64 array: in float32 the round-off in ``f(x +- eps)``
+    (about 1e-7 |f|) divided by ``2 eps`` (2e-6) swamps the derivative."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a float64 numpy array, got {type(x).__name__}")
+    if x.dtype != np.float64:
+        raise TypeError(f"{name} has dtype {x.dtype}: gradient checks need float64 floating-point "
+                        f"arrays (float32 round-off makes centered differences meaningless); "
+                        f"cast it first, or use check_layer, which does")
+
+
 def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
                        eps: float = 1e-6) -> np.ndarray:
     """Centered-difference gradient of ``f()`` with respect to the array ``x``.
@@ -74,10 +96,11 @@ def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
     perturbation does not touch cancel exactly instead of adding their round-off.
     ``x`` is perturbed in place, one entry at a time, so ``f`` must read ``x`` itself
     (for a layer: one of its parameter arrays, or an input it is called with).
-    Every entry is restored, even if ``f`` raises.
+    Every entry is restored, even if ``f`` raises.  ``x`` must be float64 and ``eps`` a
+    positive finite number.
     """
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
+    _require_float64(x, "x")
+    check_positive_number(eps, "eps")
     grad = np.zeros(x.shape, dtype=np.float64)
     for idx in np.ndindex(*x.shape):
         old = x[idx]
@@ -92,6 +115,56 @@ def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
     return grad
 
 
+# ------------------------------------------------- nested inputs and outputs (states)
+# A recurrent layer's state is a tuple of arrays, so inputs and outputs may be tuples, nested:
+# ``forward(X, (h0, c0)) -> (Hs, (h_T, c_T))``.  Two small helpers walk such a nesting: every
+# leaf (an array, a float, None) gets a path, ``(1, 0)`` for ``inputs[1][0]``, reported under
+# the name ``state[0]`` when input 1 is called ``state``.
+
+def _flatten(tree, path: tuple = ()) -> list:
+    """``[(path, leaf), ...]`` for every leaf of a nesting of tuples, left to right:
+    ``_flatten((X, (h, c)))`` is ``[((0,), X), ((1, 0), h), ((1, 1), c)]``."""
+    if isinstance(tree, tuple):
+        return [item for k, sub in enumerate(tree) for item in _flatten(sub, path + (k,))]
+    return [(path, tree)]
+
+
+def _unflatten(leaves, like):
+    """The inverse of ``_flatten``: ``leaves`` (one value per leaf of ``like``, in
+    ``_flatten``'s order) nested like ``like``."""
+    leaves = iter(leaves)
+
+    def build(node):
+        return tuple(build(sub) for sub in node) if isinstance(node, tuple) else next(leaves)
+
+    return build(like)
+
+
+def _entry_name(names: Sequence[str], path: tuple) -> str:
+    """``(1,)`` -> ``"state"``, ``(1, 0)`` -> ``"state[0]"``, ``(1, 1, 0)`` -> ``"state[1][0]"``."""
+    return names[path[0]] + "".join(f"[{k}]" for k in path[1:])
+
+
+def _nesting_mismatch(grad, x, name: str) -> str | None:
+    """Why the gradient ``grad`` is not nested like the input ``x`` (a message naming the
+    entry), or None if it is: same tuple lengths at every level, no tuple where ``x`` has a leaf."""
+    def what(value):
+        return f"a tuple of {len(value)}" if isinstance(value, tuple) else \
+            ("None" if value is None else "an array")
+
+    if isinstance(x, tuple):
+        if not isinstance(grad, tuple) or len(grad) != len(x):
+            return f"backward returned {what(grad)} as the gradient of {name}, which is {what(x)}"
+        for k, (g, xk) in enumerate(zip(grad, x)):
+            problem = _nesting_mismatch(g, xk, f"{name}[{k}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(grad, tuple):
+        return f"backward returned {what(grad)} as the gradient of {name}, which is an array"
+    return None
+
+
 def _as_tuple(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
@@ -100,47 +173,109 @@ def _is_float_array(x) -> bool:
     return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
 
 
+def _holds_float_array(x) -> bool:
+    """True if ``x`` is, or (a tuple) holds somewhere inside, a floating-point array."""
+    return any(_is_float_array(a) for _, a in _flatten(x))
+
+
+def _is_float_output(x) -> bool:
+    """A floating-point array or scalar (a loss): it gets an upstream gradient."""
+    return x is not None and np.issubdtype(np.asarray(x).dtype, np.floating)
+
+
+def _pair_input_gradients(returned, inputs: tuple, wrt: Sequence[int],
+                          names: Sequence[str]) -> list:
+    """``[(name, input array, its gradient), ...]`` for every floating-point array of the
+    inputs in ``wrt``, taken from what backward ``returned``; an AssertionError names any
+    gradient that is missing or nested unlike its input."""
+    if len(wrt) == 1 and _nesting_mismatch(returned, inputs[wrt[0]], names[wrt[0]]) is None:
+        input_grads = (returned,)                              # one input's gradient, alone
+    else:
+        input_grads = _as_tuple(returned)
+    if len(input_grads) < len(wrt):
+        missing = ", ".join(names[i] for i in wrt[len(input_grads):])
+        raise AssertionError(f"backward returned {len(input_grads)} input gradient(s) for "
+                             f"{len(wrt)} differentiable inputs: none for {missing}")
+    pairs = []
+    for i, dx in zip(wrt, input_grads):
+        problem = _nesting_mismatch(dx, inputs[i], names[i])
+        if problem:
+            raise AssertionError(problem)
+        # same nesting, so the leaves line up: (path, input entry), (path, its gradient)
+        for (path, x), (_, g) in zip(_flatten(inputs[i], (i,)), _flatten(dx, (i,))):
+            if not _is_float_array(x):                         # int ids, None: no gradient
+                continue
+            name = _entry_name(names, path)
+            if g is None:
+                raise AssertionError(f"backward returned no gradient for differentiable input {name}")
+            pairs.append((name, x, g))
+    return pairs
+
+
 def check_gradients(forward: Callable, backward: Callable, params: dict, grads: dict,
                     inputs: Sequence, wrt: Sequence[int] | None = None,
                     input_names: Sequence[str] | None = None, seed: int = 0,
                     eps: float = 1e-6) -> dict[str, float]:
     """Compare ``backward`` with centered differences; return ``{array name: max rel. error}``.
 
-    forward(*inputs) -> an output or a tuple of outputs (a scalar loss counts);
-    backward(*upstream) -> the input gradient, or a tuple of them, in the order of the
-    differentiable inputs, and adds parameter gradients into ``grads`` (zeroed here first).
-    ``wrt`` picks the inputs to check (default: every floating-point array input, paired in
-    order with what backward returns).  Parameters and inputs must already be float64.
+    forward(*inputs) -> an output or a tuple of outputs (a scalar loss counts); an input or
+    an output may itself be a tuple, nested (a state ``(h, c)``: ``forward(X, (h0, c0)) ->
+    (Hs, (h_T, c_T))``).  Every floating-point array or scalar among the outputs gets an
+    upstream gradient (None outputs get None), passed with the same nesting:
+    ``backward(dHs, (dh_T, dc_T))``.
+    backward(*upstream) -> the input gradients, a tuple in the order of the differentiable
+    inputs, each nested like its input (``(dX, (dh0, dc0))``); with one differentiable input,
+    its gradient alone (``dX``; a model's ``dstate0``).  It adds parameter gradients into
+    ``grads`` (zeroed here first).
+    ``wrt`` picks the inputs to check (default: every input that is or holds a floating-point
+    array, paired in order with what backward returns).  Inside a tuple input every
+    floating-point array is checked, reported as ``state[0]``, ``state[1]``, ... (from
+    ``input_names``); other entries (int ids, None) are skipped.
+    Parameters and floating-point inputs must already be float64 (else a TypeError naming
+    the array); ``eps`` must be a positive finite number (else a ValueError).
     """
+    check_positive_number(eps, "eps")
+    inputs = tuple(inputs)
+    given = list(input_names or [])
+    names = [given[i] if i < len(given) else f"input{i}" for i in range(len(inputs))]
+    if wrt is None:
+        wrt = [i for i, x in enumerate(inputs) if _holds_float_array(x)]
+    for i in wrt:
+        if not _holds_float_array(inputs[i]):
+            raise TypeError(f"wrt includes {names[i]}, which holds no floating-point array to check")
+    for name, p in params.items():
+        _require_float64(p, name)
+    for path, x in _flatten(inputs):
+        if _is_float_array(x):
+            _require_float64(x, _entry_name(names, path))
+
     rng = np.random.default_rng(seed)
     outs = _as_tuple(forward(*inputs))
-    upstream = [rng.standard_normal(np.shape(o)) for o in outs]
-    backward_args = [float(u) if np.ndim(u) == 0 else u for u in upstream]
+    # G: one seeded N(0, 1) upstream gradient per floating-point output, None for the others
+    G = [rng.standard_normal(np.shape(o)) if _is_float_output(o) else None
+         for _, o in _flatten(outs)]
+    if all(g is None for g in G):
+        raise ValueError("forward returned no floating-point output to differentiate")
+    upstream = _unflatten([float(g) if g is not None and np.ndim(g) == 0 else g for g in G], outs)
 
     def objective() -> np.ndarray:                             # f = sum_k sum(out_k * G_k)
-        return np.concatenate([np.ravel(np.asarray(o) * u)
-                               for o, u in zip(_as_tuple(forward(*inputs)), upstream)])
+        out_leaves = _flatten(_as_tuple(forward(*inputs)))
+        return np.concatenate([np.ravel(np.asarray(o) * g)
+                               for (_, o), g in zip(out_leaves, G) if g is not None])
 
     for g in grads.values():
         g.fill(0)
     forward(*inputs)
-    input_grads = _as_tuple(backward(*backward_args))
+    returned = backward(*upstream)
     analytic = {name: grads[name].copy() for name in params}
+
+    checked = _pair_input_gradients(returned, inputs, wrt, names)
 
     errors = {}
     for name, p in params.items():
         errors[name] = rel_error(analytic[name], numerical_gradient(objective, p, eps))
-    if wrt is None:
-        wrt = [i for i, x in enumerate(inputs) if _is_float_array(x)]
-    names = list(input_names) if input_names else [f"input{i}" for i in range(len(inputs))]
-    if len(input_grads) < len(wrt):
-        missing = ", ".join(names[i] for i in wrt[len(input_grads):])
-        raise AssertionError(f"backward returned {len(input_grads)} input gradient(s) for "
-                             f"{len(wrt)} differentiable inputs: none for {missing}")
-    for i, dx in zip(wrt, input_grads):
-        if dx is None:
-            raise AssertionError(f"backward returned no gradient for differentiable input {names[i]}")
-        errors[names[i]] = rel_error(dx, numerical_gradient(objective, inputs[i], eps))
+    for name, x, dx in checked:
+        errors[name] = rel_error(dx, numerical_gradient(objective, x, eps))
     return errors
 
 
@@ -149,25 +284,31 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
                 eps: float = 1e-6) -> dict[str, float]:
     """Gradient-check ``layer.forward(*inputs)`` / ``layer.backward(...)``, in float64.
 
-    The layer is cast to float64 in place and floating inputs are cast to float64.
-    Returns ``{name: max relative error}`` for every parameter and differentiable input.
+    The layer is cast to float64 in place and floating inputs, including the arrays inside
+    tuple inputs (a state ``(h0, c0)``), are cast to float64.
+    Returns ``{name: max relative error}`` for every parameter and differentiable input
+    array (see ``check_gradients`` for tuples: ``state[0]``, ``state[1]``).
     Works for any object with ``forward``, ``backward``, ``params``, ``grads``, ``astype``:
     a layer, a loss (its backward takes the scalar upstream gradient) or a whole model.
     """
     if hasattr(layer, "astype"):
         layer.astype(np.float64)
-    inputs = [x.astype(np.float64) if _is_float_array(x) else x for x in inputs]
+    cast = [x.astype(np.float64) if _is_float_array(x) else x for _, x in _flatten(inputs)]
+    inputs = _unflatten(cast, inputs)                          # the arrays inside tuples too
     params = getattr(layer, "params", {})
     grads = getattr(layer, "grads", {})
     return check_gradients(layer.forward, layer.backward, params, grads, inputs, wrt=wrt,
                            input_names=input_names, seed=seed, eps=eps)
 
 
-def check_model(model, X: np.ndarray, state: np.ndarray | None = None, seed: int = 0,
+def check_model(model, X: np.ndarray, state: tuple | np.ndarray | None = None, seed: int = 0,
                 eps: float = 1e-6) -> dict[str, float]:
     """Gradient-check a whole language model through BPTT: every parameter and, if given,
     the initial ``state`` (the gradient ``backward`` returns).  Upstream gradients are
-    random for both the logits and the final state."""
+    random for both the logits and the final state.
+
+    ``state`` is a tuple of arrays (``(h,)``, ``(h, c)``), each reported as ``state[0]``,
+    ``state[1]``; a plain array (reported as ``state``) still works."""
     inputs = (X,) if state is None else (X, state)
     names = ("X", "state")
     return check_layer(model, *inputs, input_names=names, seed=seed, eps=eps)

@@ -82,3 +82,70 @@ def test_a_failure_names_the_worst_array_and_entry():
     gradcheck.assert_gradients_ok({"W": errors["W"]})
     with pytest.raises(AssertionError, match="compared no arrays"):
         gradcheck.assert_gradients_ok({})
+
+
+# ----------------------------------------------------------------- refused arguments
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_numerical_gradient_refuses_anything_but_float64(dtype):
+    x = np.array([0.5, -1.0], dtype=dtype)
+    with pytest.raises(TypeError, match=rf"x has dtype {np.dtype(dtype).name}: .*need float64"):
+        gradcheck.numerical_gradient(lambda: float(np.sum(x ** 2)), x)
+    np.testing.assert_array_equal(x, np.array([0.5, -1.0], dtype=dtype))
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-6, float("nan"), float("inf")])
+def test_numerical_gradient_refuses_a_bad_eps(eps):
+    x = np.array([0.5, -1.0])
+    with pytest.raises(ValueError, match=rf"eps must be a positive number, got {eps}"):
+        gradcheck.numerical_gradient(lambda: float(np.sum(x ** 2)), x, eps=eps)
+
+
+def _affine_check(W, x, eps=1e-6, wrt=None, extra=(), calls=None):
+    """check_gradients on y = x W; ``calls`` records each call of forward."""
+    calls = [] if calls is None else calls
+    grads = {"W": np.zeros_like(W)}
+
+    def forward(x, *rest):
+        calls.append(1)
+        return x @ W
+
+    def backward(dy):
+        grads["W"] += x.T @ dy                                # dL/dW = x^T dy
+        return dy @ W.T                                       # dL/dx = dy W^T
+
+    return gradcheck.check_gradients(forward, backward, {"W": W}, grads, [x, *extra], wrt=wrt,
+                                     input_names=["x", "state"], eps=eps)
+
+
+def test_check_gradients_refuses_float32_before_running_anything():
+    rng = np.random.default_rng(0)
+    W, x = rng.standard_normal((3, 2)), rng.standard_normal((4, 3))
+    h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    errors = _affine_check(W, x, wrt=[0], extra=[(h, c)])    # all float64: runs and passes
+    assert set(errors) == {"W", "x"}                          # (a state that y does not use)
+    gradcheck.assert_gradients_ok(errors)
+    f32 = np.float32
+    for kwargs, message in [(dict(W=W.astype(f32), x=x), "W has dtype float32"),
+                            (dict(W=W, x=x.astype(f32)), "x has dtype float32"),
+                            (dict(W=W, x=x, extra=[(h, c.astype(f32))]),
+                             r"state\[1\] has dtype float32")]:
+        calls = []
+        with pytest.raises(TypeError, match=message + ": gradient checks need float64"):
+            _affine_check(**kwargs, wrt=[0], calls=calls)   # state refused though not in wrt
+        assert calls == []
+
+
+@pytest.mark.parametrize("eps", [0, -1e-6, float("nan"), float("inf")])
+def test_check_gradients_refuses_a_bad_eps_before_running_anything(eps):
+    rng = np.random.default_rng(0)
+    calls = []
+    with pytest.raises(ValueError, match=rf"eps must be a positive number, got {eps}"):
+        _affine_check(rng.standard_normal((3, 2)), rng.standard_normal((4, 3)), eps=eps, calls=calls)
+    assert calls == []
+
+
+def test_check_gradients_refuses_wrt_on_an_input_without_floats():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="wrt includes state, which holds no floating-point array"):
+        _affine_check(rng.standard_normal((3, 2)), rng.standard_normal((4, 3)), wrt=[1],
+                      extra=[np.array([1, 2])])
