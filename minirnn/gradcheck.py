@@ -301,14 +301,14 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
                            input_names=input_names, seed=seed, eps=eps)
 
 
-def check_model(model, X: np.ndarray, state: tuple | np.ndarray | None = None, seed: int = 0,
+def check_model(model, X: np.ndarray, state: tuple | None = None, seed: int = 0,
                 eps: float = 1e-6) -> dict[str, float]:
     """Gradient-check a whole language model through BPTT: every parameter and, if given,
     the initial ``state`` (the gradient ``backward`` returns).  Upstream gradients are
     random for both the logits and the final state.
 
     ``state`` is a tuple of arrays (``(h,)``, ``(h, c)``), each reported as ``state[0]``,
-    ``state[1]``; a plain array (reported as ``state``) still works."""
+    ``state[1]``."""
     inputs = (X,) if state is None else (X, state)
     names = ("X", "state")
     return check_layer(model, *inputs, input_names=names, seed=seed, eps=eps)
@@ -328,7 +328,7 @@ def randomize_params(layer, rng: np.random.Generator, scale: float = 0.5) -> Non
 # --------------------------------------------------------------------------- the report
 def _report_checks():
     """Yield (label, errors) for every layer and model, on small random float64 data."""
-    from .layers import Embedding, Linear, ReLU, RNN, RNNCell, Sequential, Tanh
+    from .layers import Dropout, Embedding, Linear, ReLU, RNN, RNNCell, Sequential, Tanh
     from .losses import MSELoss, SoftmaxCrossEntropy
     from .models import MLP, RNNLM
 
@@ -349,21 +349,25 @@ def _report_checks():
         layer(Sequential(Linear(D, H, rng=rng), Tanh(), Linear(H, 2, rng=rng))), x, input_names=["x"])
     yield "MLP (book's 4 -> 10 -> 1)", check_layer(layer(MLP(4, 10, 1, rng=rng)),
                                                    rng.standard_normal((16, 4)), input_names=["x"])
+    dropout = Dropout(0.5, rng=rng)
+    dropout.fixed_mask = (rng.random(x.shape) >= 0.5) / 0.5          # the same mask every forward
+    yield "Dropout (p 0.5, fixed mask)", check_layer(dropout, x, input_names=["x"])
 
     cell = layer(RNNCell(D, H, rng=rng))
     cache = {}
 
-    def cell_forward(x_t, h_prev):
-        h, cache["step"] = cell.step_forward(x_t, h_prev)
-        return h
+    def cell_forward(x_t, state):
+        state, cache["step"] = cell.step_forward(x_t, state)
+        return (state,)                                        # one output, itself a tuple
 
     yield "RNNCell (one step)", check_gradients(
-        cell_forward, lambda dh: cell.step_backward(dh, cache["step"]), cell.params, cell.grads,
-        [x[0], rng.standard_normal((B, H))], input_names=["x", "h_prev"])
-    h0 = rng.standard_normal((B, H))
-    yield f"RNN tanh ({T} steps)", check_layer(layer(RNN(D, H, rng=rng)), x, h0, input_names=["X", "h0"])
-    yield f"RNN relu ({T} steps)", check_layer(layer(RNN(D, H, nonlinearity="relu", rng=rng)), x, h0,
-                                               input_names=["X", "h0"])
+        cell_forward, lambda dstate: cell.step_backward(dstate, cache["step"]), cell.params,
+        cell.grads, [x[0], (rng.standard_normal((B, H)),)], input_names=["x", "state"])
+    state0 = (rng.standard_normal((1, B, H)),)
+    yield f"RNN tanh ({T} steps)", check_layer(layer(RNN(D, H, rng=rng)), x, state0,
+                                               input_names=["X", "state"])
+    yield f"RNN relu ({T} steps)", check_layer(layer(RNN(D, H, nonlinearity="relu", rng=rng)), x,
+                                               state0, input_names=["X", "state"])
     logits = rng.standard_normal((B, T, V))
     targets = rng.integers(0, V, size=(B, T))
     mask = (rng.random((B, T)) < 0.7).astype(np.float64)
@@ -375,9 +379,11 @@ def _report_checks():
     yield "MSELoss", check_layer(MSELoss(), pred, rng.standard_normal((16, 1)), wrt=[0],
                                  input_names=["pred", "target"])
     X = rng.integers(0, V, size=(B, T))
-    state = rng.standard_normal((B, H))
+    state = (rng.standard_normal((1, B, H)),)
     yield f"RNNLM one-hot, BPTT {T} steps", check_model(layer(RNNLM(V, H)), X, state)
     yield f"RNNLM embedding, BPTT {T} steps", check_model(layer(RNNLM(V, H, embed_dim=D)), X, state)
+    yield f"RNNLM tied weights, BPTT {T} steps", check_model(
+        layer(RNNLM(V, H, embed_dim=H, tie_weights=True)), X, state)
 
 
 def report(file=None) -> bool:

@@ -356,7 +356,8 @@ def test_tie_weights_trains_saves_and_generates(corpus, tmp_path):
     ck = load(out / "checkpoint.npz")
     assert ck.model["config"]["tie_weights"] is True
     assert "output.W" not in ck.params and ck.params["embedding.W"].shape[1] == 16   # one matrix
-    proc = minirnn("generate", str(out), "--prefix", "the ", "--num-preds", "5", cwd=tmp_path)
+    proc = minirnn("generate", "--checkpoint", str(out), "--prefix", "the ", "--num-preds", "5",
+                   cwd=tmp_path)
     assert proc.stdout.startswith("the ")
     bad = minirnn("train", "--corpus", str(corpus), *TINY, "--tie-weights", "--epochs", "1",
                   "--out", str(tmp_path / "bad"), cwd=tmp_path, check=False)

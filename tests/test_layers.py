@@ -61,14 +61,15 @@ def test_rnn_cell_gradients(nonlinearity, B, D, H, seed):
     cell = prepared(RNNCell(D, H, nonlinearity=nonlinearity), seed)
     cache = {}
 
-    def forward(x, h_prev):
-        h, cache["c"] = cell.step_forward(x, h_prev)
-        return h
+    def forward(x, state):
+        state, cache["c"] = cell.step_forward(x, state)
+        return (state,)                                        # one output, itself a tuple
 
-    errors = check_gradients(forward, lambda dh: cell.step_backward(dh, cache["c"]), cell.params,
-                             cell.grads, [rng.standard_normal((B, D)), rng.standard_normal((B, H))],
-                             input_names=["x", "h_prev"], seed=seed)
-    assert set(errors) == {"W_xh", "W_hh", "b_h", "x", "h_prev"}
+    errors = check_gradients(forward, lambda dstate: cell.step_backward(dstate, cache["c"]),
+                             cell.params, cell.grads,
+                             [rng.standard_normal((B, D)), (rng.standard_normal((B, H)),)],
+                             input_names=["x", "state"], seed=seed)
+    assert set(errors) == {"W_xh", "W_hh", "b_h", "x", "state[0]"}
     assert_gradients_ok(errors)
 
 
@@ -77,9 +78,9 @@ def test_rnn_cell_gradients(nonlinearity, B, D, H, seed):
 def test_rnn_gradients(nonlinearity, T, B, D, H, with_h0, seed):
     rng = np.random.default_rng(seed)
     rnn = prepared(RNN(D, H, nonlinearity=nonlinearity), seed)
-    inputs = [rng.standard_normal((T, B, D))] + ([rng.standard_normal((B, H))] if with_h0 else [])
-    errors = check_layer(rnn, *inputs, input_names=["X", "h0"], seed=seed)
-    assert set(errors) == {"W_xh", "W_hh", "b_h", "X"} | ({"h0"} if with_h0 else set())
+    inputs = [rng.standard_normal((T, B, D))] + ([(rng.standard_normal((1, B, H)),)] if with_h0 else [])
+    errors = check_layer(rnn, *inputs, input_names=["X", "state"], seed=seed)
+    assert set(errors) == {"W_xh", "W_hh", "b_h", "X"} | ({"state[0]"} if with_h0 else set())
     assert_gradients_ok(errors)
 
 
@@ -88,7 +89,7 @@ def test_rnn_gradients_edge_shapes(T, B, D, H):
     """batch 1, one time step, hidden size 1."""
     rng = np.random.default_rng(T * 1000 + B * 100 + D * 10 + H)
     errors = check_layer(prepared(RNN(D, H), 7), rng.standard_normal((T, B, D)),
-                         rng.standard_normal((B, H)), seed=3)
+                         (rng.standard_normal((1, B, H)),), seed=3)
     assert_gradients_ok(errors)
 
 
@@ -119,7 +120,7 @@ def test_checker_catches_a_wrong_derivative():
     """The checker must be able to fail: tanh' written as 1/(1-h^2) (a classic slip)."""
     class WrongTanh(Tanh):
         def backward(self, dout):
-            return dout / (1 - self._out ** 2)
+            return dout / (1 - self.cache.h ** 2)
 
     x = np.random.default_rng(0).standard_normal((4, 3))
     errors = check_layer(WrongTanh(), x)
@@ -127,15 +128,15 @@ def test_checker_catches_a_wrong_derivative():
 
 
 def test_checker_fails_when_backward_forgets_an_input():
-    """RNN.backward that returns dX but not dh0: the check must not pass silently."""
-    class NoDh0(RNN):
-        def backward(self, dHs, dh_T=None, keep=None, input_grad=True):
-            return super().backward(dHs, dh_T, keep, input_grad)[0]
+    """RNN.backward that returns dX but not dstate0: the check must not pass silently."""
+    class NoDstate0(RNN):
+        def backward(self, dHs, dstate=None, keep=None, input_grad=True):
+            return super().backward(dHs, dstate, keep, input_grad)[0]
 
     rng = np.random.default_rng(0)
-    with pytest.raises(AssertionError, match="backward returned 1 input gradient.*none for h0"):
-        check_layer(prepared(NoDh0(3, 2), 1), rng.standard_normal((4, 2, 3)),
-                    rng.standard_normal((2, 2)), input_names=["X", "h0"])
+    with pytest.raises(AssertionError, match="none for state"):
+        check_layer(prepared(NoDstate0(3, 2), 1), rng.standard_normal((4, 2, 3)),
+                    (rng.standard_normal((1, 2, 2)),), input_names=["X", "state"])
 
 
 # ----------------------------------------------------------------- the cell and the layer agree
@@ -150,22 +151,22 @@ def test_rnn_equals_cell_looped_step_by_step(nonlinearity):
     X, h0 = rng.standard_normal((T, B, D)), rng.standard_normal((B, H))
     dHs, dh_T = rng.standard_normal((T, B, H)), rng.standard_normal((B, H))
 
-    Hs, h_T = rnn.forward(X, h0)
-    dX, dh0 = rnn.backward(dHs, dh_T)
+    Hs, (h_T,) = rnn.forward(X, (h0[None],))                  # the layer: (L=1, B, H) states
+    dX, (dh0,) = rnn.backward(dHs, (dh_T[None],))
 
-    h, caches, hs = h0, [], []
+    state, caches, hs = (h0,), [], []                          # the cell: (B, H) states
     for t in range(T):
-        h, c = cell.step_forward(X[t], h)
+        state, c = cell.step_forward(X[t], state)
         caches.append(c)
-        hs.append(h)
+        hs.append(state[0])
     dh, dX_cell = dh_T, np.zeros_like(X)
     for t in reversed(range(T)):
-        dX_cell[t], dh = cell.step_backward(dHs[t] + dh, caches[t])
+        dX_cell[t], (dh,) = cell.step_backward((dHs[t] + dh,), caches[t])
 
     np.testing.assert_allclose(Hs, np.stack(hs), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(h_T, hs[-1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h_T[0], hs[-1], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dX, dX_cell, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(dh0, dh, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dh0[0], dh, rtol=1e-10, atol=1e-12)
     for k in rnn.grads:
         np.testing.assert_allclose(rnn.grads[k], cell.grads[k], rtol=1e-10, atol=1e-12, err_msg=k)
 
@@ -175,12 +176,12 @@ def test_rnn_forward_matches_the_book_formula():
     rng = np.random.default_rng(5)
     rnn = prepared(RNN(3, 4), 6)
     X = rng.standard_normal((5, 2, 3))
-    Hs, h_T = rnn.forward(X)
+    Hs, (h_T,) = rnn.forward(X)
     p, h = rnn.params, np.zeros((2, 4))
     for t in range(5):
         h = np.tanh(X[t] @ p["W_xh"] + h @ p["W_hh"] + p["b_h"])
         np.testing.assert_allclose(Hs[t], h, rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(h_T, Hs[-1])
+    np.testing.assert_array_equal(h_T[0], Hs[-1])
 
 
 # ----------------------------------------------------------------- the layer contract
@@ -191,7 +192,7 @@ def make_layers():
         (Linear(3, 4), [rng.standard_normal((2, 3))], [rng.standard_normal((2, 4))]),
         (Embedding(6, 3), [rng.integers(0, 6, size=(4, 2))], [rng.standard_normal((4, 2, 3))]),
         (RNN(3, 4), [rng.standard_normal((5, 2, 3))],
-         [rng.standard_normal((5, 2, 4)), rng.standard_normal((2, 4))]),
+         [rng.standard_normal((5, 2, 4)), (rng.standard_normal((1, 2, 4)),)]),
         (Sequential(Linear(3, 4), ReLU(), Linear(4, 2)), [rng.standard_normal((2, 3))],
          [rng.standard_normal((2, 2))]),
     ]
@@ -233,10 +234,11 @@ def test_float32_by_default_and_float64_cast(index):
 def test_backward_does_not_mutate_upstream_gradient(index):
     layer, inputs, upstream = make_layers()[index]
     layer.forward(*inputs)
-    saved = [u.copy() for u in upstream]
+    arrays = [a for u in upstream for a in (u if isinstance(u, tuple) else (u,))]  # states too
+    saved = [a.copy() for a in arrays]
     layer.backward(*upstream)
-    for u, s in zip(upstream, saved):
-        np.testing.assert_array_equal(u, s)
+    for a, s in zip(arrays, saved):
+        np.testing.assert_array_equal(a, s)
 
 
 def test_same_seed_same_init_and_book_scale():
