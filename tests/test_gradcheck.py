@@ -1,6 +1,9 @@
 """The gradient-check report: the command a user runs first, and its exit status."""
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,32 +44,43 @@ def test_numerical_gradient_of_a_known_function():
     np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-8)
 
 
-def test_readme_breakpoint_points_at_the_backward_time_loop():
-    """The README's debugger instructions name a line of minirnn/layers.py: keep it true."""
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    lines = re.findall(r"b minirnn/layers\.py:(\d+)", (root / "README.md").read_text())
-    assert lines, "README lost its breakpoint instruction"
-    source = (root / "minirnn" / "layers.py").read_text().splitlines()
-    for n in lines:
-        assert "for t in reversed(range(T))" in source[int(n) - 1], f"layers.py:{n} is not the loop"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = "examples/step_through_backprop.py"
+BREAKPOINT = re.compile(r"\bb (minirnn/[\w/]+\.py):(\d+)")
 
 
-def test_readme_pdb_session_stops_in_the_backward_time_loop():
-    """Drive pdb with the README's commands and check where it stops."""
-    import os
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    line = re.search(r"b minirnn/layers\.py:(\d+)", (root / "README.md").read_text()).group(1)
+def example_breakpoints() -> list[tuple[str, int]]:
+    """The ``b FILE:LINE`` commands the debugger example gives: what it prints, or, until it
+    prints one, what its docstring says (docs/debugging.md sends the reader to the example
+    for the line, so that no page has to follow the line numbers of the code)."""
     env = dict(os.environ, PYTHONPATH=".", MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, "-m", "pdb", "examples/step_through_backprop.py"],
-                         input=f"b minirnn/layers.py:{line}\nc\nn\np dh_next.shape, t\nq\n",
-                         capture_output=True, text=True, cwd=root, env=env, timeout=120)
-    assert f"layers.py({line})backward()" in out.stdout, out.stdout[-2000:]
+    out = subprocess.run([sys.executable, EXAMPLE], capture_output=True, text=True, cwd=ROOT,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = BREAKPOINT.findall(out.stdout) or BREAKPOINT.findall((ROOT / EXAMPLE).read_text())
+    return [(path, int(line)) for path, line in found]
+
+
+def test_debugging_page_breakpoint_points_at_the_backward_time_loop():
+    """docs/debugging.md's instructions lead to a line of minirnn: keep it true."""
+    page = (ROOT / "docs" / "debugging.md").read_text()
+    assert f"PYTHONPATH=. python -m pdb {EXAMPLE}" in page, "docs/debugging.md lost its pdb command"
+    assert "prints the breakpoint to set" in page, "docs/debugging.md lost its breakpoint instruction"
+    breakpoints = example_breakpoints()
+    assert breakpoints, f"{EXAMPLE} no longer says where to break"
+    for path, n in breakpoints:
+        source = (ROOT / path).read_text().splitlines()
+        assert "for t in reversed(range(T))" in source[n - 1], f"{path}:{n} is not the loop"
+
+
+def test_debugging_page_pdb_session_stops_in_the_backward_time_loop():
+    """Drive pdb with docs/debugging.md's commands and check where it stops."""
+    path, line = example_breakpoints()[0]
+    env = dict(os.environ, PYTHONPATH=".", MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, "-m", "pdb", EXAMPLE],
+                         input=f"b {path}:{line}\nc\nn\np dh_next.shape, t\nq\n",
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert f"{Path(path).name}({line})backward()" in out.stdout, out.stdout[-2000:]
     assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
 
 
