@@ -1,4 +1,5 @@
 """The docs pages' numbers that are cheap to compute, held to what the code computes."""
+import importlib.util
 import os
 import re
 import shlex
@@ -89,3 +90,18 @@ def test_bptt_page_full_bptt_refusal_is_what_the_command_prints(tmp_path):
                          capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_performance_page_nominal_memory_is_what_the_benchmark_computes():
+    """docs/performance.md's nominal MB (parameters + gradients + BPTT caches + batch) are
+    arithmetic on the shapes: both memory tables must give what benchmarks/throughput.py
+    computes for each configuration."""
+    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    text = (DOCS / "performance.md").read_text(encoding="utf-8")
+    for cfg in throughput.CONFIGS:
+        nominal = throughput.nominal_bytes(cfg, throughput.make_model(cfg))
+        parts = " + ".join(f"{nominal[k] / 1e6:.2f}" for k in ("params", "grads", "caches", "batch"))
+        cell = f"| {cfg.name} | {sum(nominal.values()) / 1e6:.2f} = {parts} |"
+        assert text.count(cell) == 2, cell                   # the one- and the two-thread table
