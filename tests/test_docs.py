@@ -1,4 +1,6 @@
-"""The docs pages' numbers that are cheap to compute, held to what the code computes."""
+"""The README as the front door (short, its commands and example true, its links alive) and
+the docs pages' numbers: every measured table says when, where and how it was measured, and
+the numbers that are cheap to compute are held to what the code computes."""
 import importlib.util
 import os
 import re
@@ -19,6 +21,84 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+MACHINE = "2-core x86_64 (this project's CI machine), Python 3.11, NumPy 2.4.6"
+
+
+def without_code(markdown: str) -> str:
+    """The text outside fenced code blocks."""
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+# ------------------------------------------------------------------ the front door
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: the rest belongs in docs/"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_to_existing_files(page):
+    """Every relative link (and image) of README.md and docs/*.md names a file that exists,
+    and an anchor names a heading of the page it points to."""
+    text = without_code(page.read_text(encoding="utf-8"))
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links or page.name != "README.md"
+    for link in links:
+        if re.match(r"[a-z]+:", link):                     # http:, https:, mailto:
+            continue
+        path, _, anchor = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        assert target.exists(), f"{page.name}: {link} does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", without_code(target.read_text(encoding="utf-8")), re.M)
+            assert anchor in {slug(h) for h in headings}, f"{page.name}: no heading for {link}"
+
+
+def test_readme_keeps_the_two_setup_commands():
+    """The main job and the tests, verbatim; CI (.ci/run) runs the second as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in ("pip install . && minirnn train", "pip install -e '.[test]' && python -m pytest"):
+        assert f"```bash\n{command}\n```" in readme, command
+    assert "pip install -e '.[test]' && python -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_api_example_runs_verbatim(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## The API in ten lines\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_measured_table_says_when_where_and_how(page):
+    """A table with a measured number (one with a decimal point) is introduced by a
+    paragraph 'Measured <date> ... commit <hash> ... <machine> ... `<command>`'."""
+    lines = without_code(page.read_text(encoding="utf-8")).splitlines()
+    for i, line in enumerate(lines):
+        starts_table = line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))
+        if not starts_table:
+            continue
+        end = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")), len(lines))
+        if not re.search(r"\d\.\d", " ".join(lines[i + 2:end])):
+            continue
+        last = next(j for j in range(i - 1, -1, -1) if lines[j].strip())
+        first = next((j + 1 for j in range(last, -1, -1) if not lines[j].strip()), 0)
+        before = " ".join(lines[first:last + 1])           # the paragraph just above the table
+        where = f"{page.name}, the table at line {i + 1}"
+        assert before.startswith("Measured "), f"{where} is not introduced by a 'Measured' paragraph"
+        assert re.search(r"\b20\d\d-\d\d-\d\d\b", before), f"{where}: no date"
+        assert re.search(r"\bcommits? [0-9a-f]{7}\b", before), f"{where}: no commit"
+        assert MACHINE in before, f"{where}: no machine"
+        assert re.search(r"`[^`]+`", before), f"{where}: no command"
+
+
+# ------------------------------------------------------------------ the pages' numbers
 def page_text(page: str) -> str:
     """``docs/<page>`` with every run of whitespace made one space (prose wraps anywhere)."""
     return " ".join((DOCS / page).read_text(encoding="utf-8").split())
