@@ -1,6 +1,9 @@
 """The gradient-check report: the command a user runs first, and its exit status."""
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +42,19 @@ def test_numerical_gradient_of_a_known_function():
     x = np.array([0.3, -1.2, 2.0])
     g = gradcheck.numerical_gradient(lambda: float(np.sum(np.sin(x) * x)), x)
     np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-8)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = "examples/step_through_backprop.py"
+
+
+def test_debugging_page_sends_the_reader_to_the_printed_breakpoint():
+    """docs/debugging.md names no line number: the example prints it, computed from the
+    source (tests/test_examples.py drives pdb with what it prints)."""
+    page = (ROOT / "docs" / "debugging.md").read_text()
+    assert f"PYTHONPATH=. python -m pdb {EXAMPLE}" in page, "docs/debugging.md lost its pdb command"
+    assert "prints the breakpoint to set" in page, "docs/debugging.md lost its breakpoint instruction"
+    assert not re.search(r"b minirnn/[\w/]+\.py:\d+", page), "a line number in the page goes stale"
 
 
 def test_a_failure_names_the_worst_array_and_entry():

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minirnn.ngram
-from minirnn.data import load_time_machine, preprocess, tokenize
+from minirnn.data import Vocab, load_time_machine, preprocess, tokenize
 from minirnn.metrics import perplexity
 from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent
 
@@ -180,19 +180,48 @@ def test_zipf_exponent_rejects_what_is_not_a_count(freqs):
         zipf_exponent(freqs)
 
 
-def readme_row(label: str) -> list[float]:
-    """The numbers of the README table row that starts with ``| label |``."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in readme.splitlines() if line.startswith(f"| {label} |"))
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def docs_row(label: str, page: str = "text-data.md") -> list[float]:
+    """The numbers of the docs page's table row that starts with ``| label |``."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
     return [float(cell.replace(",", "")) for cell in row.split("|")[2:-1]]
 
 
-def test_readme_zipf_and_character_perplexities_are_what_the_code_gives(words):
-    """The README's Zipf row and held-out character perplexities (examples/
+def test_docs_zipf_and_character_perplexities_are_what_the_code_gives(words):
+    """docs/text-data.md's Zipf row and held-out character perplexities (examples/
     language_model_statistics.py: first 90% of the tokens to train, the rest to test)."""
     alphas = [zipf_exponent(ngram_counts(words, n), (10, 1000)) for n in (1, 2, 3)]
-    np.testing.assert_allclose(alphas, readme_row("words"), atol=5e-4)
+    np.testing.assert_allclose(alphas, docs_row("words"), atol=5e-4)
     chars = tokenize(preprocess(load_time_machine(os.environ["MINIRNN_DATA"], download=False)), "char")
     split = int(0.9 * len(chars))
     ppl = [NGramLM(chars[:split], n=n, eps=1.0).perplexity(chars[split:]) for n in (1, 2, 3)]
-    np.testing.assert_allclose(ppl, readme_row("characters (V = 28), eps = 1"), atol=5e-3)
+    np.testing.assert_allclose(ppl, docs_row("characters (V = 28), eps = 1"), atol=5e-3)
+
+
+def test_docs_word_perplexities_and_counts_are_what_the_code_gives(words):
+    """The rest of docs/text-data.md's perplexity table (words, and both kinds scored on
+    their training tokens) and the counts its text gives: 173,428 characters, 28 of them
+    in the vocabulary, 4,327 words, 8.2% of the held-out words unseen."""
+    text = preprocess(load_time_machine(os.environ["MINIRNN_DATA"], download=False))
+    page = " ".join((DOCS / "text-data.md").read_text(encoding="utf-8").split())
+    assert f"lowercase: {len(text):,} characters" in page
+    chars = tokenize(text, "char")
+    assert f"the rest sorted: {len(Vocab(chars))} characters" in page
+    split = int(0.9 * len(chars))
+    char_lm = [NGramLM(chars[:split], n=n, eps=1.0) for n in (1, 2, 3)]
+    np.testing.assert_allclose([lm.perplexity(chars[:split]) for lm in char_lm],
+                               docs_row("characters, on the training tokens, eps = 1"), atol=5e-3)
+    split = int(0.9 * len(words))
+    train, test = words[:split], words[split:]
+    light = [NGramLM(train, n=n, eps=1.0) for n in (1, 2, 3)]
+    unseen = sum(tok not in light[0].vocab for tok in test) / len(test)
+    label = f"words (V = {len(light[0].vocab):,}; {100 * unseen:.1f}% of held-out words unseen), eps = 1"
+    np.testing.assert_allclose([lm.perplexity(test) for lm in light], docs_row(label), atol=5e-3)
+    np.testing.assert_allclose([NGramLM(train, n=n, eps=1000.0).perplexity(test) for n in (1, 2, 3)],
+                               docs_row("words, eps = 1000 (the strongest tried, the best here)"),
+                               atol=5e-3)
+    np.testing.assert_allclose([lm.perplexity(train) for lm in light],
+                               docs_row("words, on the training tokens, eps = 1"), atol=5e-3)
