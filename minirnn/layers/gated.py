@@ -194,6 +194,7 @@ class _GRUParams(_GatedParams):
 
     GATES = ("r", "z", "h")
     NUM_SIGMOID = 2
+    state_names = ("h",)                                   # the state: (h,)
     W_xr, W_hr, b_r = GateView(), GateView(), GateView()
     W_xz, W_hz, b_z = GateView(), GateView(), GateView()
     W_xh, W_hh, b_h = GateView(), GateView(), GateView()
@@ -234,6 +235,7 @@ class _LSTMParams(_GatedParams):
 
     GATES = ("i", "f", "o", "c")
     NUM_SIGMOID = 3
+    state_names = ("h", "c")                               # the state: (h, c)
     W_xi, W_hi, b_i = GateView(), GateView(), GateView()
     W_xf, W_hf, b_f = GateView(), GateView(), GateView()
     W_xo, W_ho, b_o = GateView(), GateView(), GateView()
@@ -414,11 +416,11 @@ class LSTMCell(_LSTMParams):
 # --------------------------------------------------------------------------- the layers
 class _SequenceLayer:
     """What ``GRU`` and ``LSTM`` share with ``RNN``'s interface: the state's shape, the zero
-    state and backward's argument checks.  ``state_names`` names the state's arrays."""
+    state and the argument checks.  ``state_names`` (from the parameters' class) names the
+    state's arrays: ``("h",)`` or ``("h", "c")``."""
 
     num_layers = 1
     num_directions = 1
-    state_names: tuple = ("h",)
 
     def state_shape(self, batch_size: int) -> tuple:
         """The shape of each array of the state: ``(num_layers * num_directions, B, H)``."""
@@ -480,8 +482,6 @@ class GRU(_SequenceLayer, _GRUParams):
     flows from H_t back to H_{t-1} (all of it: the direct ``Z_t`` path and the gates') by
     ``keep[t]``; ``record_grad_norms = True`` stores ``||dL/dH_t||`` in ``dh_norms`` (T,).
     """
-
-    state_names = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, reset_after: bool = False,
                  seed=None, rng=None, init: str = "normal", sigma: float = 0.01,
@@ -647,8 +647,6 @@ class LSTM(_SequenceLayer, _LSTMParams):
     the whole state); ``record_grad_norms = True`` stores ``||dL/dH_t||`` in ``dh_norms``
     and ``||dL/dC_t||`` (from step t+1 and through H_t) in ``dc_norms``, each (T,).
     """
-
-    state_names = ("h", "c")
 
     def __init__(self, input_size: int, hidden_size: int, seed=None, rng=None,
                  init: str = "normal", sigma: float = 0.01, dtype=DEFAULT_DTYPE):
