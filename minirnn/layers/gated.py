@@ -74,13 +74,13 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     Stable as written: for a < -88 (float32; -709 in float64) exp(-a) overflows to inf and
     1 / (1 + inf) = 0 is the right answer (the true value is below the smallest normal
     float); for large a it underflows to 0 and the answer is 1.  Both are expected, so
-    they are silenced here, nowhere else.  Every other
-    input keeps full relative precision, also deep in the tails (the identity
-    (1 + tanh(a/2)) / 2 loses it there to cancellation, and np.tanh is slower than np.exp).
+    they are silenced here, nowhere else.  Every other input keeps full relative
+    precision, deep in the tails too (the identity (1 + tanh(a/2)) / 2 loses it there to
+    cancellation: 1e-4 relative at a = -30; and np.tanh is slower than np.exp).
     """
     with np.errstate(over="ignore", under="ignore"):
         out = np.negative(a, out=out)                      # -a
-        np.exp(out, out=out)                               # exp(-a): inf for a < -88, 0 for a > 104
+        np.exp(out, out=out)                               # exp(-a), float32: inf for a < -88
     out += 1                                               # 1 + exp(-a)
     return np.reciprocal(out, out=out)                     # 1 / (1 + exp(-a))
 
@@ -129,12 +129,13 @@ class _GatedParams(Layer):
 
     ``W_x (D, G*H)``, ``W_h (H, G*H)``, ``b (G*H,)``; gate k (``GATES[k]``) owns columns
     ``k*H:(k+1)*H``.  Each gate's weights are drawn as the book draws them, one ``(D, H)``
-    and one ``(H, H)`` matrix per gate (so ``init='uniform'`` is U(+-1/sqrt(H)) as in
-    PyTorch, not 1/sqrt(G*H)); biases start at zero.
+    and one ``(H, H)`` matrix per gate, with ``init``: ``'normal'`` (the default,
+    N(0, sigma^2) with sigma 0.01: the book's GRU and LSTM from scratch, as ``RNN``),
+    ``'uniform'`` (U(+-1/sqrt(H)), PyTorch's ``nn.GRU`` / ``nn.LSTM``: per gate, so H and
+    not G*H) or ``'xavier'``.  Biases start at zero (the book's; PyTorch draws its biases too).
     """
 
     GATES: tuple = ()          # the gate letters in the fused arrays' column order
-    NUM_SIGMOID: int = 0       # the first NUM_SIGMOID gates are sigmoids, the rest tanh
 
     def __init__(self, input_size, hidden_size, seed, rng, init, sigma, dtype):
         super().__init__()
@@ -192,8 +193,7 @@ class _GRUParams(_GatedParams):
     the reset product.  The book's names are views: ``W_xr, W_hr, b_r, W_xz, W_hz, b_z,
     W_xh, W_hh, b_h``."""
 
-    GATES = ("r", "z", "h")
-    NUM_SIGMOID = 2
+    GATES = ("r", "z", "h")                                # sigma, sigma, tanh
     state_names = ("h",)                                   # the state: (h,)
     W_xr, W_hr, b_r = GateView(), GateView(), GateView()
     W_xz, W_hz, b_z = GateView(), GateView(), GateView()
@@ -233,16 +233,12 @@ class _LSTMParams(_GatedParams):
     names are views: ``W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c``.
     One bias per gate: PyTorch's two (``bias_ih + bias_hh``) sum into it."""
 
-    GATES = ("i", "f", "o", "c")
-    NUM_SIGMOID = 3
+    GATES = ("i", "f", "o", "c")                           # sigma, sigma, sigma, tanh
     state_names = ("h", "c")                               # the state: (h, c)
     W_xi, W_hi, b_i = GateView(), GateView(), GateView()
     W_xf, W_hf, b_f = GateView(), GateView(), GateView()
     W_xo, W_ho, b_o = GateView(), GateView(), GateView()
     W_xc, W_hc, b_c = GateView(), GateView(), GateView()
-
-    def __init__(self, input_size, hidden_size, seed, rng, init, sigma, dtype):
-        super().__init__(input_size, hidden_size, seed, rng, init, sigma, dtype)
 
 
 def _check_step_cache(cache, cache_type) -> None:
