@@ -38,11 +38,15 @@ from .base import DEFAULT_DTYPE, Layer, Module, Sequential, init_weight, storage
 from .dense import (NONLINEARITIES, ActivationCache, Dropout, DropoutCache, Embedding,
                     EmbeddingCache, Linear, LinearCache, OneHot, ReLU, Tanh, activation_grad,
                     scatter_add_rows)
+from .gated import (GRU, LSTM, GateView, GRUCache, GRUCell, GRUStepCache, LSTMCache, LSTMCell,
+                    LSTMStepCache, sigmoid)
 from .recurrent import RNN, RNNCache, RNNCell, StepCache, check_keep, check_state
 
 __all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "init_weight", "storage",
            "OneHot", "Embedding", "Linear", "Tanh", "ReLU", "Dropout", "activation_grad",
            "NONLINEARITIES", "scatter_add_rows", "RNNCell", "RNN", "StepCache", "RNNCache",
+           "GRUCell", "GRU", "GRUStepCache", "GRUCache", "LSTMCell", "LSTM", "LSTMStepCache",
+           "LSTMCache", "GateView", "sigmoid",
            "EmbeddingCache", "LinearCache", "ActivationCache", "DropoutCache",
            "check_state", "check_keep", "check_array", "check_positive_int",
            "check_token_ids", "make_rng"]
