@@ -1,5 +1,5 @@
 """Reproduce the book's published RNN language-model runs on the CPU and print the
-README table (preset, the book's perplexity, minirnn's, wall time, a sample).
+table of docs/training.md (preset, the book's perplexity, minirnn's, wall time, a sample).
 
     python benchmarks/reproduce_book.py                       # all four presets, in turn
     python benchmarks/reproduce_book.py --presets d2l-1.0     # one of them

@@ -30,7 +30,7 @@ For each configuration, in one run on this machine:
 The implementations take turns in blocks of ``--block`` steps, so that a machine shared
 with other jobs slows them alike; the load average is printed with the results.
 ``--choices`` also times the alternatives behind the design choices of the vectorized core.
-Writes ``<out>/throughput.md`` (the README's tables) and ``throughput.json``, and prints them.
+Writes ``<out>/throughput.md`` (the tables of docs/performance.md) and ``throughput.json``, and prints them.
 """
 from __future__ import annotations
 

@@ -20,7 +20,9 @@ and the gradient flow.
 
 Figures: bptt_perplexity.png, bptt_gradient_flow_linear.png, bptt_gradient_flow_rnnlm.png.
 """
+# %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
+import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -44,6 +46,7 @@ RADII = (0.9, 1.0, 1.1)
 FLOW_STEPS, FLOW_BATCH = 100, 8     # the sequences the gradient flows back through
 
 
+# %% The three strategies, trained side by side
 def train_strategies(corpus, vocab, args):
     """Train the same model (same init, same minibatches) with each strategy.  The three
     runs take turns, one epoch each, so a busy machine slows them all alike; each run's
@@ -71,6 +74,7 @@ def train_strategies(corpus, vocab, args):
     return runs
 
 
+# %% Their table and figure
 def print_table(runs):
     print(f"\n{'strategy':<24}{'updates/epoch':>14}{'train ppl':>11}{'held-out ppl':>14}"
           f"{'wall time':>11}")
@@ -111,6 +115,7 @@ def perplexity_figure(runs, path, args):
     return save_figure(fig, path)
 
 
+# %% What full BPTT costs in memory
 def memory_report(vocab_size, num_hiddens, num_tokens):
     """What full BPTT's caches cost (float32): this run, and the whole book at H = 512."""
     row = (TRAIN_TOKENS - 1) // BATCH_SIZE
@@ -125,6 +130,7 @@ def memory_report(vocab_size, num_hiddens, num_tokens):
               f"1 GiB limit:\n  FullBPTTMemoryError: {err}")
 
 
+# %% Gradient flow: the linear RNN and the tanh language model
 def linear_flows():
     """Linear RNN, symmetric W_hh at radius 0.9 / 1.0 / 1.1: measured rates."""
     demo = spectral_radius_demo(RADII, num_hiddens=16, num_steps=FLOW_STEPS, seed=0)
@@ -162,6 +168,7 @@ def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained):
     return flows
 
 
+# %% The book's exercise: powers of a symmetric matrix
 def power_exercise():
     """Powers of a symmetric matrix turn towards its top eigenvector at rate |l2/l1|."""
     rng = np.random.default_rng(0)
@@ -177,7 +184,8 @@ def power_exercise():
     print(f"  tan(angle) shrinks by {rate:.4f} per power (fitted over k = 30..60)")
 
 
-def main():
+# %% Run everything
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=100,
                         help="epochs per strategy (default %(default)s)")
@@ -187,7 +195,7 @@ def main():
                         help="keep probability of 'randomized' (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("figures"),
                         help="folder for the PNGs (default %(default)s)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     corpus, vocab = load_corpus_time_machine()
     runs = train_strategies(corpus, vocab, args)
@@ -213,5 +221,6 @@ def main():
     power_exercise()
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

@@ -4,10 +4,12 @@ language model from ready-made pieces, ``RNNLM`` and the trainer, in about twent
     python examples/rnn_concise.py                  # the book's 500 epochs, about a minute
     python examples/rnn_concise.py --epochs 50      # a quick look
 
-The book: hidden 256, perplexity 1.3 after 500 epochs (minirnn: README "Training").
+The book: hidden 256, perplexity 1.3 after 500 epochs (minirnn: docs/training.md).
 Writes ``rnn_concise_perplexity.png`` to ``--out``.
 """
+# %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
+import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -21,6 +23,7 @@ from minirnn.plotting import plot_history  # noqa: E402
 from minirnn.train import train  # noqa: E402
 
 
+# %% The concise model: RNNLM and the trainer
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=500, help="the book: 500")
@@ -45,5 +48,6 @@ def main(argv=None):
     print(f"figure: {path}")
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

@@ -16,7 +16,9 @@ checks that the two agree) and ``minirnn.train`` the same loop; set a breakpoint
 
 Dimension letters: B batch, T steps, V vocabulary (28), H hidden units.
 """
+# %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
+import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -36,6 +38,7 @@ from minirnn.optim import SGD, grad_clipping  # noqa: E402
 from minirnn.plotting import plot_history  # noqa: E402
 
 
+# %% The book's RNNModelScratch, one step at a time
 class ScratchRNNLM:
     """The book's ``RNNModelScratch``, one step at a time:
 
@@ -84,6 +87,7 @@ class ScratchRNNLM:
         return (dh_next,)                                        # dL/dH_0: truncation drops it
 
 
+# %% The book's train_ch8
 def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_iter):
     """The book's ``train_ch8`` / ``train_epoch_ch8``; returns per-epoch records."""
     loss, updater = SoftmaxCrossEntropy(), SGD(model.params, model.grads, lr)
@@ -111,6 +115,7 @@ def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_it
     return history
 
 
+# %% The step-by-step model against the vectorized RNNLM
 def check_against_rnnlm(vocab_size, num_hiddens):
     """The step-by-step model and minirnn's vectorized RNNLM compute the same thing:
     returns the largest relative difference of their outputs and of their gradients."""
@@ -135,6 +140,7 @@ def check_against_rnnlm(vocab_size, num_hiddens):
     return max(rel(a, b) for a, b in zip(*results))
 
 
+# %% Train, report, sample, plot
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=500, help="the book: 500")
@@ -164,5 +170,6 @@ def main(argv=None):
     print(f"figure: {path}")
 
 
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main()
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours

@@ -46,7 +46,7 @@ _D2L_017 = {"max_tokens": 10000, "sampling": "sequential", "batch_size": 32, "nu
 #: The book's published runs (REFERENCE.md section 5), and minirnn's default.
 PRESETS = {
     # the README's main job: the 1.0 windows over the first 150,000 characters (the last
-    # 20,000 held out), hidden 128 and Adam; README "Training" says why these numbers
+    # 20,000 held out), hidden 128 and Adam; docs/training.md says why these numbers
     "default": {"sampling": "windowed", "num_train": 150000, "num_val": 20000, "batch_size": 128,
                 "num_steps": 32, "num_hiddens": 128, "optimizer": "adam", "lr": 0.005,
                 "clip": 1.0, "num_epochs": 4, "init": "uniform", "sample_every": 1},

@@ -1,6 +1,6 @@
 """The example scripts run, on tiny settings, and save the figures they promise.
 
-(The full-size runs are the README's numbers; here only that the scripts still work.)
+(The full-size runs are the numbers in docs/; here only that the scripts still work.)
 """
 import os
 import re
@@ -62,3 +62,15 @@ def test_example_runs_and_saves_its_figures(script, args, figures, tmp_path):
     run(script, *args, "--out", str(out), cwd=tmp_path)
     for name in figures:
         assert (out / name).stat().st_size > 10_000, name
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_opens_cell_by_cell(script):
+    """``# %%`` cells (VS Code, Jupyter with jupytext): the imports first, the run last."""
+    import ast
+    source = (EXAMPLES / script).read_text()
+    cells = [i + 1 for i, line in enumerate(source.splitlines()) if line.startswith("# %%")]
+    assert len(cells) >= 2, f"{script} has {len(cells)} cells"
+    first_import = min(node.lineno for node in ast.parse(source).body
+                       if isinstance(node, (ast.Import, ast.ImportFrom)))
+    assert cells[0] < first_import, f"{script}: the first cell starts after its imports"
