@@ -37,6 +37,24 @@ def init_weight(rng: np.random.Generator, shape: tuple, init: str = "normal",
 class Layer:
     """Base class: a layer owns ``params`` and ``grads`` dicts with the same keys."""
 
+    training = True               # False after eval(): dropout is the identity
+
+    def sublayers(self) -> list:
+        """The layers inside this one (a Module's children, a stack's copies)."""
+        return []
+
+    def train(self, mode: bool = True):
+        """Training mode (dropout active) or, with ``mode=False``, evaluation mode, for this
+        layer and every layer inside it; returns the layer."""
+        self.training = bool(mode)
+        for layer in self.sublayers():
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: dropout is the identity (``train(False)``)."""
+        return self.train(False)
+
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -98,6 +116,9 @@ class Module(Layer):
         if name.isidentifier():
             setattr(self, name, layer)
         return layer
+
+    def sublayers(self) -> list:
+        return list(self.children.values())
 
     def named_parameters(self):
         """``(dotted name, param, grad)`` for every parameter, each memory once (first

@@ -61,7 +61,7 @@ import numpy as np
 
 from .._checks import check_array, check_positive_int, make_rng
 from .base import DEFAULT_DTYPE, Layer, init_weight
-from .recurrent import check_keep, check_state, keep_factor
+from .recurrent import RecurrentLayer, check_state, keep_factor
 
 __all__ = ["sigmoid", "GRUCell", "GRU", "LSTMCell", "LSTM", "GRUStepCache", "GRUCache",
            "LSTMStepCache", "LSTMCache", "GateView"]
@@ -155,6 +155,10 @@ class _GatedParams(Layer):
     def _gate_blocks(self, arrays: dict) -> dict:
         """``{"W_x<g>": W_x[:, block], "W_h<g>": W_h[:, block], "b_<g>": b[block]}`` for
         every gate g, in gate order: views of ``arrays`` (``params`` or ``grads``)."""
+        if getattr(self, "layers", None) is not None:
+            raise AttributeError(f"a stacked or bidirectional {type(self).__name__} has no "
+                                 f"per-gate views of its own: its copies do "
+                                 f"(layer.layers[k][d].gate_params())")
         H = self.hidden_size
         views = {}
         for k, gate in enumerate(self.GATES):
@@ -410,44 +414,6 @@ class LSTMCell(_LSTMParams):
 
 
 # --------------------------------------------------------------------------- the layers
-class _SequenceLayer:
-    """What ``GRU`` and ``LSTM`` share with ``RNN``'s interface: the state's shape, the zero
-    state and the argument checks.  ``state_names`` (from the parameters' class) names the
-    state's arrays: ``("h",)`` or ``("h", "c")``."""
-
-    num_layers = 1
-    num_directions = 1
-
-    def state_shape(self, batch_size: int) -> tuple:
-        """The shape of each array of the state: ``(num_layers * num_directions, B, H)``."""
-        return (self.num_layers * self.num_directions, batch_size, self.hidden_size)
-
-    def begin_state(self, batch_size: int) -> tuple:
-        """The zero state: one ``(1, B, H)`` array per name in ``state_names``."""
-        check_positive_int(batch_size, "batch_size")
-        return tuple(np.zeros(self.state_shape(batch_size), dtype=self.dtype)
-                     for _ in self.state_names)
-
-    def check_forward_args(self, X, state, lengths) -> None:
-        """Check ``forward``'s arguments before anything changes."""
-        check_array(X, "X", ndim=3, last_dim=self.input_size)
-        if lengths is not None:
-            raise NotImplementedError("lengths (variable-length batches) is not implemented "
-                                      "yet; pass lengths=None")
-        if state is not None:
-            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names))
-
-    def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
-        """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
-        calls it before its other layers' backward, so nothing changes first)."""
-        if self.cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        T, B = self.cache.X.shape[:2]
-        if dstate is not None:
-            check_state(dstate, dstate_name, self.state_shape(B), len(self.state_names))
-        check_keep(keep, T, B)
-
-
 class GRUCache(NamedTuple):
     """What ``GRU.backward`` needs from ``forward`` (``gru.cache``)."""
     X: np.ndarray               # (T, B, D)    the inputs X_1..X_T
@@ -457,7 +423,7 @@ class GRUCache(NamedTuple):
     HN: np.ndarray | None       # (T, B, H)    H_{t-1} W_hh + b_hn (reset_after; else None)
 
 
-class GRU(_SequenceLayer, _GRUParams):
+class GRU(RecurrentLayer, _GRUParams):
     """The GRU over a whole sequence, vectorized (time-major); the equations are in the
     module docstring (``reset_after=False``: the book's; True: PyTorch's / cuDNN's).
 
@@ -479,15 +445,23 @@ class GRU(_SequenceLayer, _GRUParams):
     ``keep[t]``; ``record_grad_norms = True`` stores ``||dL/dH_t||`` in ``dh_norms`` (T,).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, reset_after: bool = False,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 reset_after: bool = False, bidirectional: bool = False, dropout: float = 0.0,
                  seed=None, rng=None, init: str = "normal", sigma: float = 0.01,
                  dtype=DEFAULT_DTYPE):
-        super().__init__(input_size, hidden_size, reset_after, seed, rng, init, sigma, dtype)
-        self.record_grad_norms = False
-        self.dh_norms = None
-        self.cache: GRUCache | None = None
+        rng = make_rng(seed, rng)
+        self.record_grad_norms, self.dh_norms, self.cache = False, None, None
+        if self._build_stack(input_size, hidden_size, num_layers, bidirectional, dropout, rng,
+                             lambda D: GRU(D, hidden_size, reset_after=reset_after, rng=rng,
+                                           init=init, sigma=sigma, dtype=dtype)):
+            self.reset_after = reset_after                     # a stack of one-layer GRUs
+            return
+        _GRUParams.__init__(self, input_size, hidden_size, reset_after, None, rng, init,
+                            sigma, dtype)
 
     def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        if self.layers is not None:                          # stacked or bidirectional
+            return self.forward_stack(X, state, lengths)
         self.check_forward_args(X, state, lengths)
         T, B, D = X.shape
         H = self.hidden_size
@@ -539,6 +513,8 @@ class GRU(_SequenceLayer, _GRUParams):
 
     def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
                  keep: np.ndarray | None = None, input_grad: bool = True):
+        if self.layers is not None:                          # stacked or bidirectional
+            return self.backward_stack(dHs, dstate, keep, input_grad)
         self.check_backward_args(dstate, keep)               # and that forward came first
         X, Hbuf, gates, RH, HN = self.cache
         T, B, D = X.shape
@@ -623,7 +599,7 @@ class LSTMCache(NamedTuple):
     tanh_C: np.ndarray          # (T, B, H)    tanh(C_t), t = 1..T (tanh_C[t-1] for C[t])
 
 
-class LSTM(_SequenceLayer, _LSTMParams):
+class LSTM(RecurrentLayer, _LSTMParams):
     """The book's LSTM over a whole sequence, vectorized (time-major); the equations are in
     the module docstring.
 
@@ -644,15 +620,20 @@ class LSTM(_SequenceLayer, _LSTMParams):
     and ``||dL/dC_t||`` (from step t+1 and through H_t) in ``dc_norms``, each (T,).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, seed=None, rng=None,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 bidirectional: bool = False, dropout: float = 0.0, seed=None, rng=None,
                  init: str = "normal", sigma: float = 0.01, dtype=DEFAULT_DTYPE):
-        super().__init__(input_size, hidden_size, seed, rng, init, sigma, dtype)
-        self.record_grad_norms = False
-        self.dh_norms = None
-        self.dc_norms = None
-        self.cache: LSTMCache | None = None
+        rng = make_rng(seed, rng)
+        self.record_grad_norms, self.dh_norms, self.dc_norms, self.cache = False, None, None, None
+        if self._build_stack(input_size, hidden_size, num_layers, bidirectional, dropout, rng,
+                             lambda D: LSTM(D, hidden_size, rng=rng, init=init, sigma=sigma,
+                                            dtype=dtype)):
+            return                                             # a stack of one-layer LSTMs
+        _LSTMParams.__init__(self, input_size, hidden_size, None, rng, init, sigma, dtype)
 
     def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        if self.layers is not None:                          # stacked or bidirectional
+            return self.forward_stack(X, state, lengths)
         self.check_forward_args(X, state, lengths)
         T, B, D = X.shape
         H = self.hidden_size
@@ -691,6 +672,8 @@ class LSTM(_SequenceLayer, _LSTMParams):
 
     def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
                  keep: np.ndarray | None = None, input_grad: bool = True):
+        if self.layers is not None:                          # stacked or bidirectional
+            return self.backward_stack(dHs, dstate, keep, input_grad)
         self.check_backward_args(dstate, keep)               # and that forward came first
         X, Hbuf, Cbuf, gates, tanh_C = self.cache
         T, B, D = X.shape

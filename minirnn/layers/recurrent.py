@@ -17,13 +17,14 @@ cache)`` and ``step_backward(dstate, cache) -> (dx, dstate_prev)``.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_positive_int, make_rng
+from .._checks import check_array, check_positive_int, check_probability, make_rng
 from .base import DEFAULT_DTYPE, Layer, init_weight
-from .dense import NONLINEARITIES, _activate, activation_grad
+from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
 
 # --------------------------------------------------------------------------- the state
@@ -54,8 +55,188 @@ def keep_factor(keep, t: int):
     return k if np.ndim(k) == 0 else np.asarray(k)[:, None]
 
 
+def reverse_keep(keep):
+    """``keep`` for the reverse direction: the same cuts, in its own order of steps.
+
+    The reverse copy's step s reads position T-1-s, so its gradient from step s back to
+    s-1 crosses the boundary between positions T-s and T-1-s, which ``keep[T-s]`` scales
+    in the forward direction; step 0's factor (towards the initial state) stays ``keep[0]``.
+    """
+    if keep is None:
+        return None
+    keep = np.asarray(keep)
+    return np.concatenate([keep[:1], keep[:0:-1]])              # [k_0, k_{T-1}, ..., k_1]
+
+
+class StackCache(NamedTuple):
+    """What a stacked or bidirectional layer keeps (``layer.cache``): its input; each
+    one-layer copy (``layer.layers[k][d]``) and each dropout keeps its own cache."""
+    X: np.ndarray        # (T, B, D)  the input of the first layer
+
+
+class RecurrentLayer(Layer):
+    """What every recurrent layer (``RNN``, ``GRU``, ``LSTM``) shares: the state's shape,
+    the zero state, the argument checks, and stacks.
+
+    ``state_names`` (a class attribute of each cell's parameters, which come after this
+    class in the bases) names the state's arrays: ``("h",)``, or ``("h", "c")`` for the LSTM.
+
+    **Stacks and both directions.**  With ``num_layers > 1`` or ``bidirectional=True`` a
+    layer holds one-layer, one-direction copies of itself in ``layers`` (``layers[k][0]``
+    reads layer k's input forward in time, ``layers[k][1]`` reads it backward), and runs
+    them with the same one-layer code: no second copy of any derivative.  Layer k > 0 reads
+    layer k-1's outputs, both directions concatenated (``H * num_directions`` features),
+    through ``Dropout(dropout)`` (training only, as PyTorch's).  ``params`` are the copies'
+    own arrays, prefixed ``l{k}.`` and ``l{k}_reverse.`` (``l0.W_xh``, ``l1_reverse.W_h``);
+    state arrays are ``(num_layers * num_directions, B, H)``, row ``k * num_directions + d``
+    for copy ``layers[k][d]``, as PyTorch's.  The reverse copy reads ``X[::-1]`` and its
+    outputs are flipped back, so ``Hs[t]`` holds both directions' state at position t.
+    """
+
+    num_layers = 1
+    num_directions = 1
+    layers = None                 # the one-layer copies of a stacked or bidirectional layer
+    dropouts = ()
+    cache = None
+
+    def _build_stack(self, input_size, hidden_size, num_layers, bidirectional, dropout, rng,
+                     make_layer) -> bool:
+        """Check the stack's arguments; for more than one layer or both directions, build
+        the copies (``make_layer(input_size)``: a one-layer, one-direction layer) and return
+        True; for one layer, one direction, return False (the layer holds its own params)."""
+        num_layers = check_positive_int(num_layers, "num_layers")
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
+        dropout = check_probability(dropout, "dropout", allow_one=False)
+        self.num_layers, self.num_directions = num_layers, 2 if bidirectional else 1
+        self.dropout = dropout
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout={dropout} acts between layers and num_layers=1: it has no "
+                          f"effect (as in PyTorch)", UserWarning, stacklevel=3)
+        if num_layers == 1 and not bidirectional:
+            return False
+        Layer.__init__(self)
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        H, nd = self.hidden_size, self.num_directions
+        self.layers = [[make_layer(self.input_size if k == 0 else H * nd) for _ in range(nd)]
+                       for k in range(num_layers)]
+        self.dropouts = [Dropout(dropout, rng=rng) for _ in range(num_layers - 1)]
+        self._collect_params()
+        self.record_grad_norms = False
+        return True
+
+    def _collect_params(self) -> None:
+        """A stack's ``params`` / ``grads``: its copies' own arrays under prefixed names."""
+        self.params, self.grads = {}, {}
+        for k, copies in enumerate(self.layers):
+            for d, layer in enumerate(copies):
+                prefix = f"l{k}{'_reverse' if d else ''}."
+                for name, p in layer.params.items():
+                    self.params[prefix + name] = p
+                    self.grads[prefix + name] = layer.grads[name]
+
+    def astype(self, dtype):
+        if self.layers is None:
+            return super().astype(dtype)
+        for copies in self.layers:
+            for layer in copies:
+                layer.astype(dtype)
+        self._collect_params()                              # the cast made new arrays
+        return self
+
+    def sublayers(self) -> list:
+        return [] if self.layers is None else [l for copies in self.layers for l in copies] + \
+            list(self.dropouts)
+
+    @property
+    def num_hiddens(self) -> int:
+        """The book's name for ``hidden_size``."""
+        return self.hidden_size
+
+    def state_shape(self, batch_size: int) -> tuple:
+        """The shape of each array of the state: ``(num_layers * num_directions, B, H)``."""
+        return (self.num_layers * self.num_directions, batch_size, self.hidden_size)
+
+    def begin_state(self, batch_size: int) -> tuple:
+        """The zero state: one ``(L, B, H)`` array per name in ``state_names``."""
+        check_positive_int(batch_size, "batch_size")
+        return tuple(np.zeros(self.state_shape(batch_size), dtype=self.dtype)
+                     for _ in self.state_names)
+
+    def check_forward_args(self, X, state, lengths) -> None:
+        """Check ``forward``'s arguments before anything changes."""
+        check_array(X, "X", ndim=3, last_dim=self.input_size)
+        if lengths is not None:
+            raise NotImplementedError("lengths (variable-length batches) is not implemented "
+                                      "yet; pass lengths=None")
+        if state is not None:
+            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names))
+
+    def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
+        """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
+        calls it before its other layers' backward, so nothing changes first)."""
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        T, B = self.cache.X.shape[:2]
+        if dstate is not None:
+            check_state(dstate, dstate_name, self.state_shape(B), len(self.state_names))
+        check_keep(keep, T, B)
+
+    # ------------------------------------------------------------------ the stack
+    def forward_stack(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        """``forward`` of a stacked or bidirectional layer: each copy's own ``forward``."""
+        self.check_forward_args(X, state, lengths)
+        nd, finals = self.num_directions, [[] for _ in self.state_names]
+        inputs = X                                             # (T, B, D), then (T, B, H*nd)
+        for k, copies in enumerate(self.layers):
+            if k > 0:
+                inputs = self.dropouts[k - 1].forward(inputs)  # between layers, training only
+            outputs = []
+            for d, layer in enumerate(copies):
+                row = k * nd + d                               # this copy's row of the state
+                s0 = None if state is None else tuple(a[row:row + 1] for a in state)
+                Hs, sT = layer.forward(inputs if d == 0 else inputs[::-1], s0)
+                outputs.append(Hs if d == 0 else Hs[::-1])     # reverse: flip back to positions
+                for i, a in enumerate(sT):
+                    finals[i].append(a[0])
+            inputs = outputs[0] if nd == 1 else np.concatenate(outputs, axis=-1)
+        self.cache = StackCache(X)
+        return inputs, tuple(np.stack(f) for f in finals)      # (T, B, H*nd), ((L, B, H), ...)
+
+    def backward_stack(self, dHs: np.ndarray, dstate: tuple | None = None,
+                       keep: np.ndarray | None = None, input_grad: bool = True):
+        """``backward`` of a stacked or bidirectional layer: each copy's own ``backward``,
+        last layer first; a layer's input gradient is the sum of both directions'."""
+        self.check_backward_args(dstate, keep)
+        T, B = self.cache.X.shape[:2]
+        H, nd = self.hidden_size, self.num_directions
+        check_array(dHs, "dHs", shape=(T, B, H * nd))
+        dstate0 = [[None] * (self.num_layers * nd) for _ in self.state_names]
+        dout = dHs                                             # dL/d(outputs of layer k)
+        for k in reversed(range(self.num_layers)):
+            dinputs = None
+            for d, layer in enumerate(self.layers[k]):
+                row = k * nd + d
+                dH = dout[..., d * H:(d + 1) * H]              # this direction's outputs
+                dsT = None if dstate is None else tuple(a[row:row + 1] for a in dstate)
+                dx, ds0 = layer.backward(np.ascontiguousarray(dH if d == 0 else dH[::-1]), dsT,
+                                         keep=keep if d == 0 else reverse_keep(keep),
+                                         input_grad=input_grad or k > 0)
+                if dx is not None:
+                    dx = dx if d == 0 else dx[::-1]            # back to positions
+                    dinputs = dx if dinputs is None else dinputs + dx  # both directions read it
+                for i, a in enumerate(ds0):
+                    dstate0[i][row] = a[0]
+            if k > 0:
+                dout = self.dropouts[k - 1].backward(dinputs)  # dL/d(layer k-1's outputs)
+        return dinputs, tuple(np.stack(rows) for rows in dstate0)
+
+
 class _RNNParams(Layer):
     """The parameters shared by ``RNNCell`` and ``RNN``: W_xh (D, H), W_hh (H, H), b_h (H,)."""
+
+    state_names = ("h",)                                      # the state: (h,)
 
     def __init__(self, input_size, hidden_size, nonlinearity, seed, rng, init, sigma, dtype):
         super().__init__()
@@ -136,7 +317,7 @@ class RNNCache(NamedTuple):
     H: np.ndarray        # (T+1, B, H)  H[0] = H_0 (the initial state), H[t] = H_t
 
 
-class RNN(_RNNParams):
+class RNN(RecurrentLayer, _RNNParams):
     """The book's RNN over a whole sequence, vectorized (time-major):
 
         H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),  t = 1..T,  H_0 = state[0][0] (zeros if None)
@@ -150,51 +331,38 @@ class RNN(_RNNParams):
     inputs).  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
     into it would change the gradient, so NumPy refuses (copy it to change it).
 
+    ``num_layers``, ``bidirectional`` and ``dropout`` are PyTorch's: a stack of these
+    one-layer layers (``RecurrentLayer``), states ``(num_layers * num_directions, B, H)``
+    and outputs ``(T, B, H * num_directions)``.
+
     Two opt-in hooks for the BPTT section (see ``minirnn.bptt``):
     ``backward(..., keep=k)`` multiplies the gradient flowing from H_t back to H_{t-1} by
     ``k[t]`` (0 cuts it: truncation; 1/p keeps it, reweighted: randomized truncation);
     ``record_grad_norms = True`` stores ``||dL/dH_t||`` for every t in ``dh_norms`` (T,).
     """
 
-    num_layers = 1
-    num_directions = 1
-
-    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 nonlinearity: str = "tanh", bidirectional: bool = False, dropout: float = 0.0,
                  seed=None, rng=None, init: str = "normal", sigma: float = 0.01,
                  dtype=DEFAULT_DTYPE):
-        super().__init__(input_size, hidden_size, nonlinearity, seed, rng, init, sigma, dtype)
-        self.record_grad_norms = False
-        self.dh_norms = None
-        self.cache: RNNCache | None = None
-
-    def state_shape(self, batch_size: int) -> tuple:
-        """The shape of each array of the state: ``(num_layers * num_directions, B, H)``."""
-        return (self.num_layers * self.num_directions, batch_size, self.hidden_size)
-
-    def begin_state(self, batch_size: int) -> tuple:
-        """The zero state ``(h0,)``, h0 ``(1, B, H)``."""
-        check_positive_int(batch_size, "batch_size")
-        return (np.zeros(self.state_shape(batch_size), dtype=self.dtype),)
-
-    def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
-        """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
-        calls it before its other layers' backward, so nothing changes first)."""
-        if self.cache is None:
-            raise RuntimeError("RNN.backward called before forward")
-        T, B = self.cache.X.shape[:2]
-        if dstate is not None:
-            check_state(dstate, dstate_name, self.state_shape(B))
-        check_keep(keep, T, B)
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        rng = make_rng(seed, rng)
+        self.nonlinearity = nonlinearity
+        self.record_grad_norms, self.dh_norms, self.cache = False, None, None
+        if self._build_stack(input_size, hidden_size, num_layers, bidirectional, dropout, rng,
+                             lambda D: RNN(D, hidden_size, nonlinearity=nonlinearity, rng=rng,
+                                           init=init, sigma=sigma, dtype=dtype)):
+            return                                             # a stack of one-layer RNNs
+        _RNNParams.__init__(self, input_size, hidden_size, nonlinearity, None, rng, init,
+                            sigma, dtype)
 
     def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        check_array(X, "X", ndim=3, last_dim=self.input_size)
-        if lengths is not None:
-            raise NotImplementedError("lengths (variable-length batches) is not implemented "
-                                      "yet; pass lengths=None")
+        if self.layers is not None:                            # stacked or bidirectional
+            return self.forward_stack(X, state, lengths)
+        self.check_forward_args(X, state, lengths)
         T, B, D = X.shape
         H = self.hidden_size
-        if state is not None:
-            check_state(state, "state", self.state_shape(B))
         p = self.params
         Hbuf = np.empty((T + 1, B, H), dtype=p["W_hh"].dtype)  # H[0] = H_0, H[t] = H_t
         Hbuf[0] = 0 if state is None else state[0][0]
@@ -212,6 +380,8 @@ class RNN(_RNNParams):
 
     def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
                  keep: np.ndarray | None = None, input_grad: bool = True):
+        if self.layers is not None:                            # stacked or bidirectional
+            return self.backward_stack(dHs, dstate, keep, input_grad)
         self.check_backward_args(dstate, keep)                 # and that forward came first
         X, Hbuf = self.cache
         T, B, D = X.shape
