@@ -70,6 +70,16 @@ def _probability(text: str) -> float:
     return value
 
 
+def _dropout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text}")
+    return value
+
+
 def _max_tokens(text: str):
     return "all" if text.lower() == "all" else _positive_int(text)
 
@@ -81,6 +91,8 @@ TRAIN_OPTIONS = {"corpus": "corpus", "token": "token", "hidden": "num_hiddens",
                  "seed": "seed", "bptt": "bptt", "bptt_p": "bptt_p", "sampling": "sampling",
                  "max_tokens": "max_tokens", "num_train": "num_train", "num_val": "num_val",
                  "init": "init", "nonlinearity": "nonlinearity", "tie_weights": "tie_weights",
+                 "cell": "cell", "layers": "num_layers", "bidirectional": "bidirectional",
+                 "dropout": "dropout", "reset_after": "reset_after",
                  "sample_every": "sample_every", "prefix": "prefix",
                  "num_preds": "num_preds"}
 # what may still change when resuming
@@ -124,7 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=_positive_int, metavar="T", help="num_steps, the window length")
     g.add_argument("--batch", type=_positive_int, metavar="B", help="batch size")
     g = tr.add_argument_group("model")
+    g.add_argument("--cell", choices=["rnn", "gru", "lstm"],
+                   help="the recurrent cell (default rnn, the book's chapter 9; gru, lstm: "
+                        "chapter 10)")
     g.add_argument("--hidden", type=_positive_int, metavar="H", help="num_hiddens")
+    g.add_argument("--layers", type=_positive_int, metavar="N",
+                   help="stacked recurrent layers (default 1)")
+    g.add_argument("--bidirectional", action="store_const", const=True, default=None,
+                   help="read the text both ways (its samples are then not next-token "
+                        "predictions: the book's lesson)")
+    g.add_argument("--dropout", type=_dropout, metavar="P",
+                   help="dropout between stacked layers, in [0, 1) (default 0)")
+    g.add_argument("--reset-after", action="store_const", const=True, default=None,
+                   help="--cell gru: PyTorch's GRU (the reset gate after the product), not "
+                        "the book's")
     g.add_argument("--embed-dim", type=_positive_int, metavar="E",
                    help="learned embeddings of this size (default: one-hot inputs, as the book)")
     g.add_argument("--tie-weights", action="store_const", const=True, default=None,
@@ -210,6 +235,16 @@ def _config_from_args(args) -> dict:
     return config
 
 
+def _describe_model(config: dict) -> str:
+    """``'lstm, 2 layers, bidirectional, hidden 256'`` (``'hidden 128'`` for the book's RNN)."""
+    parts = [] if config["cell"] == "rnn" else [config["cell"]]
+    if config["num_layers"] > 1:
+        parts.append(f"{config['num_layers']} layers")
+    if config["bidirectional"]:
+        parts.append("bidirectional")
+    return ", ".join(parts + [f"hidden {config['num_hiddens']}"])
+
+
 def _cmd_train(args) -> int:
     from .checkpoint import load as load_checkpoint
     from .run import DEFAULT_CONFIG, LATER_KEYS, finish_run, new_run_dir, prepare_run
@@ -250,8 +285,8 @@ def _cmd_train(args) -> int:
                          f"or --steps") from None
     num_epochs = config["num_epochs"]
     print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
-          f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, hidden "
-          f"{config['num_hiddens']}, {config['optimizer']} lr {config['lr']}, clip "
+          f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, {_describe_model(config)}, "
+          f"{config['optimizer']} lr {config['lr']}, clip "
           f"{config['clip']}, {num_epochs} epochs -> {out}", flush=True)
     try:
         trainer.fit(num_epochs)

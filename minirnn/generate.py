@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from ._checks import check_non_negative_int, check_positive_number
+from .layers import evaluating
 
 __all__ = ["DECODING_STRATEGIES", "predict", "prefix_to_ids", "next_token_probs"]
 
@@ -111,18 +112,23 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     ids = prefix_to_ids(prefix, vocab, token)
+    if getattr(model, "bidirectional", False):
+        warnings.warn("the model is bidirectional: it was trained reading the text that "
+                      "follows each token, which generation does not have, so this text is "
+                      "not a next-token prediction (the book's lesson)", UserWarning, stacklevel=2)
 
-    # warm-up: one forward over the whole prefix; only the last output and state matter
-    logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), a tuple
-    outputs = []
-    for _ in range(num_preds):
-        o = logits[0, -1]                                        # (V,) output after the last token
-        if strategy == "greedy":
-            y = int(np.argmax(o))                                # the book: most likely token
-        else:
-            y = int(rng.choice(o.shape[-1], p=next_token_probs(o, T)))
-        outputs.append(y)
-        logits, state = model.forward(np.array([[y]], dtype=np.int64), state)  # feed it back
+    with evaluating(model):                                      # dropout off
+        # warm-up: one forward over the whole prefix; only the last output and state matter
+        logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), a tuple
+        outputs = []
+        for _ in range(num_preds):
+            o = logits[0, -1]                                    # (V,) output after the last token
+            if strategy == "greedy":
+                y = int(np.argmax(o))                            # the book: most likely token
+            else:
+                y = int(rng.choice(o.shape[-1], p=next_token_probs(o, T)))
+            outputs.append(y)
+            logits, state = model.forward(np.array([[y]], dtype=np.int64), state)  # feed it back
     generated = vocab.to_tokens(outputs)
     sep = "" if token == "char" else " "
     if token == "word" and generated:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import (DEFAULT_DTYPE, Embedding, Linear, Module, OneHot, ReLU, RNN, Sequential,
-                     check_array, check_positive_int, check_state, check_token_ids)
+from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
+                     Sequential, check_array, check_positive_int, check_state, check_token_ids)
 
-__all__ = ["MODELS", "register_model", "build_model", "model_name", "RNNLM", "MLP"]
+#: The recurrent cells a language model can use.
+CELLS = ("rnn", "gru", "lstm")
+
+__all__ = ["MODELS", "CELLS", "register_model", "build_model", "model_name", "RNNLM", "MLP"]
 
 #: The registry: a model's name -> its class.  ``build_model(name, config)`` rebuilds any
 #: registered model from what its ``config()`` returned, so checkpoints, the trainer,
@@ -51,11 +54,17 @@ def build_model(name: str, config: dict, **kwargs):
 
 @register_model("rnnlm")
 class RNNLM(Module):
-    """The book's RNN language model: inputs -> RNN -> a linear output layer per step.
+    """The book's RNN language model: inputs -> recurrent layer -> a linear output layer
+    per step.
 
         X_t = onehot(x_t) (embed_dim None, the book's from-scratch model)  or  W_emb[x_t]
         H_t = f(X_t W_xh + H_{t-1} W_hh + b_h),   f = tanh (the book) or relu (an exercise)
+              (``cell='gru'`` or ``'lstm'``: the gated cells of ``minirnn.layers.gated``)
         O_t = H_t W_hq + b_q              (W_hq, b_q are ``output.W``, ``output.b``)
+
+    ``num_layers``, ``bidirectional`` and ``dropout`` stack the recurrent layer as
+    PyTorch's do; a bidirectional model reads the future, so its next-token predictions
+    are not predictions at all (the book's lesson: it generates gibberish).
 
     With ``tie_weights`` the output layer reuses the embedding (Press and Wolf, 2017):
     ``W_hq = W_emb^T``, so ``embed_dim`` must equal ``num_hiddens``; the shared matrix is
@@ -63,13 +72,15 @@ class RNNLM(Module):
 
     The language-model protocol (what the trainer, ``generate`` and checkpoints use):
     ``forward(X, state=None)``: ids ``(B, T)`` as the data iterators give them ->
-    ``(logits (B, T, V), state)``, the state a tuple ``(h,)`` with h ``(1, B, H)``;
+    ``(logits (B, T, V), state)``, the state a tuple ``(h,)`` (``(h, c)`` for the LSTM) of
+    ``(num_layers * num_directions, B, H)`` arrays;
     ``backward(dlogits, dstate=None, keep=None)`` adds every parameter gradient and returns
     ``dL/dstate0``, a tuple like the state (the trainer drops it: that is where truncated
     BPTT stops); ``begin_state(batch_size)``; ``config()``.
 
     params (dotted): ``embedding.W`` (only with ``embed_dim``), ``rnn.W_xh``, ``rnn.W_hh``,
-    ``rnn.b_h``, ``output.W`` (not with ``tie_weights``), ``output.b``.
+    ``rnn.b_h`` (gated cells: ``rnn.W_x``, ``rnn.W_h``, ``rnn.b``; stacks: ``rnn.l0.W_xh``,
+    ``rnn.l0_reverse.W_xh``, ...), ``output.W`` (not with ``tie_weights``), ``output.b``.
 
     Args:
         vocab_size: int V.
@@ -77,7 +88,10 @@ class RNNLM(Module):
         embed_dim: int E for a learned ``Embedding``, or None for one-hot inputs (D = V).
         seed, rng: the initialisation's random source (``rng``, a ``np.random.Generator``,
             wins over ``seed``).
-        nonlinearity: ``'tanh'`` or ``'relu'``.
+        cell: ``'rnn'`` (the book's chapter 9), ``'gru'`` or ``'lstm'`` (chapter 10).
+        num_layers, bidirectional, dropout: the recurrent layer's stack (PyTorch's names).
+        reset_after: the GRU's form: False the book's, True PyTorch's ``nn.GRU``.
+        nonlinearity: ``'tanh'`` or ``'relu'`` (``cell='rnn'`` only).
         init: ``'normal'`` (N(0, sigma^2), the book's scratch model), ``'uniform'``
             (U(+-1/sqrt(H)), PyTorch's ``nn.RNN``) or ``'xavier'``; biases start at 0.
         sigma: the standard deviation of ``'normal'`` (the book: 0.01).
@@ -88,20 +102,31 @@ class RNNLM(Module):
     def __init__(self, vocab_size: int, num_hiddens: int, embed_dim: int | None = None,
                  seed: int | None = 0, rng: np.random.Generator | None = None,
                  nonlinearity: str = "tanh", init: str = "normal", sigma: float = 0.01,
-                 tie_weights: bool = False, dtype=DEFAULT_DTYPE):
+                 tie_weights: bool = False, cell: str = "rnn", num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, reset_after: bool = False,
+                 dtype=DEFAULT_DTYPE):
         super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity applies to cell='rnn' only (the gated cells use "
+                             f"sigmoid gates and tanh), got nonlinearity={nonlinearity!r} with "
+                             f"cell={cell!r}")
+        if cell != "gru" and reset_after:
+            raise ValueError(f"reset_after applies to cell='gru' only, got cell={cell!r}")
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
         if embed_dim is not None:
             embed_dim = check_positive_int(embed_dim, "embed_dim")
         if not isinstance(tie_weights, bool):
             raise TypeError(f"tie_weights must be True or False, got {tie_weights!r}")
-        if tie_weights and embed_dim != num_hiddens:
-            raise ValueError(f"tie_weights needs embed_dim equal to num_hiddens (the output "
-                             f"layer reuses the embedding, transposed), got embed_dim="
-                             f"{embed_dim}, num_hiddens={num_hiddens}")
+        width = num_hiddens * (2 if bidirectional is True else 1)   # what the output layer reads
+        if tie_weights and embed_dim != width:
+            raise ValueError(f"tie_weights needs embed_dim equal to num_hiddens (times 2 if "
+                             f"bidirectional: the output layer reuses the embedding, "
+                             f"transposed), got embed_dim={embed_dim}, num_hiddens={num_hiddens}")
         self.embed_dim, self.tie_weights = embed_dim, tie_weights
-        self.init, self.sigma = init, sigma
+        self.init, self.sigma, self.cell, self.reset_after = init, sigma, cell, reset_after
         rng = rng if rng is not None else np.random.default_rng(seed)
         V, H = self.vocab_size, self.num_hiddens
         if embed_dim is None:
@@ -110,9 +135,17 @@ class RNNLM(Module):
         else:
             self.add("embedding", Embedding(V, embed_dim, rng=rng, init=init, sigma=sigma, dtype=dtype))
             D = embed_dim
-        self.add("rnn", RNN(D, H, nonlinearity=nonlinearity, rng=rng, init=init, sigma=sigma,
-                            dtype=dtype))
-        self.add("output", Linear(H, V, rng=rng, init=init, sigma=sigma, dtype=dtype))
+        stack = dict(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+                     rng=rng, init=init, sigma=sigma, dtype=dtype)
+        if cell == "rnn":
+            rnn = RNN(D, H, nonlinearity=nonlinearity, **stack)
+        elif cell == "gru":
+            rnn = GRU(D, H, reset_after=reset_after, **stack)
+        else:
+            rnn = LSTM(D, H, **stack)
+        self.add("rnn", rnn)
+        self.add("output", Linear(H * rnn.num_directions, V, rng=rng, init=init, sigma=sigma,
+                                  dtype=dtype))
         self._tie()
         self._dtype = np.dtype(dtype)
 
@@ -135,25 +168,37 @@ class RNNLM(Module):
 
     @property
     def nonlinearity(self) -> str:
-        return self.rnn.nonlinearity
+        return getattr(self.rnn, "nonlinearity", "tanh")
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.rnn.num_directions == 2
 
     def config(self) -> dict:
         """The JSON-able constructor arguments: ``build_model('rnnlm', config)`` rebuilds
         this model (with fresh parameters)."""
         return {"vocab_size": self.vocab_size, "num_hiddens": self.num_hiddens,
-                "embed_dim": self.embed_dim, "nonlinearity": self.rnn.nonlinearity,
-                "init": self.init, "sigma": self.sigma, "tie_weights": self.tie_weights}
+                "embed_dim": self.embed_dim, "nonlinearity": self.nonlinearity,
+                "init": self.init, "sigma": self.sigma, "tie_weights": self.tie_weights,
+                "cell": self.cell, "num_layers": self.rnn.num_layers,
+                "bidirectional": self.bidirectional, "dropout": self.rnn.dropout,
+                "reset_after": self.reset_after}
 
     def begin_state(self, batch_size: int) -> tuple:
-        """The book's initial state: zeros, ``(h,)`` with h ``(1, B, H)``."""
+        """The book's initial state: zeros, ``(h,)`` (``(h, c)``) of ``(L, B, H)`` arrays."""
         return self.rnn.begin_state(batch_size)
 
     def cache_bytes(self, batch_size: int, num_steps: int) -> int:
         """Bytes that one forward and backward over ``num_steps`` keep alive: what full BPTT
-        over a long sequence costs (``minirnn.bptt.full_bptt_cache_bytes``)."""
+        over a long sequence costs (``minirnn.bptt.full_bptt_cache_bytes``, measured for
+        the one-layer RNN; a gated cell keeps its G gates per step, a stack every copy's
+        caches, so the hidden side is scaled by G * num_layers * num_directions)."""
         from .bptt import full_bptt_cache_bytes
-        return full_bptt_cache_bytes(self.num_hiddens, self.rnn.input_size, batch_size,
-                                     num_steps, self.vocab_size, itemsize=self.rnn.dtype.itemsize)
+        copies = self.rnn.num_layers * self.rnn.num_directions
+        gates = {"rnn": 1, "gru": 3, "lstm": 4}[self.cell]
+        return full_bptt_cache_bytes(self.num_hiddens * gates * copies, self.rnn.input_size,
+                                     batch_size, num_steps, self.vocab_size,
+                                     itemsize=self.rnn.dtype.itemsize)
 
     def forward(self, X: np.ndarray, state: tuple | None = None):
         if not isinstance(X, np.ndarray) or X.ndim != 2:
@@ -161,9 +206,9 @@ class RNNLM(Module):
                              f"got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
         if state is not None:
-            check_state(state, "state", self.rnn.state_shape(X.shape[0]))
+            check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names))
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
-        Hs, state = self.rnn.forward(inputs, state)            # (T, B, H), ((1, B, H),)
+        Hs, state = self.rnn.forward(inputs, state)            # (T, B, H * nd), ((L, B, H), ...)
         logits = self.output.forward(Hs)                       # O_t = H_t W_hq + b_q  (T, B, V)
         return logits.transpose(1, 0, 2), state                # (B, T, V) as the data is laid out
 
@@ -179,7 +224,7 @@ class RNNLM(Module):
         T, B = self.rnn.cache.X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size))
         self.rnn.check_backward_args(dstate, keep)             # before any gradient changes
-        dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H)
+        dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H * nd)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
         dX, dstate0 = self.rnn.backward(dHs, dstate, keep=keep, input_grad=self.embed_dim is not None)
         self.embedding.backward(dX)                             # scatter-add into embedding.W

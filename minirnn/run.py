@@ -33,7 +33,8 @@ DEFAULT_CONFIG = {
     "corpus": "timemachine", "token": "char", "max_tokens": None,
     "sampling": "windowed",            # 'sequential' | 'random' | 'windowed'
     "num_train": 10000, "num_val": 5000, "batch_size": 1024, "num_steps": 32,
-    "model": "rnnlm", "num_hiddens": 32, "embed_dim": None, "tie_weights": False,
+    "model": "rnnlm", "cell": "rnn", "num_hiddens": 32, "num_layers": 1, "bidirectional": False,
+    "dropout": 0.0, "reset_after": False, "embed_dim": None, "tie_weights": False,
     "nonlinearity": "tanh", "init": "normal", "sigma": 0.01,
     "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "num_epochs": 100,
     "bptt": "truncated", "bptt_p": None, "seed": 0,
@@ -60,11 +61,25 @@ PRESETS = {
     "d2l-1.0": {"sampling": "windowed", "num_train": 10000, "num_val": 5000, "batch_size": 1024,
                 "num_steps": 32, "num_hiddens": 32, "lr": 1.0, "clip": 1.0, "num_epochs": 100,
                 "sample_every": 10},
+    # 0.17 "Modern RNNs" (REFERENCE.md section 9): hidden 256, the rest as the RNN's runs.
+    # From scratch: the book's N(0, 0.01^2) per gate; concise: PyTorch's nn.GRU / nn.LSTM,
+    # U(+-1/sqrt(H)) weights (PyTorch also draws its biases; minirnn starts them at 0)
+    "d2l-0.17-gru": dict(_D2L_017, num_hiddens=256, cell="gru"),
+    "d2l-0.17-gru-concise": dict(_D2L_017, num_hiddens=256, cell="gru", reset_after=True,
+                                 init="uniform"),
+    "d2l-0.17-lstm": dict(_D2L_017, num_hiddens=256, cell="lstm"),
+    "d2l-0.17-deep-lstm": dict(_D2L_017, num_hiddens=256, cell="lstm", num_layers=2, lr=2.0,
+                               init="uniform"),
+    "d2l-0.17-bilstm": dict(_D2L_017, num_hiddens=256, cell="lstm", num_layers=2,
+                            bidirectional=True, init="uniform"),
 }
 
 #: What the book reports for each preset (REFERENCE.md section 5): (metric, value).
 BOOK_RESULTS = {"d2l-0.17": ("train_ppl", 1.0), "d2l-0.17-random": ("train_ppl", 1.5),
-                "d2l-0.17-concise": ("train_ppl", 1.3), "d2l-1.0": ("val_ppl", 7.2)}
+                "d2l-0.17-concise": ("train_ppl", 1.3), "d2l-1.0": ("val_ppl", 7.2),
+                "d2l-0.17-gru": ("train_ppl", 1.1), "d2l-0.17-gru-concise": ("train_ppl", 1.0),
+                "d2l-0.17-lstm": ("train_ppl", 1.1), "d2l-0.17-deep-lstm": ("train_ppl", 1.0),
+                "d2l-0.17-bilstm": ("train_ppl", 1.1)}
 
 SAMPLINGS = ("sequential", "random", "windowed")
 
@@ -109,10 +124,12 @@ def make_data(config: dict, vocab=None):
 
 
 #: The run config's keys that are the language model's constructor arguments.
-MODEL_KEYS = ("num_hiddens", "embed_dim", "tie_weights", "nonlinearity", "init", "sigma")
+MODEL_KEYS = ("cell", "num_hiddens", "num_layers", "bidirectional", "dropout", "reset_after",
+              "embed_dim", "tie_weights", "nonlinearity", "init", "sigma")
 
 #: Keys added to the run config since version-1 checkpoints, with the value they implied.
-LATER_KEYS = {"model": "rnnlm", "tie_weights": False}
+LATER_KEYS = {"model": "rnnlm", "tie_weights": False, "cell": "rnn", "num_layers": 1,
+              "bidirectional": False, "dropout": 0.0, "reset_after": False}
 
 
 def model_config(config: dict, vocab_size: int) -> dict:

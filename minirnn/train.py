@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 from . import bptt as bptt_lib
 from . import checkpoint as ckpt_lib
 from .data import SeqDataLoader, WindowedData
+from .layers import evaluating
 from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
 from ._checks import check_non_negative_int, check_positive_int, check_positive_number
@@ -138,10 +139,11 @@ def mean_nll(model, batches, loss=None) -> float:
     ``(X, Y)``, each from the zero state: ``sum of token NLLs / number of tokens``."""
     loss = loss or SoftmaxCrossEntropy()
     total, count = 0.0, 0
-    for X, Y in batches:
-        logits, _ = model.forward(X, None)
-        total += loss.forward(logits, Y) * Y.size              # mean NLL * tokens = sum of NLLs
-        count += Y.size
+    with evaluating(model):                                    # dropout off
+        for X, Y in batches:
+            logits, _ = model.forward(X, None)
+            total += loss.forward(logits, Y) * Y.size          # mean NLL * tokens = sum of NLLs
+            count += Y.size
     if count == 0:
         raise ValueError("evaluate: no tokens to evaluate on")
     return total / count

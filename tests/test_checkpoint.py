@@ -258,7 +258,8 @@ def as_version_1(path, out):
     meta["version"] = 1
     model = meta.pop("model")
     meta["config"] = {**model["config"], **meta["config"]}
-    meta["config"].pop("tie_weights", None)
+    for key in ("tie_weights", "cell", "num_layers", "bidirectional", "dropout", "reset_after"):
+        meta["config"].pop(key, None)                              # keys version 1 did not have
     if "extra/state/0" in arrays:
         arrays["extra/state"] = arrays.pop("extra/state/0")[0]     # (1, B, H) -> (B, H)
     arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -281,7 +282,7 @@ def test_a_version_1_checkpoint_still_loads_and_resumes(tmp_path, corpus_vocab):
     first.save(path)
     old = load(as_version_1(path, tmp_path / "v1.npz"))
     assert old.model == {"name": "rnnlm", "config": {k: v for k, v in RNNLM(len(vocab), 12).config().items()
-                                                     if k != "tie_weights"}}
+                                                     if k in checkpoint.V1_MODEL_KEYS}}
     model = build_model(old)
     for k, p in first.model.params.items():
         np.testing.assert_array_equal(model.params[k], p)

@@ -34,7 +34,7 @@ book's as aliases (``num_hiddens``); models take the book's (``RNNLM(vocab_size,
 num_hiddens)``).  Recurrent layers are time-major: ``X`` is ``(T, B, D)``.
 """
 from .._checks import check_array, check_positive_int, check_token_ids, make_rng
-from .base import DEFAULT_DTYPE, Layer, Module, Sequential, init_weight, storage
+from .base import DEFAULT_DTYPE, Layer, Module, Sequential, evaluating, init_weight, storage
 from .dense import (NONLINEARITIES, ActivationCache, Dropout, DropoutCache, Embedding,
                     EmbeddingCache, Linear, LinearCache, OneHot, ReLU, Tanh, activation_grad,
                     scatter_add_rows)
@@ -42,7 +42,7 @@ from .gated import (GRU, LSTM, GateView, GRUCache, GRUCell, GRUStepCache, LSTMCa
                     LSTMStepCache, sigmoid)
 from .recurrent import RNN, RNNCache, RNNCell, StepCache, check_keep, check_state
 
-__all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "init_weight", "storage",
+__all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "evaluating", "init_weight", "storage",
            "OneHot", "Embedding", "Linear", "Tanh", "ReLU", "Dropout", "activation_grad",
            "NONLINEARITIES", "scatter_add_rows", "RNNCell", "RNN", "StepCache", "RNNCache",
            "GRUCell", "GRU", "GRUStepCache", "GRUCache", "LSTMCell", "LSTM", "LSTMStepCache",

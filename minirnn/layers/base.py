@@ -4,6 +4,8 @@ Dimension letters: B batch, T steps, D input features, H hidden units, V vocabul
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .._checks import check_positive_int, make_rng  # noqa: F401  (re-exported)
@@ -95,6 +97,22 @@ def storage(a: np.ndarray) -> np.ndarray:
     while isinstance(a.base, np.ndarray):
         a = a.base
     return a
+
+
+@contextmanager
+def evaluating(layer):
+    """``with evaluating(model):`` evaluation mode inside (dropout off), the previous mode
+    after, also on an error.  A model without ``train`` / ``eval`` (one of your own, with no
+    dropout) is left as it is."""
+    if not (hasattr(layer, "train") and hasattr(layer, "eval")):
+        yield layer
+        return
+    was = getattr(layer, "training", True)
+    layer.eval()
+    try:
+        yield layer
+    finally:
+        layer.train(was)
 
 
 class Module(Layer):
