@@ -29,7 +29,7 @@ cells (``RNNCell``, ``GRUCell``, ``LSTMCell``) map to ``nn.RNNCell`` and friends
 names have no suffix (``weight_ih``).
 
     minirnn              layout     PyTorch              layout    transform
-    -------------------  ---------  -------------------  --------  ---------------------------
+    -------------------  ---------  -------------------  --------- --------------------------
     Linear     W         (in, out)  weight               (out, in) weight = W^T
                b         (out,)     bias                 (out,)    bias = b
     Embedding  W         (V, E)     weight               (V, E)    weight = W
@@ -37,14 +37,16 @@ names have no suffix (``weight_ih``).
                W_hh      (H, H)     weight_hh_l{k}       (H, H)    weight_hh = W_hh^T
                b_h       (H,)       bias_ih_l{k}         (H,)      bias_ih = b_h
                                     bias_hh_l{k}         (H,)      bias_hh = 0
-    GRU        W_x       (D_k, 3H)  weight_ih_l{k}       (3H, D_k) weight_ih = W_x^T
-    (reset_    W_h       (H, 3H)    weight_hh_l{k}       (3H, H)   weight_hh = W_h^T
-     after)    b         (3H,)      bias_ih_l{k}         (3H,)     bias_ih = b
+    GRU *      W_x       (D_k, 3H)  weight_ih_l{k}       (3H, D_k) weight_ih = W_x^T
+               W_h       (H, 3H)    weight_hh_l{k}       (3H, H)   weight_hh = W_h^T
+               b         (3H,)      bias_ih_l{k}         (3H,)     bias_ih = b
                b_hn      (H,)       bias_hh_l{k}         (3H,)     bias_hh = [0 | 0 | b_hn]
     LSTM       W_x       (D_k, 4H)  weight_ih_l{k}       (4H, D_k) weight_ih = P(W_x)^T
                W_h       (H, 4H)    weight_hh_l{k}       (4H, H)   weight_hh = P(W_h)^T
                b         (4H,)      bias_ih_l{k}         (4H,)     bias_ih = P(b)
                                     bias_hh_l{k}         (4H,)     bias_hh = 0
+
+    * GRU(reset_after=True) only: the book's GRU has no PyTorch counterpart (below).
 
 Gate orders (each gate a block of H rows in PyTorch, of H columns in minirnn):
 
@@ -58,7 +60,9 @@ Reading back (``load_torch_state_dict``) inverts each line: ``W_x = P^-1(weight_
 and PyTorch's two biases, which it always adds, sum into minirnn's one:
 ``b = P^-1(bias_ih + bias_hh)``.  The GRU's candidate is the exception: its bias inside
 the reset product stays apart, ``b_h = bias_ih[2H:3H]``, ``b_hn = bias_hh[2H:3H]``, while
-its r and z blocks sum (``b_r = bias_ih[0:H] + bias_hh[0:H]``, likewise z).
+its r and z blocks sum (``b_r = bias_ih[0:H] + bias_hh[0:H]``, likewise z).  So
+minirnn -> PyTorch -> minirnn gives back every array exactly; PyTorch -> minirnn ->
+PyTorch gives back the same function, its summed biases all in ``bias_ih``.
 
 Gradients (``which="grads"``) go through the same transforms, except that a summed bias
 has its whole gradient in *both* of PyTorch's: with ``b = bias_ih + bias_hh``,
@@ -362,9 +366,9 @@ def load_torch_state_dict(obj, state_dict: Mapping):
         mine = {k[len(prefix):]: v for k, v in given.items() if k.startswith(prefix)}
         for name, value in _layer_from_torch(layer, mine).items():
             new[prefix + name] = value
-    targets = obj.params                                 # each array once: a tied one is written once
-    for name, target in targets.items():
-        if new[name].shape != target.shape:              # cannot happen if the keys fit; but never half-write
+    targets = obj.params                                 # each array once: a tied one written once
+    for name, target in targets.items():                 # (cannot fail once the keys fit; but
+        if new[name].shape != target.shape:              # a half-written model would be worse)
             raise RuntimeError(f"{name}: computed shape {new[name].shape}, parameter "
                                f"{target.shape} (nothing was changed)")
     for name, target in targets.items():

@@ -85,8 +85,8 @@ def stand_in_stack(variant, D, H, num_layers, bidirectional, seed=0, dtype=np.fl
     rng = np.random.default_rng(seed)
     layer = cls(D, H, dtype=dtype, **kw)
     layer.num_layers, layer.num_directions = num_layers, dirs
-    layer.layers = [[cls(D if k == 0 else H * dirs, H, rng=rng, dtype=dtype, **kw) for _ in range(dirs)]
-                    for k in range(num_layers)]
+    layer.layers = [[cls(D if k == 0 else H * dirs, H, rng=rng, dtype=dtype, **kw)
+                     for _ in range(dirs)] for k in range(num_layers)]
     named = [(f"l{k}{('', '_reverse')[d]}.", one) for k, copies in enumerate(layer.layers)
              for d, one in enumerate(copies)]
     layer.params = {prefix + n: p for prefix, one in named for n, p in one.params.items()}
@@ -108,7 +108,8 @@ def stand_in_forward(layer, X):
 # ----------------------------------------------------------------- round trips
 ROUND_TRIPS = {
     **{variant: (lambda seed, v=variant: make(v, 3, 4, seed=seed)) for variant in RECURRENT},
-    **{f"{variant}_{stack_id(stack)}": (lambda seed, v=variant, s=stack: make(v, 3, 4, *s, seed=seed))
+    **{f"{variant}_{stack_id(stack)}":
+       (lambda seed, v=variant, s=stack: make(v, 3, 4, *s, seed=seed))
        for variant in RECURRENT for stack in STACKS[1:]},
     **{f"{variant}_cell": (lambda seed, c=cls, kw=kw: c(3, 4, seed=seed, **kw))
        for variant, (cls, kw) in CELLS.items()},
@@ -217,14 +218,17 @@ def test_gate_blocks_go_to_pytorchs_order():
             layer.params["W_h"][:, block] = 10 + k
             layer.params["b"][block] = 20 + k
     gru.params["b_hn"][...] = 30
+    def rows(blocks, width):                                 # each block's value on H rows
+        return np.repeat(blocks, H)[:, None] * np.ones(width)
+
     sd = to_torch_state_dict(lstm)
-    np.testing.assert_array_equal(sd["weight_ih_l0"], np.repeat([0, 1, 3, 2], H)[:, None] * np.ones(3))
-    np.testing.assert_array_equal(sd["weight_hh_l0"], np.repeat([10, 11, 13, 12], H)[:, None] * np.ones(H))
+    np.testing.assert_array_equal(sd["weight_ih_l0"], rows([0, 1, 3, 2], 3))
+    np.testing.assert_array_equal(sd["weight_hh_l0"], rows([10, 11, 13, 12], H))
     np.testing.assert_array_equal(sd["bias_ih_l0"], np.repeat([20, 21, 23, 22], H))
     np.testing.assert_array_equal(sd["bias_hh_l0"], np.zeros(4 * H))
     sd = to_torch_state_dict(gru)
-    np.testing.assert_array_equal(sd["weight_ih_l0"], np.repeat([0, 1, 2], H)[:, None] * np.ones(3))
-    np.testing.assert_array_equal(sd["weight_hh_l0"], np.repeat([10, 11, 12], H)[:, None] * np.ones(H))
+    np.testing.assert_array_equal(sd["weight_ih_l0"], rows([0, 1, 2], 3))
+    np.testing.assert_array_equal(sd["weight_hh_l0"], rows([10, 11, 12], H))
     np.testing.assert_array_equal(sd["bias_ih_l0"], np.repeat([20, 21, 22], H))
     np.testing.assert_array_equal(sd["bias_hh_l0"], np.repeat([0, 0, 30], H))   # [0 | 0 | b_hn]
 
@@ -310,7 +314,8 @@ BOOK_GRU = (r"^(rnn: )?GRU\(reset_after=False\) is the book's GRU, which has no 
 def test_the_books_gru_is_refused_in_one_line():
     for call in (lambda: to_torch_state_dict(GRU(3, 4)),
                  lambda: to_torch_state_dict(GRUCell(3, 4), "grads"),
-                 lambda: load_torch_state_dict(GRU(3, 4), to_torch_state_dict(GRU(3, 4, reset_after=True))),
+                 lambda: load_torch_state_dict(GRU(3, 4), to_torch_state_dict(
+                     GRU(3, 4, reset_after=True))),
                  lambda: torch_module_args(GRU(3, 4))):
         with pytest.raises(ValueError, match=BOOK_GRU) as err:
             call()
@@ -353,7 +358,8 @@ BAD = [
      TypeError, r"bias_ih_l0 must be an array of real numbers, got dtype complex128"),
     ("ragged", lambda: RNN(3, 4), lambda sd: sd.update(bias_ih_l0=[[1.0], [1.0, 2.0]]),
      TypeError, r"bias_ih_l0 must be an array of real numbers, got list"),
-    ("no_prefix", lambda: RNNLM(7, 5), lambda sd: sd.update(weight_ih_l0=sd.pop("rnn.weight_ih_l0")),
+    ("no_prefix", lambda: RNNLM(7, 5),
+     lambda sd: sd.update(weight_ih_l0=sd.pop("rnn.weight_ih_l0")),
      ValueError, r"missing key\(s\): rnn.weight_ih_l0\n  unexpected key\(s\): weight_ih_l0"),
     ("tied_apart", lambda: RNNLM(7, 5, embed_dim=5, tie_weights=True), _tied_apart,
      ValueError, r"output.weight must equal embedding.weight: the model ties them"),
