@@ -6,11 +6,8 @@ on import, gradients exported, the book's GRU refused, and bad state dicts refus
 anything changes.  With torch: minirnn's outputs, final states and every gradient
 (parameters, input, initial state) equal PyTorch's ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``,
 their cells and a small language model in float64, the weights passed through the
-interchange.  Stacked and bidirectional layers: the tests with the real layers skip until
-their constructors take ``num_layers`` / ``bidirectional``; a stand-in built from
-one-layer layers checks the agreed names meanwhile.
+interchange, for one and two layers and both directions.
 """
-import inspect
 
 import numpy as np
 import pytest
@@ -39,24 +36,16 @@ def stack_id(stack):
 
 
 def make(variant, D, H, num_layers=1, bidirectional=False, seed=0):
-    """A recurrent layer; a stacked or bidirectional one only once its constructor takes
-    ``num_layers`` and ``bidirectional`` (otherwise the test skips)."""
+    """A recurrent layer, stacked or bidirectional as asked."""
     cls, kw = RECURRENT[variant]
-    if (num_layers, bidirectional) != (1, False):
-        if not {"num_layers", "bidirectional"} <= set(inspect.signature(cls).parameters):
-            pytest.skip(f"{cls.__name__} takes no num_layers / bidirectional yet "
-                        f"(stacked layers pending)")
-        kw = dict(kw, num_layers=num_layers, bidirectional=bidirectional)
-    return cls(D, H, seed=seed, **kw)
+    return cls(D, H, num_layers=num_layers, bidirectional=bidirectional, seed=seed, **kw)
 
 
 def rnnlm(cell="rnn", **kw):
-    """An RNNLM; with a gated cell only once RNNLM takes ``cell`` (otherwise the test skips)."""
-    if cell != "rnn":
-        if "cell" not in inspect.signature(RNNLM).parameters:
-            pytest.skip("RNNLM takes no cell yet (gated language models pending)")
-        kw["cell"] = cell
-    return RNNLM(**kw)
+    """An RNNLM; a GRU one in PyTorch's form (``reset_after=True``), the one PyTorch has."""
+    if cell == "gru":
+        kw["reset_after"] = True
+    return RNNLM(cell=cell, **kw)
 
 
 def randomized(obj, seed):
@@ -71,38 +60,6 @@ def shapes(state_dict):
 
 def num_state(layer):
     return 2 if isinstance(layer, (LSTM, LSTMCell)) else 1
-
-
-# ----------------------------------------------------------------- a stacked stand-in
-def stand_in_stack(variant, D, H, num_layers, bidirectional, seed=0, dtype=np.float32):
-    """A stacked layer with the agreed naming, built from one-layer layers for this file
-    only: ``layers[k]`` = [forward, reverse] one-layer copies, layer k > 0 of input size
-    ``H * num_directions``, params prefixed ``l{k}.`` / ``l{k}_reverse.``.  Forward only
-    (``stand_in_forward``): it checks interop's stacked names until the real layer lands.
-    No ``astype`` (it would cast the prefixed dict and not the copies): pass ``dtype``."""
-    cls, kw = RECURRENT[variant]
-    dirs = 2 if bidirectional else 1
-    rng = np.random.default_rng(seed)
-    layer = cls(D, H, dtype=dtype, **kw)
-    layer.num_layers, layer.num_directions = num_layers, dirs
-    layer.layers = [[cls(D if k == 0 else H * dirs, H, rng=rng, dtype=dtype, **kw)
-                     for _ in range(dirs)] for k in range(num_layers)]
-    named = [(f"l{k}{('', '_reverse')[d]}.", one) for k, copies in enumerate(layer.layers)
-             for d, one in enumerate(copies)]
-    layer.params = {prefix + n: p for prefix, one in named for n, p in one.params.items()}
-    layer.grads = {prefix + n: g for prefix, one in named for n, g in one.grads.items()}
-    return layer
-
-
-def stand_in_forward(layer, X):
-    """``Hs (T, B, H * num_directions)`` from zero states: each layer's forward copy reads
-    the sequence forward, its reverse copy reads it reversed; their outputs concatenate."""
-    for copies in layer.layers:
-        outs = [copies[0].forward(X)[0]]
-        if len(copies) == 2:
-            outs.append(copies[1].forward(np.ascontiguousarray(X[::-1]))[0][::-1])
-        X = np.concatenate(outs, axis=-1)
-    return X
 
 
 # ----------------------------------------------------------------- round trips
@@ -191,19 +148,6 @@ def stacked_lstm_keys():
 def test_stacked_bidirectional_keys_are_pytorchs():
     lstm = make("lstm", 3, 4, num_layers=2, bidirectional=True)
     assert [(k, v.shape) for k, v in to_torch_state_dict(lstm).items()] == stacked_lstm_keys()
-
-
-def test_stacked_keys_with_a_stand_in():
-    lstm = stand_in_stack("lstm", 3, 4, num_layers=2, bidirectional=True)
-    assert [(k, v.shape) for k, v in to_torch_state_dict(lstm).items()] == stacked_lstm_keys()
-    i_f, o, c = slice(0, 8), slice(8, 12), slice(12, 16)   # H = 4: PyTorch's i, f, g=c, o
-    W_h = lstm.params["l1_reverse.W_h"]
-    np.testing.assert_array_equal(to_torch_state_dict(lstm)["weight_hh_l1_reverse"],
-                                  np.concatenate([W_h[:, i_f], W_h[:, c], W_h[:, o]], axis=1).T)
-    fresh = stand_in_stack("lstm", 3, 4, num_layers=2, bidirectional=True, seed=5)
-    load_torch_state_dict(fresh, to_torch_state_dict(randomized(lstm, 3)))
-    for k, v in lstm.params.items():
-        np.testing.assert_array_equal(fresh.params[k], v, err_msg=k)
 
 
 def test_gate_blocks_go_to_pytorchs_order():
@@ -553,21 +497,6 @@ def test_weights_from_pytorch_compute_what_pytorch_computes(variant):
                                theirs["bias_ih_l0"] + theirs["bias_hh_l0"], rtol=1e-15)
 
 
-@pytest.mark.parametrize("stack", STACKS[1:], ids=stack_id)
-@pytest.mark.parametrize("variant", RECURRENT)
-def test_stacked_stand_in_equals_pytorch(variant, stack):
-    """The agreed stacked names, layer k's input size and the reverse direction, through
-    PyTorch's forward (from zero states), before the real stacked layers land."""
-    torch = pytest.importorskip("torch")
-    T, B, D, H = 5, 2, 3, 4
-    layer = randomized(stand_in_stack(variant, D, H, *stack, dtype=np.float64), 0)
-    net = torch_net(torch, layer)
-    X = np.random.default_rng(1).standard_normal((T, B, D))
-    with torch.no_grad():
-        out, _ = net(torch.from_numpy(X))
-    np.testing.assert_allclose(stand_in_forward(layer, X), out.numpy(), **TOL)
-
-
 # ----------------------------------------------------------------- models equal PyTorch
 def torch_lm(torch, model):
     """The torch model with RNNLM's children (embedding, rnn, output), loaded through the
@@ -607,8 +536,6 @@ def test_rnnlm_equals_a_torch_model(inputs, cell):
     torch = pytest.importorskip("torch")
     V, H, B, T = 7, 5, 3, 4
     model = rnnlm(cell, vocab_size=V, num_hiddens=H, **LMS[inputs])
-    if getattr(model.rnn, "reset_after", True) is False:
-        pytest.skip("RNNLM(cell='gru') builds the book's GRU, which has no PyTorch counterpart")
     randomized(model.astype(np.float64), 0)
     net = torch_lm(torch, model)
     if model.tie_weights:
