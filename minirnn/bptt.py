@@ -55,12 +55,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int, check_positive_int
-from .layers import activation_grad
+from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, activation_grad
 from .losses import SoftmaxCrossEntropy
 
 __all__ = ["BPTT_STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
            "truncation_keep", "full_bptt_cache_bytes", "check_full_bptt_memory",
-           "measure_peak_bytes", "jacobian_norms", "GradientFlow", "gradient_flow", "fit_rate"]
+           "measure_peak_bytes", "jacobian_norms", "state_jacobians", "GradientFlow",
+           "gradient_flow", "fit_rate"]
 
 BPTT_STRATEGIES = ("truncated", "full", "randomized")
 
@@ -181,8 +182,11 @@ def measure_peak_bytes(model, X: np.ndarray, Y: np.ndarray) -> int:
 
 # --------------------------------------------------------------------------- gradient flow
 def jacobian_norms(rnn, ord=2) -> np.ndarray:
-    """Per-step Jacobian norms ``||dH_t/dH_{t-1}||`` from the RNN's last forward (read from
-    ``rnn.cache``), ``(T, B)``.
+    """Per-step Jacobian norms ``||dS_t/dS_{t-1}||`` of the state S from a one-layer
+    recurrent layer's last forward (read from ``rnn.cache``), ``(T, B)``.
+
+    For a ``GRU`` or ``LSTM`` (S = (H, C)) the Jacobians come from ``state_jacobians``;
+    for the ``RNN`` (S = H) they are written out:
 
     For ``H_t = f(X_t W_xh + H_{t-1} W_hh + b_h)`` and one sequence b of the batch,
 
@@ -200,6 +204,8 @@ def jacobian_norms(rnn, ord=2) -> np.ndarray:
         raise ValueError(f"ord must be 2 or 'fro', got {ord!r}")
     if rnn.cache is None:
         raise RuntimeError("jacobian_norms needs a forward pass of the RNN first")
+    if not isinstance(rnn, RNN):                                   # GRU, LSTM: from their cells
+        return np.linalg.norm(state_jacobians(rnn), ord, axis=(2, 3))
     W_hh = rnn.params["W_hh"]
     fprime = activation_grad(rnn.cache.H[1:], rnn.nonlinearity)   # f'(Z_t) from H_t  (T, B, H)
     T = fprime.shape[0]
@@ -214,18 +220,60 @@ def jacobian_norms(rnn, ord=2) -> np.ndarray:
     return out
 
 
+def state_jacobians(layer) -> np.ndarray:
+    """The Jacobians ``J_t = dS_t/dS_{t-1}`` of every step and sequence of a one-layer
+    recurrent layer's last forward, ``(T, B, S*H, S*H)``, S the number of state arrays
+    (``(h,)``: 1; the LSTM's ``(h, c)``: 2, h's entries first); entry ``[t, b, j, i]`` is
+    ``dS_t[j] / dS_{t-1}[i]`` for sequence b.
+
+    No derivative is written again: the layer's own cell (``RNNCell``, ``GRUCell``,
+    ``LSTMCell``, same parameters) redoes step t from the cached ``X_t`` and ``S_{t-1}``, and
+    its ``step_backward`` with the upstream gradient ``e_j`` (the j-th unit vector) returns
+    row j, ``e_j^T J_t``; all rows of all sequences at once, as one batch of B*S*H.
+    """
+    cells = {RNN: lambda: RNNCell(layer.input_size, layer.hidden_size, layer.nonlinearity),
+             GRU: lambda: GRUCell(layer.input_size, layer.hidden_size, layer.reset_after),
+             LSTM: lambda: LSTMCell(layer.input_size, layer.hidden_size)}
+    if type(layer) not in cells or layer.layers is not None:
+        raise TypeError(f"state_jacobians takes a one-layer, one-direction RNN, GRU or LSTM, "
+                        f"got {layer!r}")
+    if layer.cache is None:
+        raise RuntimeError("state_jacobians needs a forward pass of the layer first")
+    cell = cells[type(layer)]().astype(layer.dtype)
+    for name, p in layer.params.items():
+        cell.params[name][...] = p
+    cache, H = layer.cache, layer.hidden_size
+    states = [getattr(cache, name.upper()) for name in layer.state_names]  # (T+1, B, H) each
+    T, B = cache.X.shape[:2]
+    n = len(states) * H                                          # entries of the state S
+    rows = np.tile(np.eye(n, dtype=cache.X.dtype), (B, 1))       # (B*n, n): e_j, for every b
+    upstream = tuple(rows[:, i * H:(i + 1) * H] for i in range(len(states)))
+    J = np.empty((T, B, n, n))
+    for t in range(T):
+        x = np.repeat(cache.X[t], n, axis=0)                     # (B*n, D): each row n times
+        prev = tuple(np.repeat(S[t], n, axis=0) for S in states)  # S_{t-1}: (B*n, H) each
+        _, step = cell.step_forward(x, prev)
+        _, dprev = cell.step_backward(upstream, step)            # e_j^T dS_t/dS_{t-1}
+        J[t] = np.concatenate(dprev, axis=1).reshape(B, n, n)
+    return J
+
+
 class GradientFlow(NamedTuple):
     """How the gradient flows back through one minibatch, every array ``(T,)`` in time order.
 
     distance        steps from the loss: ``T - 1 - t`` (0 at the last step, where the loss is)
     dh_norms        ``||dL/dH_t||``, Frobenius norm over the batch
-    jacobian_norms  ``||dH_t/dH_{t-1}||_2``, mean over the batch
+    jacobian_norms  ``||dS_t/dS_{t-1}||_2`` of the state (H, or the LSTM's (H, C)), mean
+                    over the batch
     loss            the loss value
+    dc_norms        the LSTM's ``||dL/dC_t||`` (the gradient through the memory cell, the
+                    one that carries far), or None for the RNN and GRU
     """
     distance: np.ndarray
     dh_norms: np.ndarray
     jacobian_norms: np.ndarray
     loss: float
+    dc_norms: np.ndarray | None = None
 
 
 def gradient_flow(model, X: np.ndarray, Y: np.ndarray, state: np.ndarray | None = None,
@@ -252,13 +300,14 @@ def gradient_flow(model, X: np.ndarray, Y: np.ndarray, state: np.ndarray | None 
         rnn.record_grad_norms = True
         model.backward(loss.backward())
         dh_norms = rnn.dh_norms.copy()
+        dc_norms = None if getattr(rnn, "dc_norms", None) is None else rnn.dc_norms.copy()
         jac = jacobian_norms(rnn, ord).mean(axis=1)
     finally:
         rnn.record_grad_norms = was_recording
         for k, g in model.grads.items():
             g[...] = saved[k]
     T = dh_norms.shape[0]
-    return GradientFlow(np.arange(T - 1, -1, -1), dh_norms, jac, value)
+    return GradientFlow(np.arange(T - 1, -1, -1), dh_norms, jac, value, dc_norms)
 
 
 def fit_rate(distance: np.ndarray, norms: np.ndarray, min_distance: int = 0,

@@ -487,3 +487,65 @@ def test_plot_gradient_flow_writes_a_png(tmp_path):
     with pytest.raises(TypeError, match=r"flows\['x'\] must be a GradientFlow, got ndarray"):
         plot_gradient_flow({"x": np.ones(3)}, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+# ----------------------------------------------------------------- every cell
+def test_state_jacobians_of_the_rnn_equal_the_written_out_ones():
+    """The generic route (the cell's own step_backward with unit upstream vectors) gives
+    the RNN's diag(f'(Z_t)) W_hh^T."""
+    from minirnn.bptt import state_jacobians
+    rng = np.random.default_rng(4)
+    rnn = RNN(3, 5).astype(np.float64)
+    randomize_params(rnn, rng)
+    rnn.forward(rng.standard_normal((6, 2, 3)))
+    J = state_jacobians(rnn)
+    fprime = 1 - rnn.cache.H[1:] ** 2
+    expected = fprime[..., :, None] * rnn.params["W_hh"].T       # [t, b, j, i] = f'_j W_hh[i, j]
+    np.testing.assert_allclose(J, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["gru", "gru-reset-after", "lstm"])
+def test_state_jacobians_of_the_gated_cells_match_finite_differences(kind):
+    from minirnn.bptt import state_jacobians
+    from minirnn.layers import GRU, LSTM, GRUCell, LSTMCell
+    rng = np.random.default_rng(5)
+    T, B, D, H = 3, 2, 2, 3
+    layer = {"gru": lambda: GRU(D, H), "gru-reset-after": lambda: GRU(D, H, reset_after=True),
+             "lstm": lambda: LSTM(D, H)}[kind]().astype(np.float64)
+    randomize_params(layer, rng)
+    layer.forward(rng.standard_normal((T, B, D)))
+    J = state_jacobians(layer)
+    lstm = kind == "lstm"
+    cell = (LSTMCell(D, H) if lstm else GRUCell(D, H, kind == "gru-reset-after")).astype(np.float64)
+    for k in cell.params:
+        cell.params[k][...] = layer.params[k]
+    states = [layer.cache.H] + ([layer.cache.C] if lstm else [])
+    n, eps = len(states) * H, 1e-6
+    for t in range(T):
+        for b in range(B):
+            s0 = np.concatenate([S[t, b] for S in states])         # S_{t-1}, (n,)
+
+            def step(s):
+                out, _ = cell.step_forward(layer.cache.X[t, b:b + 1],
+                                           tuple(s[None, i * H:(i + 1) * H] for i in range(len(states))))
+                return np.concatenate([o[0] for o in out])
+            numeric = np.stack([(step(s0 + eps * e) - step(s0 - eps * e)) / (2 * eps)
+                                for e in np.eye(n)], axis=1)      # [j, i] = dS_t[j]/dS_{t-1}[i]
+            np.testing.assert_allclose(J[t, b], numeric, rtol=1e-6, atol=1e-8)
+    assert jacobian_norms(layer).shape == (T, B)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_gradient_flow_for_every_cell(cell):
+    """dL/dH_t for all three, and the LSTM's dL/dC_t: the memory cell carries the gradient
+    with the forget gate alone, dL/dC_{t-1} = dL/dC_t * F_t plus the path through H."""
+    model = RNNLM(6, 4, cell=cell, seed=0).astype(np.float64)
+    randomize_params(model, np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    X, Y = rng.integers(0, 6, (3, 7)), rng.integers(0, 6, (3, 7))
+    flow = gradient_flow(model, X, Y)
+    assert flow.dh_norms.shape == flow.jacobian_norms.shape == (7,)
+    assert (flow.dc_norms is not None) == (cell == "lstm")
+    if cell == "lstm":
+        assert flow.dc_norms.shape == (7,) and (flow.dc_norms > 0).all()
+    assert not any(g.any() for g in model.grads.values())          # gradients restored
