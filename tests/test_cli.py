@@ -364,3 +364,44 @@ def test_tie_weights_trains_saves_and_generates(corpus, tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "tie_weights needs embed_dim equal to num_hiddens" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_gated_stacked_bidirectional_run_and_its_generate_warning(corpus, tmp_path):
+    out = tmp_path / "bilstm"
+    proc = minirnn("train", "--corpus", str(corpus), *TINY, "--cell", "lstm", "--layers", "2",
+                   "--bidirectional", "--dropout", "0.2", "--epochs", "1", "--sample-every", "0",
+                   "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert "lstm, 2 layers, bidirectional, hidden 16" in proc.stdout
+    ck = load(out / "checkpoint.npz")
+    assert {k: ck.model["config"][k] for k in ("cell", "num_layers", "bidirectional", "dropout")} \
+        == {"cell": "lstm", "num_layers": 2, "bidirectional": True, "dropout": 0.2}
+    assert "rnn.l1_reverse.W_x" in ck.params and ck.params["output.W"].shape[0] == 32
+    gen = minirnn("generate", "--checkpoint", str(out), "--prefix", "the ", "--num-preds", "8",
+                  cwd=tmp_path)
+    assert gen.stdout.startswith("the ") and len(gen.stdout.rstrip("\n")) == 12   # 8 characters more
+    warning = gen.stderr.strip().splitlines()
+    assert len(warning) == 1 and "bidirectional" in warning[0] and "not a next-token prediction" in warning[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
+    (["--layers", "0"], "argument --layers: expected a positive integer, got 0"),
+    (["--dropout", "1.5"], "argument --dropout: expected a probability in [0, 1), got 1.5"),
+    (["--dropout", "half"], "argument --dropout: expected a probability in [0, 1), got 'half'"),
+    (["--cell", "lstm", "--nonlinearity", "relu"], "nonlinearity applies to cell='rnn' only"),
+    (["--reset-after"], "reset_after applies to cell='gru' only"),
+])
+def test_bad_model_options_are_one_line_and_write_nothing(corpus, tmp_path, args, message):
+    out = tmp_path / "run"
+    proc = minirnn("train", "--corpus", str(corpus), *TINY, *args, "--epochs", "1",
+                   "--out", str(out), cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+def test_dropout_with_one_layer_is_a_one_line_warning(corpus, tmp_path):
+    proc = minirnn("train", "--corpus", str(corpus), *TINY, "--dropout", "0.3", "--epochs", "1",
+                   "--sample-every", "0", "--no-progress", "--out", str(tmp_path / "r"), cwd=tmp_path)
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "dropout=0.3 acts between layers and num_layers=1" in warnings[0]

@@ -236,3 +236,37 @@ def test_caches_are_public_named_and_writing_into_outputs_is_refused():
     first = first.copy()
     model.rnn.forward(cache.X[:, :1])                                   # a later forward ...
     np.testing.assert_array_equal(Hs, first)                            # ... leaves Hs as it was
+
+
+# ------------------------------------------------------------------ gated, deep, bidirectional
+@pytest.mark.parametrize("cell, stack", [
+    ("gru", {}), ("gru", {"reset_after": True}), ("lstm", {}),
+    ("lstm", {"num_layers": 2, "dropout": 0.5}), ("gru", {"bidirectional": True}),
+    ("rnn", {"num_layers": 2, "bidirectional": True, "dropout": 0.3}),
+])
+def test_gated_and_stacked_language_models_through_bptt(cell, stack):
+    """Whole models, every parameter and every state array, dropout on with fixed masks."""
+    B, T, V, H = 2, 6, 5, 3
+    rng = np.random.default_rng(2)
+    model = prepared(RNNLM(V, H, embed_dim=4, cell=cell, **stack), 3)
+    width = H * model.rnn.num_directions
+    for dropout in model.rnn.dropouts:
+        dropout.fixed_mask = (rng.random((T, B, width)) >= dropout.p) / (1 - dropout.p)
+    state = tuple(rng.standard_normal(s.shape) for s in model.begin_state(B))
+    errors = check_model(model, rng.integers(0, V, size=(B, T)), state, eps=1e-5)
+    assert set(errors) == set(model.params) | {f"state[{i}]" for i in range(len(state))}
+    assert_gradients_ok(errors)
+
+
+def test_a_bidirectional_model_reads_the_future():
+    """Why the book's bidirectional LM generates gibberish: its output at step t changes
+    when a later token changes; a one-direction model's does not."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 6, size=(1, 8))
+    Y = X.copy()
+    Y[0, 6] = (X[0, 6] + 1) % 6                                 # change a later token
+    for bidirectional in (False, True):
+        model = RNNLM(6, 4, cell="lstm", bidirectional=bidirectional, init="uniform", seed=0)
+        a, _ = model.forward(X)
+        b, _ = model.forward(Y)
+        assert np.allclose(a[0, :6], b[0, :6]) != bidirectional
