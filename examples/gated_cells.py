@@ -14,7 +14,7 @@ LSTM sections that answer them).
    Adam, gradient clipping.  Each cell gets the same updates, batch, learning rate, init
    and training batches at every length T; a constant guess of 1 scores MSE 1/6 = 0.167.
 
-    python examples/gated_cells.py      # the default run: about 3 minutes of CPU (5 to 6 on a busy 2-core machine)
+    python examples/gated_cells.py      # default: 3 CPU minutes (6 on a busy 2-core machine)
     python examples/gated_cells.py --lengths 10 20 --updates 50 --hidden 16 \
         --lm-hidden 16 --lm-updates 5 --flow-seqs 2 --test-size 100   # seconds (the test)
 
