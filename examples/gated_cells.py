@@ -365,7 +365,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32, help="adding: batch (default %(default)s)")
     parser.add_argument("--hidden", type=int, default=32,
                         help="adding problem: hidden units (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.02, help="adding: Adam's lr (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=0.02,
+                        help="adding problem: Adam's lr (default %(default)s)")
     parser.add_argument("--clip", type=float, default=1.0,
                         help="adding: gradient-norm clipping (default %(default)s)")
     parser.add_argument("--init", default="xavier", choices=["xavier", "uniform", "normal"],
