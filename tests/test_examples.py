@@ -74,3 +74,30 @@ def test_every_example_opens_cell_by_cell(script):
     first_import = min(node.lineno for node in ast.parse(source).body
                        if isinstance(node, (ast.Import, ast.ImportFrom)))
     assert cells[0] < first_import, f"{script}: the first cell starts after its imports"
+
+
+def test_gated_cells_saves_its_figures_and_metrics(tmp_path):
+    """A tiny setting (about 10 s): the three figures, and metrics.json with the adding
+    problem's test MSE for every cell and length and every gradient-flow rate, finite."""
+    import json
+    import math
+    if not os.environ.get("MINIRNN_DATA"):
+        if os.environ.get("CI"):
+            pytest.fail("MINIRNN_DATA must name the folder holding timemachine.txt in CI")
+        pytest.skip("MINIRNN_DATA not set: the example needs The Time Machine")
+    out = tmp_path / "figs"
+    run("gated_cells.py", "--lengths", "10", "20", "--updates", "50", "--hidden", "16",
+        "--test-size", "100", "--lm-hidden", "16", "--lm-updates", "5", "--flow-seqs", "2",
+        "--out", str(out), cwd=tmp_path)
+    for name in ("gated_cells_gradient_flow.png", "gated_cells_adding.png",
+                 "gated_cells_adding_loss.png"):
+        assert (out / name).stat().st_size > 10_000, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["adding"]) == {"rnn", "gru", "lstm"}
+    for cell, by_length in metrics["adding"].items():
+        assert set(by_length) == {"10", "20"}, cell
+        assert all(math.isfinite(v) and v >= 0 for v in by_length.values()), by_length
+    for cell, flow in metrics["gradient_flow"].items():
+        rates = [r for when in ("init", "trained") for r in flow[when].values()]
+        assert rates and all(math.isfinite(r) and r > 0 for r in rates), (cell, flow)
+    assert set(metrics["gradient_flow"]["lstm"]["trained"]) == {"h", "c"}

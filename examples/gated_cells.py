@@ -1,0 +1,435 @@
+"""Gated cells, measured (d2l: the BPTT section's vanishing gradients, and the GRU and
+LSTM sections that answer them).
+
+1. Gradient flow.  A character language model (one-hot -> RNN, GRU or LSTM with
+   ``--lm-hidden`` units -> linear) on *The Time Machine*, the loss at the last of 100
+   steps only: ``||dL/dh_t||`` (and the LSTM's ``||dL/dc_t||``) against the distance from
+   the loss, geometric mean over ``--flow-seqs`` held-out sequences, at the book's init
+   N(0, 0.01^2) and after ``--lm-updates`` updates of training (Adam); the fitted rate
+   per step (``minirnn.bptt.fit_rate``) of each.  A third panel shows the same for the
+   adding-problem models of part 2 after training at T = 100, a task that needs memory.
+2. The adding problem (Hochreiter and Schmidhuber, 1997).  T random numbers in [0, 1),
+   two of them marked (one in the first half, one in the second), the target their sum.
+   Input D = 2 (value, marker); model: recurrent layer -> H_T -> linear -> scalar; MSE,
+   Adam, gradient clipping.  Each cell gets the same updates, batch, learning rate, init
+   and training batches at every length T; a constant guess of 1 scores MSE 1/6 = 0.167.
+
+    python examples/gated_cells.py      # default: 3 CPU minutes (6 on a busy 2-core machine)
+    python examples/gated_cells.py --lengths 10 20 --updates 50 --hidden 16 \
+        --lm-hidden 16 --lm-updates 5 --flow-seqs 2 --test-size 100   # seconds (the test)
+
+Figures (in --out, default figures/): gated_cells_gradient_flow.png, gated_cells_adding.png
+(test MSE against T), gated_cells_adding_loss.png (training curves); and metrics.json
+(the test MSE per cell and length, the rates, the settings, the wall times).
+"""
+# %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
+import os
+import sys
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from minirnn.bptt import fit_rate  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
+from minirnn.layers import GRU, LSTM, RNN, Linear, Module, OneHot  # noqa: E402
+from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
+from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.plotting import plt, save_figure  # noqa: E402
+
+CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
+COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
+CONSTANT_GUESS_MSE = 1 / 6          # predict 1 = E[sum]: MSE = Var(U_1 + U_2) = 2/12
+LM_BATCH, LM_STEPS, LM_LR = 32, 35, 0.01
+FLOW_STEPS = 100                    # loss at the last of 100 steps
+
+
+def make_cell(cell: str, input_size: int, hidden: int, rng, init: str, sigma: float = 0.01,
+              forget_bias: float = 0.0):
+    """``RNN``, ``GRU`` or ``LSTM`` with one init; for the LSTM, the forget gate's bias
+    ``b_f`` (gate block f of the fused ``b``, order i, f, o, c) set to ``forget_bias``."""
+    layer = CELLS[cell](input_size, hidden, rng=rng, init=init, sigma=sigma)
+    if cell == "lstm":
+        layer.params["b"][hidden:2 * hidden] = forget_bias       # b_f: F_t = sigma(... + b_f)
+    return layer
+
+
+# %% Part 1: a character language model with any cell, and how its gradient flows back
+class CharLM(Module):
+    """The book's language model with any cell: one-hot -> RNN / GRU / LSTM -> linear.
+
+    forward: ids ``(B, T)`` -> logits ``(B, T, V)``; backward: dlogits ``(B, T, V)``.
+    (``minirnn.models.RNNLM`` has only the tanh RNN for now.)
+    """
+
+    def __init__(self, vocab_size: int, hidden: int, cell: str, seed: int = 0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.add("embedding", OneHot(vocab_size))
+        self.add("rnn", make_cell(cell, vocab_size, hidden, rng, init="normal"))  # the book's init
+        self.add("output", Linear(hidden, vocab_size, rng=rng, init="normal"))
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        Hs, _ = self.rnn.forward(self.embedding.forward(X.T))   # ids (T, B) -> (T, B, V) -> (T, B, H)
+        return self.output.forward(Hs).transpose(1, 0, 2)      # O_t = H_t W_hq + b_q  (B, T, V)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        dHs = self.output.backward(dlogits.transpose(1, 0, 2))   # dL/dH_t = dO_t W_hq^T  (T, B, H)
+        self.rnn.backward(dHs, input_grad=False)                 # one-hot inputs: no dX
+
+    def last_step_backward(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """Forward, the loss of the prediction at the last step only, backward."""
+        mask = np.zeros(Y.shape)
+        mask[:, -1] = 1.0                                  # only the prediction at step T counts
+        loss = SoftmaxCrossEntropy()
+        value = loss.forward(self.forward(X), Y, mask)
+        self.backward(loss.backward())
+        return value
+
+
+def train_lm(model: CharLM, corpus: np.ndarray, updates: int, seed: int, desc: str) -> float:
+    """``updates`` steps of Adam (lr LM_LR, clipping 1) on random windows of ``corpus``;
+    returns the training perplexity over the last 50 updates."""
+    data = SeqDataLoader(corpus, LM_BATCH, LM_STEPS, use_random_iter=True, seed=seed)
+    opt, loss = Adam(model.params, model.grads, lr=LM_LR), SoftmaxCrossEntropy()
+    losses = []
+    with tqdm(total=updates, desc=desc, leave=False) as bar:
+        while len(losses) < updates:
+            for X, Y in data:
+                model.zero_grad()
+                losses.append(loss.forward(model.forward(X), Y))
+                model.backward(loss.backward())
+                clip_grad_norm(model.grads, 1.0)
+                opt.step()
+                bar.update()
+                if len(losses) == updates:
+                    break
+    model.zero_grad()
+    return float(np.exp(np.mean(losses[-50:])))
+
+
+def flow_norms(model, pairs) -> dict:
+    """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for each ``(inputs, targets)`` of
+    ``pairs`` (one sequence each), from ``model.last_step_backward``: the loss at the last
+    step only, so dL/dh_t is exactly what comes back T-1-t steps.  In float64 (the book's
+    init makes the RNN's gradient ~1e-90 after 100 steps: float32 would flush it to 0).
+
+    -> ``{"h": (S, T)[, "c": (S, T)]}``, S = len(pairs).
+    """
+    model = copy.deepcopy(model).astype(np.float64)       # the model itself is left as it was
+    model.rnn.record_grad_norms = True
+    kinds = ("h", "c") if isinstance(model.rnn, LSTM) else ("h",)
+    norms = {kind: [] for kind in kinds}
+    for inputs, targets in pairs:                         # one at a time: a norm per sequence
+        model.last_step_backward(inputs, targets)
+        norms["h"].append(model.rnn.dh_norms)
+        if "c" in norms:
+            norms["c"].append(model.rnn.dc_norms)
+    return {kind: np.array(n) for kind, n in norms.items()}
+
+
+def summarize_flow(norms: dict) -> dict:
+    """Geometric mean over the sequences (a log scale's mean) and the fitted rate per step,
+    over distances >= T / 2, of each kind of norm."""
+    out = {}
+    for kind, n in norms.items():                         # n: (S, T)
+        T = n.shape[1]
+        distance = np.arange(T - 1, -1, -1)               # steps from the loss, t = 0..T-1
+        n = np.maximum(n, np.finfo(np.float64).tiny)      # a saturated tanh can give exactly 0
+        mean = np.exp(np.log(n).mean(axis=0))             # geometric mean over the sequences
+        out[kind] = {"distance": distance, "norm": mean,
+                     "rate": fit_rate(distance, mean, min_distance=T // 2)}
+    return out
+
+
+def gradient_flows(corpus, vocab_size: int, args) -> dict:
+    """For each cell: the norms at the book's init and after a short training run, their
+    geometric mean over the sequences, and the fitted rates."""
+    S = args.flow_seqs
+    held = corpus[-S * (FLOW_STEPS + 1):].reshape(S, FLOW_STEPS + 1)   # never trained on
+    pairs = [(held[s:s + 1, :-1], held[s:s + 1, 1:]) for s in range(S)]  # (1, T) ids each
+    train_ids = corpus[:-S * (FLOW_STEPS + 1)]
+    flows = {}
+    for cell in CELLS:
+        model = CharLM(vocab_size, args.lm_hidden, cell, seed=args.seed)
+        init = summarize_flow(flow_norms(model, pairs))
+        ppl = train_lm(model, train_ids, args.lm_updates, args.seed, f"{cell} LM")
+        flows[cell] = {"train_ppl": ppl, "init": init,
+                       "trained": summarize_flow(flow_norms(model, pairs))}
+    return flows
+
+
+def print_flows(flows, args):
+    print(f"\ngradient flow: char LM, {args.lm_hidden} hidden units, loss at step {FLOW_STEPS} "
+          f"only, geometric mean over {args.flow_seqs} held-out sequences")
+    print(f"fitted rate per step of the norm (distances >= {FLOW_STEPS // 2}); "
+          f"'trained' = {args.lm_updates} Adam updates")
+    print(f"{'cell':<6}{'norm':<13}{'rate at init':>14}{'rate trained':>14}"
+          f"{f'ratio d={FLOW_STEPS - 1}/d=0, trained':>26}{'train ppl':>11}")
+    for cell, f in flows.items():
+        for kind, trained in f["trained"].items():
+            print(f"{cell:<6}{f'||dL/d{kind}_t||':<13}{f['init'][kind]['rate']:>14.3f}"
+                  f"{trained['rate']:>14.3f}{trained['norm'][0] / trained['norm'][-1]:>26.2e}"
+                  f"{f['train_ppl']:>11.2f}")
+
+
+# %% Part 2: the adding problem
+def adding_problem(rng: np.random.Generator, batch_size: int, num_steps: int):
+    """A batch of the adding problem: X ``(T, B, 2)`` = (value in [0, 1), marker 0/1), two
+    markers per sequence, one in each half; y ``(B, 1)`` = the sum of the two marked values."""
+    T, B = num_steps, batch_size
+    values = rng.random((T, B))
+    first = rng.integers(0, T // 2, size=B)               # a marker in the first half
+    second = rng.integers(T // 2, T, size=B)              # and one in the second
+    markers = np.zeros((T, B))
+    rows = np.arange(B)
+    markers[first, rows] = markers[second, rows] = 1.0
+    X = np.stack([values, markers], axis=-1).astype(np.float32)          # (T, B, 2)
+    y = (values[first, rows] + values[second, rows]).astype(np.float32)  # (B,)
+    return X, y[:, None]
+
+
+class AddingRegressor(Module):
+    """Recurrent layer -> its last hidden state H_T -> linear -> one number.
+
+    forward: X ``(T, B, 2)`` -> prediction ``(B, 1)``; backward: dL/dprediction ``(B, 1)``.
+    """
+
+    def __init__(self, cell: str, hidden: int, rng, init: str, forget_bias: float):
+        super().__init__()
+        self.add("rnn", make_cell(cell, 2, hidden, rng, init, forget_bias=forget_bias))
+        self.add("output", Linear(hidden, 1, rng=rng, init=init))
+        self.hs_shape = None                              # (T, B, H) of the last forward
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        Hs, _ = self.rnn.forward(X)                       # (T, B, H)
+        self.hs_shape = Hs.shape
+        return self.output.forward(Hs[-1])                # H_T W + b  (B, 1)
+
+    def backward(self, dpred: np.ndarray) -> None:
+        dHs = np.zeros(self.hs_shape, dtype=dpred.dtype)  # dL/dH_t = 0 for t < T  (T, B, H)
+        dHs[-1] = self.output.backward(dpred)             # only H_T reaches the loss
+        self.rnn.backward(dHs, input_grad=False)          # X needs no gradient
+
+    def last_step_backward(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Forward, the MSE (the loss is at the last step already), backward."""
+        loss = MSELoss()
+        value = loss.forward(self.forward(X), y)
+        self.backward(loss.backward())
+        return value
+
+
+def test_mse(model: AddingRegressor, X: np.ndarray, y: np.ndarray, chunk: int = 250) -> float:
+    se = sum(float(((model.forward(X[:, i:i + chunk]) - y[i:i + chunk]) ** 2).sum())
+             for i in range(0, len(y), chunk))
+    return se / len(y)
+
+
+def train_adding(cell: str, T: int, args) -> dict:
+    """Train one cell on length T; the init seed, the training batches and the test set
+    depend on (seed, T) only, so every cell sees the same data."""
+    model = AddingRegressor(cell, args.hidden, np.random.default_rng([args.seed, T]),
+                            args.init, args.forget_bias)
+    data_rng = np.random.default_rng([args.seed, T, 1])
+    X_test, y_test = adding_problem(np.random.default_rng([args.seed, T, 2]), args.test_size, T)
+    opt, mse = Adam(model.params, model.grads, lr=args.lr), MSELoss()
+    losses = np.empty(args.updates)
+    start = time.perf_counter()
+    bar = tqdm(range(args.updates), desc=f"adding {cell} T={T}", leave=False)
+    for u in bar:
+        X, y = adding_problem(data_rng, args.batch, T)
+        model.zero_grad()
+        losses[u] = mse.forward(model.forward(X), y)
+        model.backward(mse.backward())
+        clip_grad_norm(model.grads, args.clip)
+        opt.step()
+        if u % 50 == 49:
+            bar.set_postfix(mse=f"{losses[u - 49:u + 1].mean():.4f}")
+    seconds = time.perf_counter() - start
+    S = min(args.flow_seqs, args.test_size)                 # how its gradient flows, trained
+    flow = summarize_flow(flow_norms(model, [(X_test[:, s:s + 1], y_test[s:s + 1])
+                                             for s in range(S)]))
+    return {"test_mse": test_mse(model, X_test, y_test), "losses": losses, "seconds": seconds,
+            "flow": flow}
+
+
+def print_adding_table(results, lengths, args):
+    print(f"\nadding problem: test MSE ({args.test_size} sequences per T); every cell "
+          f"{args.updates} updates of batch {args.batch}, H = {args.hidden}, Adam lr {args.lr}, "
+          f"clipping {args.clip}")
+    print(f"(constant guess 1: {CONSTANT_GUESS_MSE:.3f}; solved: <= 0.01)")
+    print(f"{'cell':<6}" + "".join(f"{f'T = {T}':>11}" for T in lengths) + f"{'train time':>12}")
+    for cell, runs in results.items():
+        seconds = sum(r["seconds"] for r in runs.values())
+        print(f"{cell:<6}" + "".join(f"{runs[T]['test_mse']:>11.4f}" for T in lengths)
+              + f"{seconds:>11.0f}s")
+    print("after training, the fitted rate per step of ||dL/dh_t|| (distances >= T/2; "
+          "LSTM: of ||dL/dc_t|| too)")
+    for cell, runs in results.items():
+        for kind in runs[lengths[0]]["flow"]:
+            print(f"{cell + ' ' + kind:<6}" + "".join(
+                f"{runs[T]['flow'][kind]['rate']:>11.3f}" for T in lengths))
+
+
+def adding_figure(results, lengths, path, args):
+    """Test MSE against T, one line per cell, log y, the constant guess and 0.01 marked."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    for cell, runs in results.items():
+        mse = [runs[T]["test_mse"] for T in lengths]
+        ax.plot(lengths, mse, marker="o", lw=2, color=COLORS[cell], label=cell.upper())
+        for T, m in zip(lengths, mse):                    # the number next to each point
+            ax.annotate(f"{m:.2g}", (T, m), textcoords="offset points", xytext=(6, 5),
+                        fontsize=8, color=COLORS[cell])
+    ax.axhline(CONSTANT_GUESS_MSE, color="0.4", ls="--", lw=1, label="constant guess 1 (MSE 1/6)")
+    ax.axhline(0.01, color="0.4", ls=":", lw=1, label="0.01 (solved)")
+    ax.set_yscale("log")
+    ax.set_xticks(lengths)
+    ax.margins(x=0.08)                                    # room for the last point's number
+    ax.set(xlabel="sequence length T", ylabel="test MSE (log scale)")
+    ax.set_title(f"The adding problem: {args.updates} updates of batch {args.batch} per run, "
+                 f"H = {args.hidden}\nAdam lr {args.lr}, clipping {args.clip}, {args.init} init"
+                 f" (LSTM forget bias {args.forget_bias:g})", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def loss_figure(results, lengths, path, args, window: int = 50):
+    """Training MSE (moving average) against updates, one panel per length."""
+    fig, axes = plt.subplots(1, len(lengths), figsize=(3.6 * len(lengths), 3.6), sharey=True,
+                             squeeze=False)
+    w = max(1, min(window, args.updates))
+    for ax, T in zip(axes[0], lengths):
+        for cell, runs in results.items():
+            smooth = np.convolve(runs[T]["losses"], np.ones(w) / w, mode="valid")
+            ax.plot(np.arange(w, args.updates + 1), smooth, color=COLORS[cell], lw=1.5,
+                    label=cell.upper())
+        ax.axhline(CONSTANT_GUESS_MSE, color="0.4", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set(title=f"T = {T}", xlabel="update")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"training MSE (log, mean of {w} updates)")
+    axes[0][0].legend(fontsize=9, title="dashed: constant guess", title_fontsize=8)
+    fig.suptitle("The adding problem: training curves", fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# %% The gradient-flow figure: the language models, and the adding problem's models
+def flow_figure(flows, adding_flows, flow_T, path, args):
+    """Three panels: the LM at the book's init, the LM after training, the adding-problem
+    models after training at T = flow_T; one line per cell and norm, log y."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.2))
+    panels = [{cell: f["init"] for cell, f in flows.items()},
+              {cell: f["trained"] for cell, f in flows.items()}, adding_flows]
+    for ax, panel in zip(axes, panels):
+        for cell, curves in panel.items():
+            for kind, curve in curves.items():
+                style = dict(lw=2) if kind == "h" else dict(lw=1.6, ls="--")
+                ax.plot(curve["distance"], curve["norm"], color=COLORS[cell], **style,
+                        label=f"{cell.upper()} ||dL/d{kind}_t||: {curve['rate']:.3f}/step")
+        T = len(next(iter(next(iter(panel.values())).values()))["distance"])
+        ax.set_yscale("log")
+        ax.set(xlabel="distance from the loss (steps, T - 1 - t)",
+               ylabel="gradient norm (log scale, geometric mean)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, title=f"fitted rate over distances >= {T // 2}", title_fontsize=8)
+    axes[0].set_title(f"Language model at the book's init N(0, 0.01^2)\n{args.lm_hidden} hidden "
+                      f"units, {args.flow_seqs} held-out sequences of The Time Machine", fontsize=10)
+    axes[1].set_title(f"Language model after {args.lm_updates} updates of training\n(Adam lr "
+                      f"{LM_LR}, batch {LM_BATCH} x {LM_STEPS} steps, clipping 1)", fontsize=10)
+    axes[2].set_title(f"Adding problem, T = {flow_T}, after {args.updates} updates of training\n"
+                      f"({args.hidden} hidden units, {args.init} init, "
+                      f"{min(args.flow_seqs, args.test_size)} test sequences)", fontsize=10)
+    fig.suptitle("Gradient flow back through time: the loss at the last step only, "
+                 "||dL/dh_t|| (solid) and the LSTM's ||dL/dc_t|| (dashed)", fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# %% Run everything
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 50, 100, 200],
+                        help="adding problem: sequence lengths T (default %(default)s)")
+    parser.add_argument("--updates", type=int, default=1000,
+                        help="adding problem: updates per run, every cell (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="adding: batch (default %(default)s)")
+    parser.add_argument("--hidden", type=int, default=32,
+                        help="adding problem: hidden units (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=0.02,
+                        help="adding problem: Adam's lr (default %(default)s)")
+    parser.add_argument("--clip", type=float, default=1.0,
+                        help="adding: gradient-norm clipping (default %(default)s)")
+    parser.add_argument("--init", default="xavier", choices=["xavier", "uniform", "normal"],
+                        help="adding problem: init of every cell (default %(default)s)")
+    parser.add_argument("--forget-bias", type=float, default=1.0,
+                        help="adding problem: the LSTM's initial b_f (default %(default)s)")
+    parser.add_argument("--test-size", type=int, default=1000,
+                        help="adding problem: test sequences per T (default %(default)s)")
+    parser.add_argument("--lm-hidden", type=int, default=128,
+                        help="gradient flow: the language model's hidden units (default %(default)s)")
+    parser.add_argument("--lm-updates", type=int, default=300,
+                        help="gradient flow: training updates of each LM (default %(default)s)")
+    parser.add_argument("--flow-seqs", type=int, default=16,
+                        help="gradient flow: held-out sequences averaged (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds everything (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("figures"),
+                        help="folder for the PNGs and metrics.json (default %(default)s)")
+    args = parser.parse_args(argv)
+    lengths = sorted(set(args.lengths))
+    if min(lengths) < 2:
+        parser.error(f"--lengths must be >= 2 (a marker in each half), got {args.lengths}")
+    if min(args.updates, args.batch, args.hidden, args.test_size, args.lm_hidden,
+           args.lm_updates, args.flow_seqs) < 1:
+        parser.error("--updates, --batch, --hidden, --test-size, --lm-hidden, --lm-updates "
+                     "and --flow-seqs must be positive")
+    start = time.perf_counter()
+
+    corpus, vocab = load_corpus_time_machine()
+    flows = gradient_flows(corpus, len(vocab), args)
+    print_flows(flows, args)
+    flow_seconds = time.perf_counter() - start
+
+    results = {cell: {T: train_adding(cell, T, args) for T in lengths} for cell in CELLS}
+    print_adding_table(results, lengths, args)
+    print(f"saved {adding_figure(results, lengths, args.out / 'gated_cells_adding.png', args)}")
+    print(f"saved {loss_figure(results, lengths, args.out / 'gated_cells_adding_loss.png', args)}")
+    flow_T = 100 if 100 in lengths else lengths[-1]
+    adding_flows = {cell: runs[flow_T]["flow"] for cell, runs in results.items()}
+    path = flow_figure(flows, adding_flows, flow_T, args.out / "gated_cells_gradient_flow.png", args)
+    print(f"saved {path}")
+
+    total = time.perf_counter() - start
+    metrics = {
+        "adding": {cell: {str(T): runs[T]["test_mse"] for T in lengths}
+                   for cell, runs in results.items()},
+        "adding_gradient_flow_rate": {cell: {str(T): {kind: c["rate"]
+                                                      for kind, c in runs[T]["flow"].items()}
+                                             for T in lengths}
+                                      for cell, runs in results.items()},
+        "gradient_flow": {cell: {"train_ppl": f["train_ppl"],
+                                 **{when: {kind: c["rate"] for kind, c in f[when].items()}
+                                    for when in ("init", "trained")}}
+                          for cell, f in flows.items()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "seconds": {"gradient_flow": flow_seconds, "total": total,
+                    "adding": {cell: {str(T): runs[T]["seconds"] for T in lengths}
+                               for cell, runs in results.items()}},
+    }
+    path = args.out / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"saved {path}\nwall time {total:.0f} s")
+
+
+# %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
+if __name__ == "__main__":
+    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
