@@ -39,10 +39,12 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.bptt import fit_rate  # noqa: E402
 from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
-from minirnn.layers import GRU, LSTM, RNN, Linear, Module, OneHot  # noqa: E402
+from minirnn.layers import GRU, LSTM, RNN, Linear, Module  # noqa: E402
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
+from minirnn.models import RNNLM  # noqa: E402
 from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
+from minirnn.train import train_step  # noqa: E402
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
@@ -61,40 +63,18 @@ def make_cell(cell: str, input_size: int, hidden: int, rng, init: str, sigma: fl
     return layer
 
 
-# %% Part 1: a character language model with any cell, and how its gradient flows back
-class CharLM(Module):
-    """The book's language model with any cell: one-hot -> RNN / GRU / LSTM -> linear.
-
-    forward: ids ``(B, T)`` -> logits ``(B, T, V)``; backward: dlogits ``(B, T, V)``.
-    (``minirnn.models.RNNLM`` has only the tanh RNN for now.)
-    """
-
-    def __init__(self, vocab_size: int, hidden: int, cell: str, seed: int = 0):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.add("embedding", OneHot(vocab_size))
-        self.add("rnn", make_cell(cell, vocab_size, hidden, rng, init="normal"))  # the book's init
-        self.add("output", Linear(hidden, vocab_size, rng=rng, init="normal"))
-
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        Hs, _ = self.rnn.forward(self.embedding.forward(X.T))   # ids (T, B) -> (T, B, V) -> (T, B, H)
-        return self.output.forward(Hs).transpose(1, 0, 2)      # O_t = H_t W_hq + b_q  (B, T, V)
-
-    def backward(self, dlogits: np.ndarray) -> None:
-        dHs = self.output.backward(dlogits.transpose(1, 0, 2))   # dL/dH_t = dO_t W_hq^T  (T, B, H)
-        self.rnn.backward(dHs, input_grad=False)                 # one-hot inputs: no dX
-
-    def last_step_backward(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """Forward, the loss of the prediction at the last step only, backward."""
-        mask = np.zeros(Y.shape)
-        mask[:, -1] = 1.0                                  # only the prediction at step T counts
-        loss = SoftmaxCrossEntropy()
-        value = loss.forward(self.forward(X), Y, mask)
-        self.backward(loss.backward())
-        return value
+# %% Part 1: a character language model with each cell, and how its gradient flows back
+def last_step_backward(model, X: np.ndarray, Y: np.ndarray) -> float:
+    """Forward, the loss of the prediction at the last step only, backward."""
+    mask = np.zeros(Y.shape)
+    mask[:, -1] = 1.0                                      # only the prediction at step T counts
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(model.forward(X)[0], Y, mask)
+    model.backward(loss.backward())
+    return value
 
 
-def train_lm(model: CharLM, corpus: np.ndarray, updates: int, seed: int, desc: str) -> float:
+def train_lm(model: RNNLM, corpus: np.ndarray, updates: int, seed: int, desc: str) -> float:
     """``updates`` steps of Adam (lr LM_LR, clipping 1) on random windows of ``corpus``;
     returns the training perplexity over the last 50 updates."""
     data = SeqDataLoader(corpus, LM_BATCH, LM_STEPS, use_random_iter=True, seed=seed)
@@ -102,12 +82,9 @@ def train_lm(model: CharLM, corpus: np.ndarray, updates: int, seed: int, desc: s
     losses = []
     with tqdm(total=updates, desc=desc, leave=False) as bar:
         while len(losses) < updates:
-            for X, Y in data:
-                model.zero_grad()
-                losses.append(loss.forward(model.forward(X), Y))
-                model.backward(loss.backward())
-                clip_grad_norm(model.grads, 1.0)
-                opt.step()
+            for X, Y in data:                              # random windows: zero state each
+                value, _ = train_step(model, X, Y, None, loss, opt, clip=1.0)
+                losses.append(value)
                 bar.update()
                 if len(losses) == updates:
                     break
@@ -115,9 +92,10 @@ def train_lm(model: CharLM, corpus: np.ndarray, updates: int, seed: int, desc: s
     return float(np.exp(np.mean(losses[-50:])))
 
 
-def flow_norms(model, pairs) -> dict:
+def flow_norms(model, pairs, step=last_step_backward) -> dict:
     """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for each ``(inputs, targets)`` of
-    ``pairs`` (one sequence each), from ``model.last_step_backward``: the loss at the last
+    ``pairs`` (one sequence each), from ``step(model, inputs, targets)`` (forward, the loss at
+    the last step, backward; ``last_step_backward`` for a language model): the loss at the last
     step only, so dL/dh_t is exactly what comes back T-1-t steps.  In float64 (the book's
     init makes the RNN's gradient ~1e-90 after 100 steps: float32 would flush it to 0).
 
@@ -128,7 +106,7 @@ def flow_norms(model, pairs) -> dict:
     kinds = ("h", "c") if isinstance(model.rnn, LSTM) else ("h",)
     norms = {kind: [] for kind in kinds}
     for inputs, targets in pairs:                         # one at a time: a norm per sequence
-        model.last_step_backward(inputs, targets)
+        step(model, inputs, targets)
         norms["h"].append(model.rnn.dh_norms)
         if "c" in norms:
             norms["c"].append(model.rnn.dc_norms)
@@ -158,7 +136,7 @@ def gradient_flows(corpus, vocab_size: int, args) -> dict:
     train_ids = corpus[:-S * (FLOW_STEPS + 1)]
     flows = {}
     for cell in CELLS:
-        model = CharLM(vocab_size, args.lm_hidden, cell, seed=args.seed)
+        model = RNNLM(vocab_size, args.lm_hidden, cell=cell, init="normal", seed=args.seed)
         init = summarize_flow(flow_norms(model, pairs))
         ppl = train_lm(model, train_ids, args.lm_updates, args.seed, f"{cell} LM")
         flows[cell] = {"train_ppl": ppl, "init": init,
@@ -255,7 +233,8 @@ def train_adding(cell: str, T: int, args) -> dict:
     seconds = time.perf_counter() - start
     S = min(args.flow_seqs, args.test_size)                 # how its gradient flows, trained
     flow = summarize_flow(flow_norms(model, [(X_test[:, s:s + 1], y_test[s:s + 1])
-                                             for s in range(S)]))
+                                             for s in range(S)],
+                                     step=lambda m, X, y: m.last_step_backward(X, y)))
     return {"test_mse": test_mse(model, X_test, y_test), "losses": losses, "seconds": seconds,
             "flow": flow}
 
