@@ -70,6 +70,7 @@ import platform                                  # noqa: E402
 import resource                                  # noqa: E402
 import subprocess                                # noqa: E402
 import time                                      # noqa: E402
+import warnings                                  # noqa: E402
 from typing import Callable, NamedTuple          # noqa: E402
 
 import numpy as np                               # noqa: E402
@@ -381,9 +382,13 @@ def make_torch_model(cfg: Config, model: RNNLM):
     return net
 
 
-def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, threads: int):
+def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, threads: int,
+                    onednn: bool = True):
     """The same training step in PyTorch: forward, mean cross-entropy, backward,
-    ``clip_grad_norm_``, SGD."""
+    ``clip_grad_norm_``, SGD.  On the CPU, ``nn.LSTM`` runs oneDNN's fused LSTM kernels
+    (``aten::mkldnn_rnn_layer`` and its backward); ``onednn=False`` turns oneDNN off for the
+    step (``torch.backends.mkldnn.flags``), so it runs PyTorch's own per-step operators, as
+    ``nn.RNN`` and ``nn.GRU`` always do."""
     import torch
     torch.set_num_threads(threads)
     net = make_torch_model(cfg, model)
@@ -399,7 +404,13 @@ def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, thr
         torch.nn.utils.clip_grad_norm_(net.parameters(), THETA)
         optimizer.step()
         return loss.item()
-    return step
+
+    def step_without_onednn() -> float:
+        with warnings.catch_warnings():                        # torch warns about TF32 here
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return step()
+    return step if onednn else step_without_onednn
 
 
 # ------------------------------------------------------------------ timing and memory
@@ -425,28 +436,27 @@ def time_in_turns(steps: dict[str, Callable], repeats: int, warmup: int, block: 
 def cache_bytes(cfg: Config, itemsize: int = 4) -> int:
     """The BPTT caches of one window: what the forward keeps for the backward, and the
     window-long arrays every BPTT backward builds.  Output side: the logits, the softmax
-    and ``dL/dlogits``, ``3 x (T, B, V)``.  Per recurrent layer (input size D_k: D, then H;
-    G gates): the inputs ``(T, B, D_k)``, the states ``H_0..H_T`` ``(T+1, B, H)``, and
-    ``dL/dH`` from above ``(T, B, H)``; then
-
-    * RNN: ``dL/dZ`` ``(T, B, H)``;
-    * gated cells: the gates ``(T, B, G*H)`` and ``dL/d(pre-activations)`` ``(T, B, G*H)``;
-      the book's GRU keeps ``R_t * H_{t-1}`` ``(T, B, H)``; PyTorch's GRU keeps
-      ``H_{t-1} W_hh + b_hn`` and its backward needs ``da_h * R_t`` for ``dW_hh``, each
-      ``(T, B, H)``; the LSTM keeps ``C_0..C_T`` ``(T+1, B, H)`` and ``tanh(C_t)``
-      ``(T, B, H)``.
+    and ``dL/dlogits``, ``3 x (T, B, V)``.  Kept by each recurrent layer (input size D_k:
+    D, then H; G gates): the inputs ``(T, B, D_k)`` and the states ``H_0..H_T``
+    ``(T+1, B, H)``; the gated cells' gates ``(T, B, G*H)``, and the book's GRU
+    ``R_t * H_{t-1}``, PyTorch's GRU ``H_{t-1} W_hh + b_hn`` (each ``(T, B, H)``), the LSTM
+    ``C_0..C_T`` ``(T+1, B, H)`` and ``tanh(C_t)`` ``(T, B, H)``.  Built by the backward
+    of one layer at a time (a stack's layers run their backward in turn): ``dL/dH`` from
+    above ``(T, B, H)`` and ``dL/d(pre-activations)`` (the RNN's ``dL/dZ`` ``(T, B, H)``,
+    a gated cell's ``(T, B, G*H)``), and for PyTorch's GRU ``da_h * R_t`` ``(T, B, H)``
+    (for ``dW_hh`` and ``db_hn``).
 
     Temporaries that live one phase (``f'``, contiguous copies of a weight, the
     weight-gradient GEMMs' results) are not counted: they are what the 1.5x allows."""
     T, B, H, V, G = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size, cfg.gates
     N = T * B
-    per_layer = {"rnn": N * H,
-                 "gru": 2 * N * G * H + N * H * (2 if cfg.reset_after else 1),
-                 "lstm": 2 * N * G * H + (T + 1) * B * H + N * H}[cfg.cell]
-    items = 3 * N * V
+    kept = {"rnn": 0, "gru": N * G * H + N * H,
+            "lstm": N * G * H + (T + 1) * B * H + N * H}[cfg.cell]
+    built = N * H + N * G * H + (N * H if cfg.cell == "gru" and cfg.reset_after else 0)
+    items = 3 * N * V + built
     for k in range(cfg.num_layers):
         D = cfg.input_size if k == 0 else H
-        items += N * D + (T + 1) * B * H + N * H + per_layer
+        items += N * D + (T + 1) * B * H + kept
     return itemsize * items
 
 
@@ -577,11 +587,11 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
 
 # ------------------------------------------------------------------ the run and its tables
 def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block: int,
-              use_torch: bool, use_naive: bool, progress=None) -> dict:
+              use_torch: bool, use_naive: bool, progress=None, onednn: bool = True) -> dict:
     X, Y = random_batch(cfg)
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
     if use_torch and cfg.has_torch:
-        steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS)
+        steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
     times = time_in_turns(steps, repeats, warmup, block, progress)
     if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
         naive = make_naive_step(make_model(cfg).params, X, Y)  # paired with a minirnn step
@@ -621,13 +631,14 @@ def targets_for(name: str, threads: int) -> dict:
 
 
 def markdown_tables(results: list[dict], threads: int, load: tuple, version: str | None,
-                    command: str | None = None) -> str:
+                    command: str | None = None, onednn: bool = True) -> str:
     proc = platform.processor() or platform.machine()
     command = command or f"python benchmarks/throughput.py --threads {threads}"
     lines = [
         f"`{command}`: {proc}, {os.cpu_count()} cores, "
         f"NumPy {np.__version__}, {threads} BLAS thread(s), "
-        + (f"PyTorch {version} ({threads} thread(s))" if version else "no PyTorch")
+        + (f"PyTorch {version} ({threads} thread(s){', oneDNN off' if not onednn else ''})"
+           if version else "no PyTorch")
         + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end. "
         "Median of the timed steps; one step = forward, loss, "
         "backward, clipping, SGD update, float32.", "",
@@ -698,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--block", type=int, default=5, help="steps in a row before the next turn")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive loop")
+    parser.add_argument("--torch-no-onednn", action="store_true",
+                        help="PyTorch without oneDNN (whose fused kernels run nn.LSTM on the CPU)")
     parser.add_argument("--choices", action="store_true",
                         help="also time the alternatives behind the core's design choices")
     parser.add_argument("--out", default="figures", help="folder for the tables (default: figures/)")
@@ -731,14 +744,16 @@ def main(argv=None) -> int:
         for cfg in configs:
             progress.set_postfix_str(cfg.name)
             results.append(benchmark(cfg, args.repeats, args.naive_repeats, args.warmup,
-                                     args.block, version is not None, not args.no_naive, progress))
+                                     args.block, version is not None, not args.no_naive, progress,
+                                     onednn=not args.torch_no_onednn))
     load_end = os.getloadavg()[0]
     for r, memory in zip(results, measure_memory_in_subprocesses(configs, fresh=not args.tiny)):
         r["memory"] = memory
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python benchmarks/throughput.py"] + [f"'{a}'" if " " in a else a
                                                               for a in given])
-    text = markdown_tables(results, args.threads, (load_start, load_end), version, command)
+    text = markdown_tables(results, args.threads, (load_start, load_end), version, command,
+                           onednn=not args.torch_no_onednn)
     if args.choices:
         text += "\n" + choices_table(measure_choices(5 if args.tiny else 30))
     os.makedirs(args.out, exist_ok=True)

@@ -130,6 +130,16 @@ def test_torch_model_computes_minirnn_loss_and_gradients(throughput):
     assert checked == {("rnn", 1), ("gru", 1), ("lstm", 2)}
 
 
+def test_torch_step_without_onednn_is_the_same_step(throughput):
+    """``--torch-no-onednn`` times the same step (the LSTM's loss before the update)."""
+    pytest.importorskip("torch")
+    cfg = throughput.BY_NAME["tiny deep LSTM"]
+    X, Y = throughput.random_batch(cfg)
+    losses = [throughput.make_torch_step(cfg, throughput.make_model(cfg), X, Y, 1, onednn)()
+              for onednn in (True, False)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
 def test_gemm_bound_has_every_weight_in_three_products_of_all_tokens(throughput):
     """Forward, data gradient, weight gradient: 2 N |W| flops each, N = T*B, for every weight
     matrix of the model (the output layer's too); one-hot inputs skip the first layer's
@@ -180,14 +190,15 @@ def test_cache_bytes_counts_each_window_array(throughput):
                                                + 2 * T * B * 3 * H + T * B * H)
     assert throughput.cache_bytes(gru._replace(reset_after=True)) == 4 * (
         out + inputs + states + T * B * H + 2 * T * B * 3 * H + 2 * T * B * H)
-    lstm = cfg._replace(cell="lstm", num_layers=2)
-    layer = states + T * B * H + 2 * T * B * 4 * H + states + T * B * H
-    assert throughput.cache_bytes(lstm) == 4 * (out + inputs + layer + T * B * H + layer)
+    lstm = cfg._replace(cell="lstm", num_layers=2)                # the backward's: one layer's
+    kept = states + T * B * 4 * H + states + T * B * H
+    assert throughput.cache_bytes(lstm) == 4 * (out + inputs + kept + T * B * H + kept
+                                                + T * B * H + T * B * 4 * H)
 
 
 def test_cache_bytes_holds_what_the_layers_keep(throughput):
     """The forward's part of ``cache_bytes`` is every array in the recurrent layers' caches
-    (each layer's ``cache``); the rest is the output side's 3 T B V and, per layer, dL/dH
+    (each layer's ``cache``); the rest is the output side's 3 T B V and one layer's dL/dH
     and dL/dA (T B G H), with PyTorch's GRU's da_h * R_t (T B H)."""
     for cfg in throughput.TINY:
         model = throughput.make_model(cfg)
@@ -195,7 +206,7 @@ def test_cache_bytes_holds_what_the_layers_keep(throughput):
         copies = [model.rnn] if model.rnn.layers is None else [c[0] for c in model.rnn.layers]
         kept = sum(a.nbytes for layer in copies for a in layer.cache if a is not None)
         T, B, H, G = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.gates
-        built = cfg.num_layers * T * B * (H + G * H + (H if cfg.reset_after else 0))
+        built = T * B * (H + G * H + (H if cfg.reset_after else 0))
         expected = kept + 4 * (3 * T * B * cfg.vocab_size + built)
         assert throughput.cache_bytes(cfg) == expected, cfg.name
 
