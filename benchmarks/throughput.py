@@ -14,7 +14,9 @@ The configurations: the RNN at the book's shapes, and the gated cells at the 0.1
 the book's GRU, the LSTM and a 2-layer LSTM.  For each, in one run on this machine:
 
 * **minirnn**: the median step time over ``--repeats`` steps after ``--warmup`` steps
-  (and, in a second table, the fastest step);
+  (and, in a second table, the fastest step; in a third, the median CPU time of a step,
+  ``time.process_time``, which leaves out the waits for a core on a busy machine: with one
+  thread, the steadiest measure there);
 * **GEMM bound**: the same matrix products alone (``gemm_products``: same shapes and
   operand layouts, preallocated outputs), timed in the same run; *share* = GEMM time /
   minirnn time;
@@ -415,21 +417,26 @@ def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, thr
 
 # ------------------------------------------------------------------ timing and memory
 def time_in_turns(steps: dict[str, Callable], repeats: int, warmup: int, block: int,
-                  progress=None) -> dict[str, np.ndarray]:
+                  progress=None, cpu_times: dict | None = None) -> dict[str, np.ndarray]:
     """Seconds per call of each function.  After ``warmup`` untimed calls each, the
-    functions take turns, ``block`` calls at a time, until each has ``repeats`` timed calls."""
+    functions take turns, ``block`` calls at a time, until each has ``repeats`` timed calls.
+    ``cpu_times``, a dict, receives each call's CPU seconds too (``time.process_time``)."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
     while any(len(t) < repeats for t in times.values()):
         for name, fn in steps.items():
             for _ in range(min(block, repeats - len(times[name]))):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
                 if progress is not None:
                     progress.update(1)
+    if cpu_times is not None:
+        cpu_times.update({name: np.array(t) for name, t in cpu.items()})
     return {name: np.array(t) for name, t in times.items()}
 
 
@@ -592,16 +599,18 @@ def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block:
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
     if use_torch and cfg.has_torch:
         steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
-    times = time_in_turns(steps, repeats, warmup, block, progress)
+    cpu = {}
+    times = time_in_turns(steps, repeats, warmup, block, progress, cpu)
     if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
         naive = make_naive_step(make_model(cfg).params, X, Y)  # paired with a minirnn step
         paired = time_in_turns({"naive": naive, "minirnn_paired": steps["minirnn"]},
-                               naive_repeats, 1, 1, progress)
+                               naive_repeats, 1, 1, progress, cpu)
         times.update(paired)
     median = {name: float(np.median(t)) for name, t in times.items()}
     return {"config": cfg._asdict(), "gemm_flops": gemm_flops(gemm_products(cfg)),
             "median_s": median,
             "fastest_s": {name: float(np.min(t)) for name, t in times.items()},
+            "cpu_median_s": {name: float(np.median(t)) for name, t in cpu.items()},
             "tokens_per_s": {name: cfg.tokens / s for name, s in median.items()}}
 
 
@@ -669,6 +678,17 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
                      f"{_rate(tokens / fast['gemm'])} | {fast['gemm'] / fast['minirnn']:.0%} | "
                      + ("n/a | n/a |" if "torch" not in fast else
                         f"{_rate(tokens / fast['torch'])} | {fast['torch'] / fast['minirnn']:.2f}x |"))
+    lines += ["", "CPU time of a step, median (`time.process_time`): the work itself, without the "
+              "time spent waiting for a core on a busy machine" + ("" if threads == 1 else
+              " (with more than one thread, the threads' CPU time adds up: compare with care)")
+              + ":", "", "| configuration | minirnn ms | GEMM bound ms | share of GEMM bound | "
+              "PyTorch ms | minirnn / PyTorch |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        c, cpu = r["config"], r["cpu_median_s"]
+        lines.append(f"| {c['name']} | {cpu['minirnn'] * 1e3:.1f} | {cpu['gemm'] * 1e3:.1f} | "
+                     f"{cpu['gemm'] / cpu['minirnn']:.0%} | "
+                     + ("n/a | n/a |" if "torch" not in cpu else
+                        f"{cpu['torch'] * 1e3:.1f} | {cpu['torch'] / cpu['minirnn']:.2f}x |"))
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
               "| traced / nominal | peak RSS growth MB | RSS growth / nominal | RSS baseline MB |",
               "|---|---:|---:|---:|---:|---:|---:|"]

@@ -51,6 +51,7 @@ def test_throughput_script_runs_tiny_and_writes_its_tables(tmp_path):
     assert "| tiny GRU book | GRU (book's) | 8 | 3 | 4 | 5 | one-hot |" in table
     assert "| tiny deep LSTM | LSTM x 2 | 8 | 3 | 4 | 5 | one-hot |" in table
     assert table.count("| one-hot inputs: X W_xh and dW_xh |") == 2     # both book shapes
+    assert "CPU time of a step" in table and "| tiny deep LSTM | " in table.split("CPU time")[1]
     results = json.loads((tmp_path / "throughput.json").read_text())
     assert [r["config"]["name"] for r in results] == ["tiny one-hot", "tiny embedding", "tiny GRU",
                                                       "tiny GRU book", "tiny deep LSTM"]
@@ -58,6 +59,7 @@ def test_throughput_script_runs_tiny_and_writes_its_tables(tmp_path):
         naive = {"naive", "minirnn_paired"} if r["config"]["cell"] == "rnn" else set()
         assert set(r["tokens_per_s"]) == {"minirnn", "gemm"} | naive    # no naive gated loop
         assert all(rate > 0 for rate in r["tokens_per_s"].values())
+        assert set(r["cpu_median_s"]) == set(r["median_s"])            # CPU time of each too
         memory = r["memory"]
         assert memory["traced_peak"] >= memory["nominal"]["params"] + memory["nominal"]["grads"] > 0
 
