@@ -1,31 +1,41 @@
 """Training throughput of minirnn, against the GEMM bound, a naive loop and PyTorch.
 
-    python benchmarks/throughput.py                  # the four configurations, every core
-    python benchmarks/throughput.py --threads 1      # one BLAS (and PyTorch) thread: 45 s here
+    python benchmarks/throughput.py                  # every configuration, every core
+    python benchmarks/throughput.py --threads 1      # one BLAS (and PyTorch) thread
+    python benchmarks/throughput.py --threads 1 --configs '0.17 concise' '0.17 GRU' \
+        '0.17 GRU book' '0.17 LSTM' '0.17 deep LSTM' # the gated cells (and the RNN) at H = 256
     python benchmarks/throughput.py --tiny           # a smoke run (what the test suite runs)
 
 One training step is the book's: ``RNNLM.forward`` -> ``SoftmaxCrossEntropy`` forward and
 backward -> ``RNNLM.backward`` -> ``clip_grad_norm`` (theta = 1) -> ``SGD.step`` (lr = 1),
 in float32, on random token ids (no corpus needed).  Tokens per second = B*T / step time.
-For each configuration, in one run on this machine:
+The configurations: the RNN at the book's shapes, and the gated cells at the 0.17 book's
+(hidden 256, batch 32, 35 steps, one-hot, V = 28): PyTorch's GRU (``reset_after=True``),
+the book's GRU, the LSTM and a 2-layer LSTM.  For each, in one run on this machine:
 
 * **minirnn**: the median step time over ``--repeats`` steps after ``--warmup`` steps
-  (and, in a second table, the fastest step);
-* **GEMM bound**: the same matrix products alone (same shapes and operand layouts,
-  preallocated outputs), timed in the same run; *share* = GEMM time / minirnn time;
+  (and, in a second table, the fastest step; in a third, the median CPU time of a step,
+  ``time.process_time``, which leaves out the waits for a core on a busy machine: with one
+  thread, the steadiest measure there);
+* **GEMM bound**: the same matrix products alone (``gemm_products``: same shapes and
+  operand layouts, preallocated outputs), timed in the same run; *share* = GEMM time /
+  minirnn time;
 * **naive**: the classic 100-line NumPy character RNN (min-char-rnn): Python loops over
   the examples and the steps, one-hot ``(1, V)`` rows times the weight matrices;
   *speed-up* = naive time / minirnn time, the two taking turns step by step (they compute
-  the same loss and gradients);
-* **PyTorch** (when importable; never a dependency): ``torch.nn.RNN`` + ``torch.nn.Linear``
-  on one-hot inputs (``nn.Embedding`` for the embedding model) holding the same weights,
-  the same step, ``torch.set_num_threads`` = the BLAS threads;
-* **memory**, in a fresh process per configuration: the peak of NumPy's allocations
-  (``tracemalloc``, which NumPy reports to): the model's parameters and gradients plus
-  ``minirnn.bptt.measure_peak_bytes`` over its first forward, loss and backward; and the
-  growth of the peak resident set size over the process's baseline (``import numpy,
-  minirnn`` and a tiny model trained once).  Both against the *nominal* bytes: parameters,
-  gradients, optimizer state (none for SGD), BPTT caches (``cache_bytes``) and the batch.
+  the same loss and gradients).  The one-layer RNN only: there is no naive gated loop
+  ("n/a"; the readable ``GRUCell`` / ``LSTMCell`` are batched, not that loop);
+* **PyTorch** (when importable; never a dependency): ``torch.nn.RNN`` / ``GRU`` / ``LSTM``
+  + ``torch.nn.Linear`` on one-hot inputs (``nn.Embedding`` for the embedding model)
+  holding the same weights (``minirnn.interop``), the same step, ``torch.set_num_threads``
+  = the BLAS threads; none for the book's GRU, which no PyTorch module computes;
+* **memory**, after the timing, in a fresh process per configuration: the peak of
+  NumPy's allocations (``tracemalloc``, which NumPy reports to): the model's parameters and
+  gradients plus ``minirnn.bptt.measure_peak_bytes`` over its first forward, loss and
+  backward; and the growth of the peak resident set size over the process's baseline
+  (``import numpy, minirnn`` and a tiny model of the same kind trained once).  Both against
+  the *nominal* bytes: parameters, gradients, optimizer state (none for SGD), BPTT caches
+  (``cache_bytes``) and the batch.
 
 The implementations take turns in blocks of ``--block`` steps, so that a machine shared
 with other jobs slows them alike; the load average is printed with the results.
@@ -62,29 +72,37 @@ import platform                                  # noqa: E402
 import resource                                  # noqa: E402
 import subprocess                                # noqa: E402
 import time                                      # noqa: E402
+import warnings                                  # noqa: E402
 from typing import Callable, NamedTuple          # noqa: E402
 
 import numpy as np                               # noqa: E402
 from tqdm import tqdm                            # noqa: E402
 
 from minirnn.bptt import measure_peak_bytes      # noqa: E402
+from minirnn.interop import to_torch_state_dict, torch_module_args   # noqa: E402
 from minirnn.layers import OneHot, scatter_add_rows   # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy   # noqa: E402
 from minirnn.models import RNNLM                 # noqa: E402
 from minirnn.optim import SGD, clip_grad_norm    # noqa: E402
 
 LR, THETA = 1.0, 1.0                             # the book's learning rate and clipping norm
-TARGETS = {"torch": 1.0, "gemm_share": 0.5, "naive": 30.0, "memory": 1.5}
+TARGETS = {"torch": 1.0, "gemm_share": 0.5, "naive": 30.0, "memory": 1.5}   # the RNN's
+GATED_TARGETS = {"torch": 1.0, "gemm_share": 0.6, "naive": None, "memory": 1.5}
 
 
 class Config(NamedTuple):
-    """One shape: vocabulary V, hidden H, batch B, steps T, embedding E (None: one-hot)."""
+    """One shape: vocabulary V, hidden H, batch B, steps T, embedding E (None: one-hot), and
+    the recurrent layer: ``cell`` ``'rnn'``, ``'gru'`` or ``'lstm'``, ``num_layers``, and
+    for the GRU ``reset_after`` (True: PyTorch's ``nn.GRU``; False: the book's)."""
     name: str
     vocab_size: int
     num_hiddens: int
     batch_size: int
     num_steps: int
     embed_dim: int | None = None
+    cell: str = "rnn"
+    num_layers: int = 1
+    reset_after: bool = False
 
     @property
     def tokens(self) -> int:
@@ -94,14 +112,47 @@ class Config(NamedTuple):
     def input_size(self) -> int:
         return self.vocab_size if self.embed_dim is None else self.embed_dim
 
+    @property
+    def gates(self) -> int:
+        """G: the gate blocks of the fused weights (RNN 1, GRU 3, LSTM 4)."""
+        return GATES[self.cell]
 
+    @property
+    def layer(self) -> str:
+        """The recurrent layer, for the tables: ``LSTM x 2``, ``GRU (book's)``."""
+        name = self.cell.upper()
+        if self.cell == "gru":
+            name += " (PyTorch's)" if self.reset_after else " (book's)"
+        return name + (f" x {self.num_layers}" if self.num_layers > 1 else "")
+
+    @property
+    def has_torch(self) -> bool:
+        """Whether a PyTorch module computes this model (the book's GRU has none)."""
+        return self.cell != "gru" or self.reset_after
+
+    @property
+    def has_naive(self) -> bool:
+        """Whether the naive loop exists for it (one-layer RNN only: min-char-rnn)."""
+        return self.cell == "rnn" and self.num_layers == 1
+
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 CONFIGS = [
     Config("0.17 scratch", 28, 512, 32, 35),
     Config("1.0 scratch", 28, 32, 1024, 32),
     Config("0.17 concise", 28, 256, 32, 35),
     Config("embedding", 28, 256, 32, 35, embed_dim=32),
+    # the 0.17 book's gated chapter: hidden 256, batch 32, 35 steps, one-hot, V = 28
+    Config("0.17 GRU", 28, 256, 32, 35, cell="gru", reset_after=True),
+    Config("0.17 GRU book", 28, 256, 32, 35, cell="gru"),
+    Config("0.17 LSTM", 28, 256, 32, 35, cell="lstm"),
+    Config("0.17 deep LSTM", 28, 256, 32, 35, cell="lstm", num_layers=2),
 ]
-TINY = [Config("tiny one-hot", 5, 8, 3, 4), Config("tiny embedding", 5, 8, 3, 4, embed_dim=3)]
+GATED = [c.name for c in CONFIGS if c.cell != "rnn"]
+TINY = [Config("tiny one-hot", 5, 8, 3, 4), Config("tiny embedding", 5, 8, 3, 4, embed_dim=3),
+        Config("tiny GRU", 5, 8, 3, 4, cell="gru", reset_after=True),
+        Config("tiny GRU book", 5, 8, 3, 4, cell="gru"),
+        Config("tiny deep LSTM", 5, 8, 3, 4, cell="lstm", num_layers=2)]
 BY_NAME = {c.name: c for c in CONFIGS + TINY}
 
 
@@ -114,7 +165,8 @@ def random_batch(cfg: Config, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_model(cfg: Config, dtype=np.float32) -> RNNLM:
-    return RNNLM(cfg.vocab_size, cfg.num_hiddens, embed_dim=cfg.embed_dim, seed=0, dtype=dtype)
+    return RNNLM(cfg.vocab_size, cfg.num_hiddens, embed_dim=cfg.embed_dim, seed=0, dtype=dtype,
+                 cell=cfg.cell, num_layers=cfg.num_layers, reset_after=cfg.reset_after)
 
 
 def make_minirnn_step(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> Callable[[], float]:
@@ -139,36 +191,95 @@ def randn(rng: np.random.Generator, *shape, scale: float = 1.0, dtype=np.float32
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
-def make_gemm_step(cfg: Config, dtype=np.float32) -> Callable[[], None]:
-    """Only the matrix products of one minirnn training step, with its shapes and operand
-    layouts, into preallocated outputs: the time BLAS alone needs for the step."""
-    T, B, H, V, D = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size, cfg.input_size
+def gemm_products(cfg: Config, dtype=np.float32) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every matrix product of one minirnn training step, in its order, as ``(a, b, out)``
+    for ``np.matmul(a, b, out=out)``: the shapes and operand layouts (transposed views,
+    contiguous copies, column blocks) of the layers' own products, on random arrays.
+
+    Per recurrent layer (input size D_k: D, then H; G gates; N = T*B), forward: the input
+    projections ``(N, D_k) @ (D_k, G*H)`` and per step ``(B, H) @ (H, G*H)`` (the book's
+    GRU: ``(B, H) @ (H, 2H)`` for R and Z, then ``(R*H)(B, H) @ (H, H)``); then the output
+    layer ``(N, H) @ (H, V)``.  Backward: the output layer's ``dW_hq`` and ``dL/dH``; per
+    layer, last first, per step ``(B, G*H) @ (G*H, H)`` (the book's GRU: ``(B, H) @ (H, H)``
+    and ``(B, 2H) @ (2H, H)``), then ``dW_x``, ``dW_h`` (the book's GRU: two blocks) and
+    ``dL/dX`` (skipped for one-hot inputs).  So every weight matrix takes part in three
+    products of N rows, except one-hot inputs' ``W_x``, in two."""
+    T, B, H, V, G = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size, cfg.gates
     N = T * B
     rng = np.random.default_rng(0)
 
     def a(*shape):
         return randn(rng, *shape, scale=0.1, dtype=dtype)
 
-    X, W_xh, W_hh, W_hq = a(N, D), a(D, H), a(H, H), a(H, V)
-    W_hh_T = np.ascontiguousarray(W_hh.T)
-    Hbuf, dZ, dlogits = a(T + 1, B, H), a(T, B, H), a(N, V)
-    P, step_out, logits, dHs = a(N, H), a(B, H), a(N, V), a(N, H)
-    dW_xh, dW_hh, dW_hq, dX = a(D, H), a(H, H), a(H, V), a(N, D)
-    Hs2, Hprev2, dZ2 = Hbuf[1:].reshape(N, H), Hbuf[:-1].reshape(N, H), dZ.reshape(N, H)
+    book_gru = cfg.cell == "gru" and not cfg.reset_after
+    layers = []                                                # what each layer's products use
+    for k in range(cfg.num_layers):
+        D = cfg.input_size if k == 0 else H
+        W_x, W_h = a(D, G * H), a(H, G * H)
+        L = {"X": a(N, D), "W_x": W_x, "W_h": W_h, "Hbuf": a(T + 1, B, H),
+             "gates": a(N, G * H), "dA": a(T, B, G * H), "hw": a(B, G * H), "dh": a(B, H),
+             "dW_x": a(D, G * H), "dW_h": a(H, G * H), "dX": a(N, D),
+             "input_grad": k > 0 or cfg.embed_dim is not None}
+        if book_gru:
+            L.update(W_hrz=np.ascontiguousarray(W_h[:, :2 * H]),   # the layer's contiguous copies
+                     W_hh=np.ascontiguousarray(W_h[:, 2 * H:]),
+                     W_hrz_T=np.ascontiguousarray(W_h[:, :2 * H].T),
+                     W_hh_T=np.ascontiguousarray(W_h[:, 2 * H:].T),
+                     RH=a(T, B, H), hw=a(B, 2 * H), tmp=a(B, H), drh=a(B, H),
+                     dW_hrz=a(H, 2 * H), dW_hh=a(H, H))
+        else:
+            L["W_h_T"] = np.ascontiguousarray(W_h.T)
+            L["dHW"] = a(T, B, G * H) if cfg.cell == "gru" else L["dA"]   # reset_after: its own
+        layers.append(L)
+    W_hq, logits, dlogits, dHs, dW_hq = a(H, V), a(N, V), a(N, V), a(N, H), a(H, V)
+    Hs2 = layers[-1]["Hbuf"][1:].reshape(N, H)
+
+    products = []
+    for L in layers:                                           # forward, first layer first
+        products.append((L["X"], L["W_x"], L["gates"]))        # input projections
+        for t in range(T):                                     # recurrence, forward
+            if book_gru:
+                products.append((L["Hbuf"][t], L["W_hrz"], L["hw"]))    # H_{t-1} [W_hr | W_hz]
+                products.append((L["RH"][t], L["W_hh"], L["tmp"]))      # (R_t * H_{t-1}) W_hh
+            else:
+                products.append((L["Hbuf"][t], L["W_h"], L["hw"]))      # H_{t-1} W_h
+    products.append((Hs2, W_hq, logits))                       # outputs
+    products.append((Hs2.T, dlogits, dW_hq))                   # dW_hq
+    products.append((dlogits, W_hq.T, dHs))                    # dL/dH from the outputs
+    for L in reversed(layers):                                 # backward, last layer first
+        dA, Hprev2 = L["dA"], L["Hbuf"][:-1].reshape(N, H)
+        dA2 = dA.reshape(N, G * H)
+        for t in reversed(range(T)):                           # recurrence, backward
+            if book_gru:
+                products.append((dA[t, :, 2 * H:], L["W_hh_T"], L["drh"]))  # da_h W_hh^T
+                products.append((dA[t, :, :2 * H], L["W_hrz_T"], L["dh"]))  # [da_r | da_z] [.]^T
+            else:
+                products.append((dA[t], L["W_h_T"], L["dh"]))              # dA_t W_h^T
+        products.append((L["X"].T, dA2, L["dW_x"]))            # dW_x
+        if book_gru:
+            products.append((Hprev2.T, dA2[:, :2 * H], L["dW_hrz"]))            # d[W_hr | W_hz]
+            products.append((L["RH"].reshape(N, H).T, dA2[:, 2 * H:], L["dW_hh"]))  # dW_hh
+        else:
+            products.append((Hprev2.T, L["dHW"].reshape(N, G * H), L["dW_h"]))   # dW_h
+        if L["input_grad"]:                                    # one-hot inputs skip dL/dX
+            products.append((dA2, L["W_x"].T, L["dX"]))        # dL/dX = dA W_x^T
+    return products
+
+
+def gemm_flops(products) -> int:
+    """Floating-point operations of the products: 2 m k n each."""
+    return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products)
+
+
+def make_gemm_step(cfg: Config, dtype=np.float32) -> Callable[[], None]:
+    """Only the matrix products of one minirnn training step (``gemm_products``), into
+    preallocated outputs: the time BLAS alone needs for the step."""
+    products = gemm_products(cfg, dtype)
+    matmul = np.matmul
 
     def step() -> None:
-        np.matmul(X, W_xh, out=P)                              # input projections
-        for t in range(T):
-            np.matmul(Hbuf[t], W_hh, out=step_out)             # recurrence, forward
-        np.matmul(Hs2, W_hq, out=logits)                       # outputs
-        np.matmul(Hs2.T, dlogits, out=dW_hq)                   # dW_hq
-        np.matmul(dlogits, W_hq.T, out=dHs)                    # dL/dH from the outputs
-        for t in range(T):
-            np.matmul(dZ[t], W_hh_T, out=step_out)             # recurrence, backward
-        np.matmul(X.T, dZ2, out=dW_xh)                         # dW_xh
-        np.matmul(Hprev2.T, dZ2, out=dW_hh)                    # dW_hh
-        if cfg.embed_dim is not None:
-            np.matmul(dZ2, W_xh.T, out=dX)                     # dL/dX (one-hot inputs skip it)
+        for x, w, out in products:
+            matmul(x, w, out=out)
     return step
 
 
@@ -242,21 +353,26 @@ def torch_version() -> str | None:
 
 
 def make_torch_model(cfg: Config, model: RNNLM):
-    """``torch.nn.RNN`` + ``torch.nn.Linear`` (+ ``nn.Embedding``) holding ``model``'s weights;
-    torch's second recurrent bias ``bias_hh`` is zero.  Forward: ids ``(T, B)`` -> logits
-    ``(T, B, V)``."""
+    """``torch.nn.RNN`` / ``GRU`` / ``LSTM`` + ``torch.nn.Linear`` (+ ``nn.Embedding``)
+    holding ``model``'s weights, through ``minirnn.interop`` (PyTorch's names, layouts and
+    gate orders; the second recurrent bias carries only the GRU's ``b_hn``, else zero).
+    Forward: ids ``(T, B)`` -> logits ``(T, B, V)``.  The book's GRU has no PyTorch module
+    (``to_torch_state_dict`` refuses it)."""
     import torch
+
+    name, kwargs = torch_module_args(model.rnn)
 
     class TorchRNNLM(torch.nn.Module):
         def __init__(self):
             super().__init__()
             V, H, E = cfg.vocab_size, cfg.num_hiddens, cfg.embed_dim
-            self.embedding = None if E is None else torch.nn.Embedding(V, E)
-            self.rnn = torch.nn.RNN(cfg.input_size, H)         # tanh, time-major (T, B, D)
+            if E is not None:
+                self.embedding = torch.nn.Embedding(V, E)
+            self.rnn = getattr(torch.nn, name)(**kwargs)       # time-major (T, B, D)
             self.output = torch.nn.Linear(H, V)
 
         def forward(self, X_tb):
-            if self.embedding is None:
+            if cfg.embed_dim is None:
                 inputs = torch.nn.functional.one_hot(X_tb, cfg.vocab_size).to(torch.float32)
             else:
                 inputs = self.embedding(X_tb)
@@ -264,22 +380,17 @@ def make_torch_model(cfg: Config, model: RNNLM):
             return self.output(Hs)
 
     net = TorchRNNLM()
-    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
-    with torch.no_grad():
-        net.rnn.weight_ih_l0.copy_(p["rnn.W_xh"].T)            # torch stores W^T
-        net.rnn.weight_hh_l0.copy_(p["rnn.W_hh"].T)
-        net.rnn.bias_ih_l0.copy_(p["rnn.b_h"])
-        net.rnn.bias_hh_l0.zero_()
-        net.output.weight.copy_(p["output.W"].T)
-        net.output.bias.copy_(p["output.b"])
-        if net.embedding is not None:
-            net.embedding.weight.copy_(p["embedding.W"])
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in to_torch_state_dict(model).items()})
     return net
 
 
-def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, threads: int):
+def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, threads: int,
+                    onednn: bool = True):
     """The same training step in PyTorch: forward, mean cross-entropy, backward,
-    ``clip_grad_norm_``, SGD."""
+    ``clip_grad_norm_``, SGD.  On the CPU, ``nn.LSTM`` runs oneDNN's fused LSTM kernels
+    (``aten::mkldnn_rnn_layer`` and its backward); ``onednn=False`` turns oneDNN off for the
+    step (``torch.backends.mkldnn.flags``), so it runs PyTorch's own per-step operators, as
+    ``nn.RNN`` and ``nn.GRU`` always do."""
     import torch
     torch.set_num_threads(threads)
     net = make_torch_model(cfg, model)
@@ -295,36 +406,65 @@ def make_torch_step(cfg: Config, model: RNNLM, X: np.ndarray, Y: np.ndarray, thr
         torch.nn.utils.clip_grad_norm_(net.parameters(), THETA)
         optimizer.step()
         return loss.item()
-    return step
+
+    def step_without_onednn() -> float:
+        with warnings.catch_warnings():                        # torch warns about TF32 here
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return step()
+    return step if onednn else step_without_onednn
 
 
 # ------------------------------------------------------------------ timing and memory
 def time_in_turns(steps: dict[str, Callable], repeats: int, warmup: int, block: int,
-                  progress=None) -> dict[str, np.ndarray]:
+                  progress=None, cpu_times: dict | None = None) -> dict[str, np.ndarray]:
     """Seconds per call of each function.  After ``warmup`` untimed calls each, the
-    functions take turns, ``block`` calls at a time, until each has ``repeats`` timed calls."""
+    functions take turns, ``block`` calls at a time, until each has ``repeats`` timed calls.
+    ``cpu_times``, a dict, receives each call's CPU seconds too (``time.process_time``)."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
     while any(len(t) < repeats for t in times.values()):
         for name, fn in steps.items():
             for _ in range(min(block, repeats - len(times[name]))):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
                 if progress is not None:
                     progress.update(1)
+    if cpu_times is not None:
+        cpu_times.update({name: np.array(t) for name, t in cpu.items()})
     return {name: np.array(t) for name, t in times.items()}
 
 
 def cache_bytes(cfg: Config, itemsize: int = 4) -> int:
-    """The BPTT caches of one window: what the forward keeps for the backward, the inputs
-    ``(T, B, D)``, the states ``H_0..H_T`` ``(T+1, B, H)``, the logits and the softmax
-    ``2 x (T, B, V)``; and the window-long arrays every BPTT backward builds,
-    ``dL/dlogits`` ``(T, B, V)``, ``dL/dH`` from the outputs and ``dL/dZ`` ``2 x (T, B, H)``."""
-    T, B, H, V, D = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size, cfg.input_size
-    return itemsize * (T * B * D + (T + 1) * B * H + 2 * T * B * H + 3 * T * B * V)
+    """The BPTT caches of one window: what the forward keeps for the backward, and the
+    window-long arrays every BPTT backward builds.  Output side: the logits, the softmax
+    and ``dL/dlogits``, ``3 x (T, B, V)``.  Kept by each recurrent layer (input size D_k:
+    D, then H; G gates): the inputs ``(T, B, D_k)`` and the states ``H_0..H_T``
+    ``(T+1, B, H)``; the gated cells' gates ``(T, B, G*H)``, and the book's GRU
+    ``R_t * H_{t-1}``, PyTorch's GRU ``H_{t-1} W_hh + b_hn`` (each ``(T, B, H)``), the LSTM
+    ``C_0..C_T`` ``(T+1, B, H)`` and ``tanh(C_t)`` ``(T, B, H)``.  Built by the backward
+    of one layer at a time (a stack's layers run their backward in turn): ``dL/dH`` from
+    above ``(T, B, H)`` and ``dL/d(pre-activations)`` (the RNN's ``dL/dZ`` ``(T, B, H)``,
+    a gated cell's ``(T, B, G*H)``), and for PyTorch's GRU ``da_h * R_t`` ``(T, B, H)``
+    (for ``dW_hh`` and ``db_hn``).
+
+    Temporaries that live one phase (``f'``, contiguous copies of a weight, the
+    weight-gradient GEMMs' results) are not counted: they are what the 1.5x allows."""
+    T, B, H, V, G = cfg.num_steps, cfg.batch_size, cfg.num_hiddens, cfg.vocab_size, cfg.gates
+    N = T * B
+    kept = {"rnn": 0, "gru": N * G * H + N * H,
+            "lstm": N * G * H + (T + 1) * B * H + N * H}[cfg.cell]
+    built = N * H + N * G * H + (N * H if cfg.cell == "gru" and cfg.reset_after else 0)
+    items = 3 * N * V + built
+    for k in range(cfg.num_layers):
+        D = cfg.input_size if k == 0 else H
+        items += N * D + (T + 1) * B * H + kept
+    return itemsize * items
 
 
 def nominal_bytes(cfg: Config, model: RNNLM) -> dict[str, int]:
@@ -360,7 +500,8 @@ def traced_peak_bytes(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> int:
 def measure_memory(cfg: Config, steps: int = 3) -> dict:
     """Peak memory of training ``cfg``, measured in *this* process (run it in a fresh one).
     A tiny model trains first, so that lazy imports and BLAS's buffers are in the baseline."""
-    tiny = TINY[0] if cfg.embed_dim is None else TINY[1]
+    tiny = TINY[0]._replace(embed_dim=None if cfg.embed_dim is None else 3, cell=cfg.cell,
+                            num_layers=cfg.num_layers, reset_after=cfg.reset_after)
     make_minirnn_step(make_model(tiny), *random_batch(tiny))()
     rss_baseline = peak_rss_bytes()
     model = make_model(cfg)
@@ -370,13 +511,28 @@ def measure_memory(cfg: Config, steps: int = 3) -> dict:
     for _ in range(steps):
         step()
     return {"traced_peak": traced, "rss_growth": peak_rss_bytes() - rss_baseline,
-            "rss_baseline": rss_baseline, "nominal": nominal_bytes(cfg, model)}
+            "rss_baseline": rss_baseline, "nominal": nominal_bytes(cfg, model),
+            "model_cache_bytes": model.cache_bytes(cfg.batch_size, cfg.num_steps)}
 
 
-def measure_memory_in_subprocess(cfg: Config) -> dict:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(THREADS),
-                          "--memory-child", cfg.name], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def measure_memory_in_subprocesses(cfgs: list[Config], fresh: bool = True) -> list[dict]:
+    """``measure_memory`` of each configuration in a fresh process of its own, all started
+    at once, after the timing (a process's peaks are its own, whatever runs beside it).
+    ``fresh=False`` (the smoke run) measures them all in one process: faster, but each
+    RSS growth is then only what a configuration adds to the peaks before it."""
+    groups = [[cfg] for cfg in cfgs] if fresh else [cfgs]
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--threads",
+                               str(THREADS), "--memory-child", *[cfg.name for cfg in group]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for group in groups]
+    results = []
+    for group, proc in zip(groups, procs):
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"measuring the memory of {', '.join(c.name for c in group)} "
+                               f"failed:\n{err}")
+        results += [json.loads(line) for line in out.strip().splitlines()[-len(group):]]
+    return results
 
 
 # ------------------------------------------------------------------ design choices, measured
@@ -438,22 +594,24 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
 
 # ------------------------------------------------------------------ the run and its tables
 def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block: int,
-              use_torch: bool, use_naive: bool, progress=None) -> dict:
+              use_torch: bool, use_naive: bool, progress=None, onednn: bool = True) -> dict:
     X, Y = random_batch(cfg)
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
-    if use_torch:
-        steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS)
-    times = time_in_turns(steps, repeats, warmup, block, progress)
-    if use_naive:                                              # slow: fewer steps, each one
+    if use_torch and cfg.has_torch:
+        steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
+    cpu = {}
+    times = time_in_turns(steps, repeats, warmup, block, progress, cpu)
+    if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
         naive = make_naive_step(make_model(cfg).params, X, Y)  # paired with a minirnn step
         paired = time_in_turns({"naive": naive, "minirnn_paired": steps["minirnn"]},
-                               naive_repeats, 1, 1, progress)
+                               naive_repeats, 1, 1, progress, cpu)
         times.update(paired)
     median = {name: float(np.median(t)) for name, t in times.items()}
-    return {"config": cfg._asdict(), "median_s": median,
+    return {"config": cfg._asdict(), "gemm_flops": gemm_flops(gemm_products(cfg)),
+            "median_s": median,
             "fastest_s": {name: float(np.min(t)) for name, t in times.items()},
-            "tokens_per_s": {name: cfg.tokens / s for name, s in median.items()},
-            "memory": measure_memory_in_subprocess(cfg)}
+            "cpu_median_s": {name: float(np.median(t)) for name, t in cpu.items()},
+            "tokens_per_s": {name: cfg.tokens / s for name, s in median.items()}}
 
 
 def _rate(x: float | None) -> str:
@@ -469,30 +627,45 @@ def _ratio(x: float | None, least: float | None = None, most: float | None = Non
     return fmt.format(x) + (" (missed)" if missed else "")
 
 
-def markdown_tables(results: list[dict], threads: int, load: tuple, version: str | None) -> str:
+def targets_for(name: str, threads: int) -> dict:
+    """The targets of a configuration (None: none).  The RNN's: 1.0x PyTorch, 50% of the
+    GEMM bound at H >= 512, 30x the naive loop, memory 1.5x; the gated cells': 1.0x PyTorch
+    with one thread, 60% of the GEMM bound, memory 1.5x.  Tiny shapes have none."""
+    cfg = BY_NAME[name]
+    if cfg not in CONFIGS:
+        return {k: None for k in TARGETS}
+    if cfg.cell == "rnn":
+        return dict(TARGETS, gemm_share=TARGETS["gemm_share"] if cfg.num_hiddens >= 512 else None)
+    return dict(GATED_TARGETS, torch=GATED_TARGETS["torch"] if threads == 1 else None)
+
+
+def markdown_tables(results: list[dict], threads: int, load: tuple, version: str | None,
+                    command: str | None = None, onednn: bool = True) -> str:
     proc = platform.processor() or platform.machine()
+    command = command or f"python benchmarks/throughput.py --threads {threads}"
     lines = [
-        f"`python benchmarks/throughput.py --threads {threads}`: {proc}, {os.cpu_count()} cores, "
+        f"`{command}`: {proc}, {os.cpu_count()} cores, "
         f"NumPy {np.__version__}, {threads} BLAS thread(s), "
-        + (f"PyTorch {version} ({threads} thread(s))" if version else "no PyTorch")
+        + (f"PyTorch {version} ({threads} thread(s){', oneDNN off' if not onednn else ''})"
+           if version else "no PyTorch")
         + f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end. "
         "Median of the timed steps; one step = forward, loss, "
         "backward, clipping, SGD update, float32.", "",
-        "| configuration | H | B | T | V | E | minirnn tokens/s | GEMM bound tokens/s | share of "
-        "GEMM bound | naive tokens/s | speed-up vs naive | PyTorch tokens/s | minirnn / PyTorch |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "| configuration | layer | H | B | T | V | E | minirnn tokens/s | GEMM bound tokens/s | "
+        "share of GEMM bound | naive tokens/s | speed-up vs naive | PyTorch tokens/s | "
+        "minirnn / PyTorch |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         c, rate, med = r["config"], r["tokens_per_s"], r["median_s"]
-        targets = TARGETS if c["name"] in {k.name for k in CONFIGS} else {k: None for k in TARGETS}
+        targets = targets_for(c["name"], threads)
         share = med["gemm"] / med["minirnn"]
         naive = med["naive"] / med["minirnn_paired"] if "naive" in med else None
         torch_ratio = rate["minirnn"] / rate["torch"] if "torch" in rate else None
         lines.append(
-            f"| {c['name']} | {c['num_hiddens']} | {c['batch_size']} | {c['num_steps']} | "
+            f"| {c['name']} | {BY_NAME[c['name']].layer} | {c['num_hiddens']} | "
+            f"{c['batch_size']} | {c['num_steps']} | "
             f"{c['vocab_size']} | {c['embed_dim'] or 'one-hot'} | {_rate(rate['minirnn'])} | "
-            f"{_rate(rate['gemm'])} | "
-            f"{_ratio(share, targets['gemm_share'] if c['num_hiddens'] >= 512 else None, fmt='{:.0%}')}"
-            " | "
+            f"{_rate(rate['gemm'])} | {_ratio(share, targets['gemm_share'], fmt='{:.0%}')} | "
             f"{_rate(rate.get('naive'))} | {_ratio(naive, targets['naive'], fmt='{:.0f}x')} | "
             f"{_rate(rate.get('torch'))} | {_ratio(torch_ratio, targets['torch'])} |")
     lines += ["", "The fastest step of each (other jobs can only slow a step down):", "",
@@ -505,12 +678,23 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
                      f"{_rate(tokens / fast['gemm'])} | {fast['gemm'] / fast['minirnn']:.0%} | "
                      + ("n/a | n/a |" if "torch" not in fast else
                         f"{_rate(tokens / fast['torch'])} | {fast['torch'] / fast['minirnn']:.2f}x |"))
+    lines += ["", "CPU time of a step, median (`time.process_time`): the work itself, without the "
+              "time spent waiting for a core on a busy machine" + ("" if threads == 1 else
+              " (with more than one thread, the threads' CPU time adds up: compare with care)")
+              + ":", "", "| configuration | minirnn ms | GEMM bound ms | share of GEMM bound | "
+              "PyTorch ms | minirnn / PyTorch |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        c, cpu = r["config"], r["cpu_median_s"]
+        lines.append(f"| {c['name']} | {cpu['minirnn'] * 1e3:.1f} | {cpu['gemm'] * 1e3:.1f} | "
+                     f"{cpu['gemm'] / cpu['minirnn']:.0%} | "
+                     + ("n/a | n/a |" if "torch" not in cpu else
+                        f"{cpu['torch'] * 1e3:.1f} | {cpu['torch'] / cpu['minirnn']:.2f}x |"))
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
               "| traced / nominal | peak RSS growth MB | RSS growth / nominal | RSS baseline MB |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         m = r["memory"]
-        most = TARGETS["memory"] if r["config"]["name"] in {k.name for k in CONFIGS} else None
+        most = targets_for(r["config"]["name"], threads)["memory"]
         nominal = sum(m["nominal"].values())
         parts = " + ".join(f"{m['nominal'][k] / 1e6:.2f}"
                            for k in ("params", "grads", "caches", "batch"))
@@ -545,10 +729,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--block", type=int, default=5, help="steps in a row before the next turn")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive loop")
+    parser.add_argument("--torch-no-onednn", action="store_true",
+                        help="PyTorch without oneDNN (whose fused kernels run nn.LSTM on the CPU)")
     parser.add_argument("--choices", action="store_true",
                         help="also time the alternatives behind the core's design choices")
     parser.add_argument("--out", default="figures", help="folder for the tables (default: figures/)")
-    parser.add_argument("--memory-child", choices=list(BY_NAME), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", nargs="+", choices=list(BY_NAME), help=argparse.SUPPRESS)
     return parser
 
 
@@ -561,22 +747,33 @@ def main(argv=None) -> int:
         if value < least:
             parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
     if args.memory_child:
-        print(json.dumps(measure_memory(BY_NAME[args.memory_child])))
+        for name in args.memory_child:
+            print(json.dumps(measure_memory(BY_NAME[name])))
         return 0
     if args.tiny:
         configs, args.repeats, args.naive_repeats, args.warmup = TINY, 2, 1, 1
     else:
         configs = [c for c in CONFIGS if not args.configs or c.name in args.configs]
     version = None if args.no_torch else torch_version()
-    per_config = (3 if version else 2) * args.repeats + (0 if args.no_naive else 2 * args.naive_repeats)
+    total = sum((3 if version and cfg.has_torch else 2) * args.repeats
+                + (2 * args.naive_repeats if cfg.has_naive and not args.no_naive else 0)
+                for cfg in configs)
     load_start = os.getloadavg()[0]
     results = []
-    with tqdm(total=per_config * len(configs), desc="timed steps", unit="step") as progress:
+    with tqdm(total=total, desc="timed steps", unit="step") as progress:
         for cfg in configs:
             progress.set_postfix_str(cfg.name)
             results.append(benchmark(cfg, args.repeats, args.naive_repeats, args.warmup,
-                                     args.block, version is not None, not args.no_naive, progress))
-    text = markdown_tables(results, args.threads, (load_start, os.getloadavg()[0]), version)
+                                     args.block, version is not None, not args.no_naive, progress,
+                                     onednn=not args.torch_no_onednn))
+    load_end = os.getloadavg()[0]
+    for r, memory in zip(results, measure_memory_in_subprocesses(configs, fresh=not args.tiny)):
+        r["memory"] = memory
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python benchmarks/throughput.py"] + [f"'{a}'" if " " in a else a
+                                                              for a in given])
+    text = markdown_tables(results, args.threads, (load_start, load_end), version, command,
+                           onednn=not args.torch_no_onednn)
     if args.choices:
         text += "\n" + choices_table(measure_choices(5 if args.tiny else 30))
     os.makedirs(args.out, exist_ok=True)
