@@ -14,16 +14,15 @@ checkpoint intact.  ``load`` names the problem with a missing, truncated or fore
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ._checks import check_non_negative_int
+from ._files import atomic_open
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
            "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
@@ -152,43 +151,6 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
     with atomic_open(path) as f:
         np.savez(f, **arrays)
     return path
-
-
-@contextmanager
-def atomic_open(path):
-    """Write ``path`` all or nothing: yields a binary file, a temporary beside ``path``;
-    when the block ends it is synced to disk, given the mode ``open`` would give, and
-    renamed over ``path`` (readers see the old file or the new one, never half); if the
-    block raises, the temporary is removed and ``path`` is untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)             # as open() would make it (mkstemp: 0600)
-        os.replace(tmp, path)                     # atomic: readers see old or new, never half
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)                       # the rename itself survives a crash
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:                               # e.g. Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path) -> Checkpoint:

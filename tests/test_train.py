@@ -409,7 +409,7 @@ def test_ctrl_c_right_after_a_diverging_update_saves_nothing(corpus_vocab, tmp_p
 
 
 def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
-    import minirnn.checkpoint
+    import minirnn._files
     path = tmp_path / "history.json"
     History([{"epoch": 1, "train_ppl": 5.0}]).save(path)
     before = path.read_bytes()
@@ -417,7 +417,7 @@ def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
     def crash(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(minirnn.checkpoint.os, "fsync", crash)
+    monkeypatch.setattr(minirnn._files.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         History([{"epoch": 1, "train_ppl": 5.0}, {"epoch": 2, "train_ppl": 4.0}]).save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]

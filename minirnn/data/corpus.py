@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .._files import atomic_write_bytes
 
 __all__ = ["CORPORA", "ChecksumError", "data_dirs", "load_time_machine", "load_text",
            "load_corpus"]
@@ -71,22 +72,6 @@ def _sha1(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place,
-    so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _download(corpus: CorpusFile, folder: Path) -> bytes:
     """Download ``corpus.url``, verify its SHA-1, store it in ``folder``; its bytes."""
     path = folder / corpus.filename
@@ -105,7 +90,7 @@ def _download(corpus: CorpusFile, folder: Path) -> bytes:
             f"the file downloaded from {corpus.url} has SHA-1 {got}, expected "
             f"{corpus.sha1}; it was not saved. Download {corpus.filename} by hand and "
             f"put it in {folder}")
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
     return data
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_positive_int, is_int
-from .corpus import _atomic_write_bytes, load_time_machine
+from .._files import atomic_write_bytes
+from .corpus import load_time_machine
 
 __all__ = ["preprocess", "tokenize", "Vocab", "build_corpus", "load_corpus_time_machine"]
 
@@ -147,7 +148,7 @@ class Vocab:
         doc = {"format": "minirnn.Vocab", "version": 1,
                "idx_to_token": self.idx_to_token,
                "token_freqs": [[tok, freq] for tok, freq in self.token_freqs]}
-        _atomic_write_bytes(Path(path), json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+        atomic_write_bytes(Path(path), json.dumps(doc, ensure_ascii=False).encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocab":
