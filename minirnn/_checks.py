@@ -13,7 +13,12 @@ import numpy as np
 
 __all__ = ["check_int", "check_positive_int", "check_non_negative_int", "check_number",
            "check_positive_number", "check_probability", "check_array", "check_token_ids",
-           "make_rng", "is_int"]
+           "make_rng", "is_int", "plural"]
+
+
+def plural(n: int, word: str) -> str:
+    """``'1 epoch'``, ``'4 epochs'``: a count and its noun, for messages."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def is_int(value) -> bool:

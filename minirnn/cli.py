@@ -19,6 +19,8 @@ import time
 import warnings
 from pathlib import Path
 
+from ._checks import plural
+
 # One BLAS thread unless the user chose otherwise: set by minirnn/__init__.py, which runs
 # before this module and before NumPy is imported.
 
@@ -211,9 +213,8 @@ def _config_from_args(args) -> dict:
 
 
 def _cmd_train(args) -> int:
-    from .checkpoint import load as load_checkpoint
-    from .run import DEFAULT_CONFIG, LATER_KEYS, finish_run, new_run_dir, prepare_run
-    from .train import TrainingDiverged, TrainingInterrupted
+    from .run import (DEFAULT_CONFIG, LATER_KEYS, load_run_checkpoint, new_run_dir, prepare_run,
+                      release_out_dir)
 
     resume = None
     if args.resume:
@@ -224,7 +225,7 @@ def _cmd_train(args) -> int:
                              f"cannot change when resuming; only --epochs, --out, "
                              f"--sample-every, --prefix, --num-preds and --no-progress can")
         try:
-            resume = load_checkpoint(args.resume)
+            resume = load_run_checkpoint(args.resume)
         except (ValueError, OSError) as err:
             raise UsageError(str(err)) from None
         resume.config = {**LATER_KEYS, **resume.config}      # a version-1 checkpoint's run
@@ -248,27 +249,44 @@ def _cmd_train(args) -> int:
     except MemoryError as err:
         raise UsageError(f"not enough memory for this run ({err}); lower --hidden, --batch "
                          f"or --steps") from None
+    try:
+        return _train(trainer, config, out)
+    finally:
+        release_out_dir(out)
+
+
+def _train(trainer, config: dict, out: Path) -> int:
+    """Train a prepared run to its end and write its files; a failure is one line, and
+    the run folder keeps it (``error.txt``) next to the last good checkpoint."""
+    from .run import finish_run, record_failure
+    from .train import TrainingDiverged, TrainingInterrupted
     num_epochs = config["num_epochs"]
     print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
           f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, hidden "
           f"{config['num_hiddens']}, {config['optimizer']} lr {config['lr']}, clip "
-          f"{config['clip']}, {num_epochs} epochs -> {out}", flush=True)
+          f"{config['clip']}, {plural(num_epochs, 'epoch')} -> {out}", flush=True)
     try:
         trainer.fit(num_epochs)
+        samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
     except TrainingInterrupted as err:
-        trainer.history.save(out / "history.json")
+        record_failure(trainer, out, None if err.checkpoint else f"interrupted: {err}")
         print(f"minirnn train: {err}; resume with: minirnn train --resume {out} "
               f"--epochs {num_epochs}", file=sys.stderr)
         return 130
     except TrainingDiverged as err:
-        trainer.history.save(out / "history.json")
+        record_failure(trainer, out, str(err))
         print(f"minirnn train: error: {err}", file=sys.stderr)
         return 1
     except MemoryError as err:
-        trainer.history.save(out / "history.json")
-        raise UsageError(f"ran out of memory while training ({err}); lower --hidden, --batch or "
-                         f"--steps") from None
-    samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
+        message = (f"ran out of memory while training ({err}); lower --hidden, --batch or "
+                   f"--steps ({trainer.last_checkpoint_note()})")
+        record_failure(trainer, out, message)
+        raise UsageError(message) from None
+    except OSError as err:                                     # a full disk, a read-only folder
+        message = f"{err}; {trainer.last_checkpoint_note()}"
+        record_failure(trainer, out, message)
+        print(f"minirnn train: error: {message}", file=sys.stderr)
+        return 1
     last = trainer.history[-1]
     summary = f"final train perplexity {last['train_ppl']:.3f}"
     if "val_ppl" in last:
@@ -282,10 +300,11 @@ def _cmd_train(args) -> int:
 
 # --------------------------------------------------------------------- generate
 def _cmd_generate(args) -> int:
-    from .checkpoint import build_model, load as load_checkpoint
+    from .checkpoint import build_model
     from .generate import predict
+    from .run import load_run_checkpoint
     try:
-        ckpt = load_checkpoint(args.checkpoint)
+        ckpt = load_run_checkpoint(args.checkpoint)
         model = build_model(ckpt)
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None

@@ -59,6 +59,7 @@ from .data import SeqDataLoader, WindowedData
 from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
 from ._checks import check_non_negative_int, check_positive_int, check_positive_number
+from ._files import atomic_write_text
 from .optim import clip_grad_norm, grad_norm, make_optimizer
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
@@ -102,9 +103,7 @@ class History:
     def save(self, path) -> Path:
         """Write the records as a JSON list (one object per epoch)."""
         path = Path(path)
-        with ckpt_lib.atomic_open(path) as f:                  # never half a file (Ctrl-C)
-            f.write((json.dumps(self.records, indent=1) + "\n").encode("utf-8"))
-        return path
+        return atomic_write_text(path, json.dumps(self.records, indent=1) + "\n")   # never half
 
     def __len__(self):
         return len(self.records)
@@ -272,6 +271,7 @@ class Trainer:
         self._position = None          # where an interrupted epoch stopped (see _run_epoch)
         self._interrupted = False
         self._last_batch = None        # (X, Y, state) of the last step, to check its update
+        self.saved_at: str | None = None   # where the checkpoint on disk is from ('epoch 2')
         self._checked = True           # the parameters passed a loss check since the last update
         if self.bptt == "full":
             self._check_full_bptt_memory()
@@ -326,9 +326,7 @@ class Trainer:
         self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch, when)
 
     def _diverged(self, what: str, epoch, step, num_steps_in_epoch, when: str | None = None):
-        where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
-                 if self.checkpoint is not None and self.checkpoint.exists()
-                 else "no checkpoint was saved")
+        where = self.last_checkpoint_note()
         if when is None:
             when = (f"at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: training stopped "
                     f"before this step changed the parameters" if step is not None else
@@ -487,6 +485,21 @@ class Trainer:
         raise TrainingInterrupted(msg, epoch, step, saved)
 
     # ------------------------------------------------------------ checkpoints
+    def last_checkpoint_note(self) -> str:
+        """Where the last good checkpoint is and which point of training it holds, for
+        an error message: ``'the last good checkpoint, runs/x/checkpoint.npz, is unchanged
+        (from epoch 2)'``, or ``'no checkpoint was saved'``."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return "no checkpoint was saved"
+        if self.saved_at is None:
+            return f"the last good checkpoint, {self.checkpoint}, is unchanged"
+        return f"the last good checkpoint, {self.checkpoint}, is unchanged (from {self.saved_at})"
+
+    @staticmethod
+    def _point(epoch: int, position: dict | None) -> str:
+        """'epoch 2' (the end of it), or 'epoch 3, step 17' for a checkpoint mid-epoch."""
+        return f"epoch {epoch + 1}, step {position['step']}" if position else f"epoch {epoch}"
+
     def save(self, path) -> Path:
         """Save a checkpoint of this exact point of training (see ``minirnn.checkpoint``)."""
         if self.vocab is None:
@@ -501,10 +514,13 @@ class Trainer:
             data_rng = pos["data_rng"]
             if pos["state"] is not None:
                 arrays.update(ckpt_lib.state_to_arrays(pos["state"]))
-        return ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
-                             self.run_config(), self.epoch,
-                             {"data": data_rng, "trainer": self.rng.bit_generator.state},
-                             history=self.history.records, extra=extra, extra_arrays=arrays)
+        saved = ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
+                              self.run_config(), self.epoch,
+                              {"data": data_rng, "trainer": self.rng.bit_generator.state},
+                              history=self.history.records, extra=extra, extra_arrays=arrays)
+        if self.checkpoint is not None and Path(path).resolve() == self.checkpoint.resolve():
+            self.saved_at = self._point(self.epoch, extra["position"])
+        return saved
 
     def restore(self, ckpt) -> "Trainer":
         """Continue from a checkpoint (a ``Checkpoint`` or a path): parameters, optimizer,
@@ -536,6 +552,9 @@ class Trainer:
         self.data.rng.bit_generator.state = ckpt.rng_state["data"]
         self.rng.bit_generator.state = ckpt.rng_state["trainer"]
         pos = ckpt.extra.get("position")
+        if self.checkpoint is not None and ckpt.path is not None \
+                and Path(ckpt.path).resolve() == self.checkpoint.resolve():
+            self.saved_at = self._point(ckpt.epoch, pos)
         self._position = None
         if pos:
             self._position = dict(pos, data_rng=ckpt.rng_state["data"],

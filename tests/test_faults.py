@@ -1,0 +1,202 @@
+"""Faults a user meets running ``minirnn``: nothing they have is lost, and a failure is one
+line.  Writes that fail mid-run (a full disk, a read-only folder), runs that fail before
+their first checkpoint, two runs racing for one folder, pipes closed early, Ctrl-C at any
+moment, corpora that are not files.  As root, chmod does not stop writes, so failing
+writes are simulated by monkeypatching (an ``OSError`` with the errno a full disk gives).
+"""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minirnn._files
+import minirnn.checkpoint
+from minirnn.checkpoint import load
+from minirnn.cli import main
+from minirnn.run import claim_out_dir, release_out_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
+        "a recondite matter to us his grey eyes shone and twinkled and his usually pale "
+        "face was flushed and animated the fire burned brightly ") * 8
+TINY = ["--preset", "d2l-1.0", "--num-train", "300", "--num-val", "60", "--batch", "50",
+        "--steps", "8", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01",
+        "--sample-every", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.txt"
+    path.write_text(TEXT)
+    return path
+
+
+def train(corpus, out, *args):
+    return main(["train", "--corpus", str(corpus), *TINY, "--out", str(out), *args])
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list:
+    """Temporary files (``.name.xxx.tmp``) left in a folder."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def full_disk(after: int):
+    """A ``write`` for file objects that works ``after`` times, then fails as a full disk."""
+    calls = {"n": 0}
+
+    def fail():
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return fail
+
+
+# ------------------------------------------------------- writes that fail mid-run
+def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_last_good_one(corpus, tmp_path,
+                                                                             monkeypatch, capsys):
+    out = tmp_path / "r"
+    fail = full_disk(after=1)
+    savez = np.savez
+
+    def savez_on_a_small_disk(f, **arrays):
+        fail()                                               # the second checkpoint: disk full
+        savez(f, **arrays)
+
+    monkeypatch.setattr(minirnn.checkpoint.np, "savez", savez_on_a_small_disk)
+    assert train(corpus, out, "--epochs", "3") == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("minirnn train: error: cannot write ")
+    assert f"{out / 'checkpoint.npz'}: No space left on device" in line
+    assert "is unchanged (from epoch 1)" in line
+    assert load(out).epoch == 1                              # the last good checkpoint, intact
+    assert leftovers(out) == []                              # and no temporary file
+    assert "No space left on device" in (out / "error.txt").read_text()
+
+
+def test_a_folder_made_read_only_mid_run_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "r"
+    mkstemp = minirnn._files.tempfile.mkstemp
+
+    def read_only_after_epoch_1(*args, **kwargs):
+        if load_epoch(out) == 1:                             # the folder turns read-only
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return mkstemp(*args, **kwargs)
+
+    def load_epoch(folder):
+        try:
+            return load(folder).epoch
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    monkeypatch.setattr(minirnn._files.tempfile, "mkstemp", read_only_after_epoch_1)
+    assert train(corpus, out, "--epochs", "3") == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"cannot write {out / 'history.json'}: Permission denied" in line
+    assert "(from epoch 1)" in line
+    assert load(out).epoch == 1 and leftovers(out) == []
+
+
+def test_a_full_disk_at_the_figure_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    import matplotlib.figure
+    out = tmp_path / "r"
+
+    def savefig(self, f, **kwargs):
+        f.write(b"\x89PNG half a figure")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    assert train(corpus, out, "--epochs", "1") == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"cannot write {out / 'perplexity.png'}: No space left on device" in line
+    assert "(from epoch 1)" in line
+    assert load(out).epoch == 1 and not (out / "perplexity.png").exists() and leftovers(out) == []
+
+
+# ------------------------------------------------- a run that fails before its first checkpoint
+def test_a_run_that_diverges_before_its_first_checkpoint_says_so(corpus, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert train(corpus, out, "--optimizer", "sgd", "--lr", "1e6", "--clip", "none",
+                 "--epochs", "2") == 1
+    failure = one_line(capsys.readouterr().err)
+    assert "loss became" in failure and not (out / "checkpoint.npz").exists()
+    assert (out / "error.txt").read_text().strip() in failure          # the folder says what happened
+    for command in (["train", "--resume", str(out), "--epochs", "3", "--no-progress"],
+                    ["generate", "--checkpoint", str(out)]):
+        assert main(command) == 2
+        line = one_line(capsys.readouterr().err)
+        assert f"run folder {str(out)!r} holds no checkpoint: its run failed before saving one: " \
+               f"loss became" in line, line
+    assert train(corpus, out, "--epochs", "1") == 0                     # the folder takes a new run
+    assert load(out).epoch == 1 and not (out / "error.txt").exists()
+
+
+def test_a_run_out_of_memory_in_its_first_epoch_says_so(corpus, tmp_path, monkeypatch, capsys):
+    from minirnn.train import Trainer
+
+    def fit(self, num_epochs):
+        raise MemoryError("Unable to allocate 41.7 GiB")
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    out = tmp_path / "r"
+    assert train(corpus, out) == 2
+    assert "ran out of memory" in one_line(capsys.readouterr().err)
+    assert main(["generate", "--checkpoint", str(out)]) == 2
+    assert "its run failed before saving one: ran out of memory" in one_line(capsys.readouterr().err)
+
+
+def test_a_run_killed_in_its_first_epoch_is_one_clear_line(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "config.json").write_text("{}")                   # what a killed run leaves
+    (out / "history.json").write_text("[]")
+    assert main(["generate", "--checkpoint", str(out)]) == 2
+    assert "holds no checkpoint: its run stopped before the end of its first epoch" in \
+        one_line(capsys.readouterr().err)
+    claim_out_dir(out)                                       # ... or one still running
+    try:
+        assert main(["train", "--resume", str(out), "--no-progress"]) == 2
+        assert "holds no checkpoint yet: its run is still in its first epoch" in \
+            one_line(capsys.readouterr().err)
+    finally:
+        release_out_dir(out)
+
+
+# ------------------------------------------------------------ two runs, one folder
+def test_a_folder_in_use_by_another_run_is_refused(corpus, tmp_path, capsys):
+    out = tmp_path / "r"
+    claim_out_dir(out)                                       # another run holds it (a lock)
+    try:
+        assert train(corpus, out, "--epochs", "1") == 2
+        assert f"--out {str(out)!r} is in use by another minirnn train" in \
+            one_line(capsys.readouterr().err)
+        assert sorted(p.name for p in out.iterdir()) == []   # nothing written
+    finally:
+        release_out_dir(out)
+    assert train(corpus, out, "--epochs", "1") == 0          # once it has ended
+
+
+def test_two_runs_started_together_never_share_a_folder(corpus, tmp_path):
+    out = tmp_path / "r"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-m", "minirnn", "train", "--corpus", str(corpus),
+                               *TINY, "--epochs", "2", "--out", str(out)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "is in use by another minirnn train" in refused or "already holds a run" in refused
+    assert load(out).epoch == 2
