@@ -25,6 +25,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,  # noqa: E402
                           full_bptt_cache_bytes, gradient_flow)
-from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine, run_example  # noqa: E402
 from minirnn.linear_rnn import (power_alignment, random_symmetric,  # noqa: E402
                                 scale_to_spectral_radius, spectral_radius_demo)
 from minirnn.models import RNNLM  # noqa: E402
@@ -214,4 +215,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_example(main))                         # a missing corpus: one line, exit 1

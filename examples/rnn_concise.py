@@ -12,9 +12,10 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from minirnn.data import load_data_time_machine  # noqa: E402
+from minirnn.data import load_data_time_machine, run_example  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
 from minirnn.plotting import plot_history  # noqa: E402
@@ -46,4 +47,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_example(main))                         # a missing corpus: one line, exit 1

@@ -21,12 +21,13 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from minirnn.data import load_data_time_machine  # noqa: E402
+from minirnn.data import load_data_time_machine, run_example  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.layers import Linear, OneHot, RNNCell  # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -165,4 +166,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_example(main))                         # a missing corpus: one line, exit 1

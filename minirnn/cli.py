@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import time
 import warnings
 from pathlib import Path
-
-from ._checks import plural
 
 # One BLAS thread unless the user chose otherwise: set by minirnn/__init__.py, which runs
 # before this module and before NumPy is imported.
@@ -258,6 +257,7 @@ def _cmd_train(args) -> int:
 def _train(trainer, config: dict, out: Path) -> int:
     """Train a prepared run to its end and write its files; a failure is one line, and
     the run folder keeps it (``error.txt``) next to the last good checkpoint."""
+    from ._checks import plural
     from .run import finish_run, record_failure
     from .train import TrainingDiverged, TrainingInterrupted
     num_epochs = config["num_epochs"]
@@ -282,6 +282,8 @@ def _train(trainer, config: dict, out: Path) -> int:
                    f"--steps ({trainer.last_checkpoint_note()})")
         record_failure(trainer, out, message)
         raise UsageError(message) from None
+    except BrokenPipeError:                                    # stdout closed: stop, quietly
+        raise
     except OSError as err:                                     # a full disk, a read-only folder
         message = f"{err}; {trainer.last_checkpoint_note()}"
         record_failure(trainer, out, message)
@@ -301,7 +303,7 @@ def _train(trainer, config: dict, out: Path) -> int:
 # --------------------------------------------------------------------- generate
 def _cmd_generate(args) -> int:
     from .checkpoint import build_model
-    from .generate import predict
+    from .generate import predict_stream
     from .run import load_run_checkpoint
     try:
         ckpt = load_run_checkpoint(args.checkpoint)
@@ -310,12 +312,21 @@ def _cmd_generate(args) -> int:
         raise UsageError(str(err)) from None
     strategy = "sample" if (args.temperature or args.alpha) else "greedy"
     try:
-        text = predict(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
-                       temperature=args.temperature, alpha=args.alpha, seed=args.seed,
-                       token=ckpt.config.get("token", "char"))
+        pieces = predict_stream(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
+                                temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+                                token=ckpt.config.get("token", "char"))
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
-    print(text)
+    out, flushed = sys.stdout, time.monotonic()
+    try:                                                       # the text as it comes: a few
+        for piece in pieces:                                   # flushes a second, whatever
+            out.write(piece)                                   # --num-preds is
+            if time.monotonic() - flushed > 0.1:
+                out.flush()
+                flushed = time.monotonic()
+    finally:                                                   # Ctrl-C: what came stays printed
+        out.write("\n")
+        out.flush()
     return 0
 
 
@@ -325,7 +336,37 @@ def _cmd_gradcheck(args) -> int:
     return gradcheck_main([])
 
 
+#: Exit code after a closed pipe (``minirnn generate | head -c 10``): 128 + SIGPIPE, as a
+#: tool that the signal ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null, so that Python's last flush at exit
+    has nowhere to fail (else it prints 'Exception ignored ... BrokenPipeError')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):              # no real stdout (a test's capture)
+        pass
+
+
 def main(argv=None) -> int:
+    """Run one command; returns the exit code (see the module's docstring)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()                                 # a closed pipe fails here, not at exit
+    except BrokenPipeError:                                    # '... | head': stop quietly, as
+        _quiet_stdout()                                        # standard tools do
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:                                  # before a command runs (while
+        return 130                                             # NumPy is imported): quietly
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 

@@ -192,11 +192,155 @@ def test_two_runs_started_together_never_share_a_folder(corpus, tmp_path):
     out = tmp_path / "r"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-m", "minirnn", "train", "--corpus", str(corpus),
-                               *TINY, "--epochs", "2", "--out", str(out)], cwd=tmp_path, env=env,
+                               *TINY, "--epochs", "1", "--out", str(out)], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     assert sorted(code for code, _ in results) == [0, 2], results
     refused = next(err for code, err in results if code == 2)
     assert "is in use by another minirnn train" in refused or "already holds a run" in refused
-    assert load(out).epoch == 2
+    assert load(out).epoch == 1
+
+
+# ------------------------------------------------------------- pipes and streams
+@pytest.fixture(scope="module")
+def ckpt(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert train(corpus, out, "--epochs", "1") == 0
+    return out
+
+
+def minirnn_proc(*args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "minirnn", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+@pytest.mark.parametrize("command, read", [
+    (["gradcheck"], lambda out: out.readline()),                          # minirnn gradcheck | head -1
+    (["generate", "--checkpoint", "{ckpt}", "--num-preds", "100000000"],  # generate | head -c 10
+     lambda out: out.read(10))])
+def test_a_pipe_closed_early_ends_quietly(command, read, ckpt, tmp_path):
+    proc = minirnn_proc(*[a.format(ckpt=ckpt) for a in command], cwd=tmp_path)
+    assert read(proc.stdout)
+    proc.stdout.close()                                      # what head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""        # 128 + SIGPIPE, no traceback
+
+
+def test_generate_streams_and_ctrl_c_keeps_what_was_printed(ckpt, monkeypatch, capsys):
+    """--num-preds 10^9 is fine: the text comes as it is generated, and Ctrl-C stops it."""
+    from minirnn.models import RNNLM
+    forward, calls = RNNLM.forward, {"n": 0}
+
+    def forward_then_ctrl_c(self, X, state=None):
+        calls["n"] += 1
+        if calls["n"] == 501:                                # the 500th token was just printed
+            raise KeyboardInterrupt
+        return forward(self, X, state)
+
+    monkeypatch.setattr(RNNLM, "forward", forward_then_ctrl_c)
+    assert main(["generate", "--checkpoint", str(ckpt), "--prefix", "the ",
+                 "--num-preds", "1000000000"]) == 130
+    out, err = capsys.readouterr()
+    assert out.startswith("the ") and out.endswith("\n") and len(out) == len("the ") + 500 + 1
+    assert one_line(err) == "minirnn generate: interrupted"
+
+
+def test_generate_memory_does_not_grow_with_num_preds(ckpt, monkeypatch):
+    import tracemalloc
+
+    class Sink:                                              # stdout that keeps nothing
+        def write(self, text):
+            return len(text)
+
+        def flush(self):
+            pass
+
+    def peak(n):
+        tracemalloc.start()
+        try:
+            assert main(["generate", "--checkpoint", str(ckpt), "--num-preds", str(n)]) == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.setattr(sys, "stdout", Sink())
+    peak(10)                                                 # imports, caches: not counted
+    small, large = peak(500), peak(5000)
+    assert large < small + 20_000, (small, large)            # kept whole: 80 kB more
+
+
+# ------------------------------------------------------------------- Ctrl-C at once
+def test_ctrl_c_before_any_command_runs_is_quiet(monkeypatch, capsys):
+    import minirnn.cli
+
+    def importing_numpy():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minirnn.cli, "build_parser", importing_numpy)
+    assert main(["gradcheck"]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_while_numpy_is_imported_prints_no_traceback(tmp_path):
+    """``python -m minirnn gradcheck`` with Ctrl-C arriving while NumPy is being imported
+    (an audit hook sends SIGINT at that moment: no timing to guess)."""
+    code = ("import os, runpy, signal, sys\n"
+            "def hook(event, args):\n"
+            "    if event == 'import' and args[0] == 'numpy':\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.addaudithook(hook)\n"
+            "sys.argv = ['minirnn', 'gradcheck']\n"
+            "runpy.run_module('minirnn', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "")
+
+
+# ------------------------------------------------------------- corpora that are not files
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: "/dev/zero", "is not a regular file but a character device"),
+    (lambda tmp: (os.mkfifo(tmp / "fifo"), tmp / "fifo")[1], "is not a regular file but a FIFO"),
+])
+def test_a_corpus_that_is_not_a_regular_file_is_refused(make, message, tmp_path, capsys):
+    code = main(["train", "--corpus", str(make(tmp_path)), *TINY, "--out", str(tmp_path / "r")])
+    assert code == 2 and message in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_corpus_beyond_the_size_limit_is_refused(corpus, tmp_path, monkeypatch, capsys):
+    import minirnn.data.corpus
+    monkeypatch.setattr(minirnn.data.corpus, "MAX_CORPUS_BYTES", 1000)
+    assert train(corpus, tmp_path / "r") == 2
+    assert "is larger than the limit of 1,000 bytes for a corpus" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+# -------------------------------------------------------- no corpus and no network
+def offline_env(tmp_path):
+    """No corpus anywhere, and every download refused at once."""
+    (tmp_path / "empty").mkdir()
+    return dict(os.environ, PYTHONPATH=str(ROOT), MINIRNN_DATA=str(tmp_path / "empty"),
+                http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", MPLBACKEND="Agg")
+
+
+def test_no_corpus_and_no_network_is_one_line_naming_the_places(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "minirnn", "train", "--no-progress"], cwd=work,
+                          env=offline_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert f"timemachine.txt is not in $MINIRNN_DATA ({tmp_path / 'empty'}) or ../data " \
+           f"({tmp_path / 'data'}) and downloading it failed" in line
+    assert "set MINIRNN_DATA to the folder that holds it" in line
+
+
+def test_an_example_without_its_corpus_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "rnn_concise.py")], cwd=tmp_path,
+                          env=offline_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert line.startswith("rnn_concise.py: error: timemachine.txt is not in $MINIRNN_DATA")
+    assert "set MINIRNN_DATA" in line
