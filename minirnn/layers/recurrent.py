@@ -27,7 +27,7 @@ from .dense import NONLINEARITIES, _activate, activation_grad
 
 
 # --------------------------------------------------------------------------- the state
-def check_state(state, name: str, shape: tuple, num_arrays: int = 1) -> tuple:
+def check_state(state, name: str, shape: tuple, num_arrays: int = 1, dtype=None) -> tuple:
     """A state is a tuple of ``num_arrays`` floating arrays of ``shape``: name what is
     wrong (``state[0] must have shape ...``) before anything changes."""
     if not isinstance(state, tuple):
@@ -38,7 +38,7 @@ def check_state(state, name: str, shape: tuple, num_arrays: int = 1) -> tuple:
         raise ValueError(f"{name} must be a tuple of {num_arrays} array(s) of shape {shape}, "
                          f"got a tuple of {len(state)}")
     for i, a in enumerate(state):
-        check_array(a, f"{name}[{i}]", shape=shape)
+        check_array(a, f"{name}[{i}]", shape=shape, dtype=dtype)
     return state
 
 
@@ -106,8 +106,8 @@ class RNNCell(_RNNParams):
 
     def step_forward(self, x: np.ndarray, state: tuple) -> tuple[tuple, StepCache]:
         """x ``(B, D)``, state ``(h_prev,)`` with h_prev ``(B, H)`` -> ``((h,), cache)``."""
-        check_array(x, "x", ndim=2, last_dim=self.input_size)
-        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size))
+        check_array(x, "x", ndim=2, last_dim=self.input_size, dtype=self.dtype)
+        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size), dtype=self.dtype)
         p = self.params
         h = _activate(x @ p["W_xh"] + h_prev @ p["W_hh"] + p["b_h"], self.nonlinearity)
         return (h,), StepCache(x, h_prev, h)
@@ -118,7 +118,7 @@ class RNNCell(_RNNParams):
         if not isinstance(cache, StepCache):
             raise TypeError(f"cache must be the StepCache that step_forward returned, got "
                             f"{type(cache).__name__}")
-        (dh,) = check_state(dstate, "dstate", cache.h.shape)
+        (dh,) = check_state(dstate, "dstate", cache.h.shape, dtype=self.dtype)
         p, g = self.params, self.grads
         dz = dh * activation_grad(cache.h, self.nonlinearity)   # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
         g["W_xh"] += cache.x.T @ dz                               # dL/dW_xh += X_t^T dZ_t      (D, H)
@@ -183,18 +183,18 @@ class RNN(_RNNParams):
             raise RuntimeError("RNN.backward called before forward")
         T, B = self.cache.X.shape[:2]
         if dstate is not None:
-            check_state(dstate, dstate_name, self.state_shape(B))
+            check_state(dstate, dstate_name, self.state_shape(B), dtype=self.dtype)
         check_keep(keep, T, B)
 
     def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        check_array(X, "X", ndim=3, last_dim=self.input_size)
+        check_array(X, "X", ndim=3, last_dim=self.input_size, dtype=self.dtype)
         if lengths is not None:
             raise NotImplementedError("lengths (variable-length batches) is not implemented "
                                       "yet; pass lengths=None")
         T, B, D = X.shape
         H = self.hidden_size
         if state is not None:
-            check_state(state, "state", self.state_shape(B))
+            check_state(state, "state", self.state_shape(B), dtype=self.dtype)
         p = self.params
         Hbuf = np.empty((T + 1, B, H), dtype=p["W_hh"].dtype)  # H[0] = H_0, H[t] = H_t
         Hbuf[0] = 0 if state is None else state[0][0]
@@ -216,7 +216,7 @@ class RNN(_RNNParams):
         X, Hbuf = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H))
+        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
