@@ -198,7 +198,10 @@ def _config_from_args(args) -> dict:
     from .data import CORPORA
     from .run import preset_config
     overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
-    config = preset_config(args.preset or "default", **overrides)
+    try:
+        config = preset_config(args.preset or "default", **overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
         if config[key] in ("none", "all"):
             config[key] = None

@@ -87,7 +87,18 @@ def preset_config(name: str, **overrides) -> dict:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
     config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
     config.update({k: v for k, v in overrides.items() if v is not None})
+    if config["sampling"] != "windowed":             # windows are the windowed data's only
+        given = [f"--{k.replace('_', '-')}" for k in WINDOW_KEYS if overrides.get(k) is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
+                             f"only to --sampling windowed (its training and validation "
+                             f"windows), not to --sampling {config['sampling']}")
+        config.update(dict.fromkeys(WINDOW_KEYS))    # not used: None in config.json, not 10000
     return config
+
+
+#: The settings of windowed data only.
+WINDOW_KEYS = ("num_train", "num_val")
 
 
 def _seeds(seed: int) -> dict:

@@ -344,3 +344,26 @@ def test_an_example_without_its_corpus_is_one_line(tmp_path):
     line = one_line(proc.stderr)
     assert line.startswith("rnn_concise.py: error: timemachine.txt is not in $MINIRNN_DATA")
     assert "set MINIRNN_DATA" in line
+
+
+# ------------------------------------------------------------------ naming --out
+def test_a_run_folder_that_cannot_be_made_names_out(corpus, tmp_path, monkeypatch, capsys):
+    def mkdir(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    assert train(corpus, tmp_path / "r") == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"minirnn train: error: --out {str(tmp_path / 'r')!r}: cannot create the run folder: "
+        f"Permission denied")
+
+
+def test_sequential_data_writes_no_window_counts(corpus, tmp_path):
+    """--num-train / --num-val mean nothing to sequential or random sampling: config.json
+    says None, not the 10000 / 5000 it used to carry."""
+    assert main(["train", "--corpus", str(corpus), "--preset", "d2l-0.17", "--batch", "4",
+                 "--steps", "5", "--hidden", "8", "--epochs", "1", "--sample-every", "0",
+                 "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["sampling"] == "sequential"
+    assert config["num_train"] is None and config["num_val"] is None
