@@ -571,7 +571,8 @@ def main(argv=None) -> int:
     per_config = (3 if version else 2) * args.repeats + (0 if args.no_naive else 2 * args.naive_repeats)
     load_start = os.getloadavg()[0]
     results = []
-    with tqdm(total=per_config * len(configs), desc="timed steps", unit="step") as progress:
+    with tqdm(total=per_config * len(configs), desc="timed steps", unit="step",
+              disable=None) as progress:
         for cfg in configs:
             progress.set_postfix_str(cfg.name)
             results.append(benchmark(cfg, args.repeats, args.naive_repeats, args.warmup,

@@ -60,7 +60,8 @@ def train_strategies(corpus, vocab, args):
     X, _ = next(iter(SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=1)))
     for trainer in trainers.values():                  # warm up (first-call costs) before timing
         trainer.model.forward(X)
-    for epoch in tqdm(range(1, args.epochs + 1), desc="training 3 strategies", unit="epoch"):
+    for epoch in tqdm(range(1, args.epochs + 1), desc="training 3 strategies", unit="epoch",
+                      disable=None):
         for trainer in trainers.values():
             trainer.fit(epoch)
     runs = {}
@@ -143,7 +144,7 @@ def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained):
     trained model as it is; loss at the last of FLOW_STEPS steps."""
     flows = {}
     print("\ntanh RNN LM, loss at the last step: fitted rate of ||dL/dh_t|| (distances >= 50)")
-    for radius in tqdm(RADII, desc="gradient flow", leave=False):
+    for radius in tqdm(RADII, desc="gradient flow", leave=False, disable=None):
         model = RNNLM(vocab_size, num_hiddens, seed=0).astype(np.float64)
         W_hh = model.params["rnn.W_hh"]
         W_hh[...] = scale_to_spectral_radius(W_hh, radius)

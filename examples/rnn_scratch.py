@@ -89,7 +89,7 @@ def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_it
     """The book's ``train_ch8`` / ``train_epoch_ch8``; returns per-epoch records."""
     loss, updater = SoftmaxCrossEntropy(), SGD(model.params, model.grads, lr)
     history = []
-    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training")
+    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training", disable=None)
     for epoch in bar:
         state, nll_sum, num_tokens = None, 0.0, 0
         for X, Y in train_iter:                                  # X, Y: (B, T) token ids

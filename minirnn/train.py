@@ -191,6 +191,14 @@ def train_epoch(model, batches, loss, optimizer, clip: float | None = 1.0,
     return perplexity(nll_sum / tokens), tokens / (time.perf_counter() - start)
 
 
+def _summary(record: dict) -> str:
+    """An epoch's numbers in a few words: ``train ppl 5.12, val ppl 4.94, 250,000 tok/s``."""
+    text = f"train ppl {record['train_ppl']:.2f}"
+    if "val_ppl" in record:
+        text += f", val ppl {record['val_ppl']:.2f}"
+    return f"{text}, {record['tokens_per_s']:,.0f} tok/s"
+
+
 def _step_name(step: int, n: int | None) -> str:
     return f"step {step}" if n is None else f"step {step} of {n}"
 
@@ -215,10 +223,15 @@ class Trainer:
         checkpoint: path of the ``.npz`` to save every ``checkpoint_every`` epochs, after
             the last epoch and on Ctrl-C (None: no checkpoints).
         config: dict of JSON values stored in checkpoints (data settings, init, ...).
-        progress: show a tqdm bar (epoch, loss, perplexity, tokens/s).
+        progress: show progress: in a terminal a bar over each epoch's batches with the
+            running loss, perplexity and tokens/s, redrawn every ``PROGRESS_INTERVAL``
+            seconds; elsewhere (a log file, a pipe) one line an epoch, through ``log``.
         log: function for text lines (samples); default ``tqdm.write``.
         callback: ``callback(trainer, record)`` after every epoch (and its checkpoint).
     """
+
+    #: Seconds between two redraws of the progress bar: a few times a second.
+    PROGRESS_INTERVAL = 0.25
 
     def __init__(self, model, data, vocab=None, optimizer="sgd", lr: float = 1.0,
                  clip: float | None = 1.0, bptt: str = "truncated", bptt_p: float | None = None,
@@ -364,7 +377,18 @@ class Trainer:
             return iter([(X, Y)]), 1
         return iter(self.data), None
 
-    def _run_epoch(self, epoch: int, bar, will_save: bool = False) -> dict:
+    def _progress_bar(self, epoch: int, num_epochs: int, n: int | None, step: int):
+        """The bar of one epoch, counting its batches: in a terminal only (``disable=None``:
+        tqdm turns itself off when stderr is a file or a pipe, so no bar text floods a log;
+        ``fit`` prints one line an epoch there instead)."""
+        if n is None:                               # sequential or random: at most this many
+            d = self.data
+            n = (len(d.corpus) - 1) // d.batch_size // d.num_steps
+        return tqdm(total=n, initial=step, desc=f"epoch {epoch}/{num_epochs}", unit="batch",
+                    disable=None if self.progress else True, dynamic_ncols=True,
+                    mininterval=self.PROGRESS_INTERVAL, file=sys.stderr)
+
+    def _run_epoch(self, epoch: int, num_epochs: int, will_save: bool = False) -> dict:
         pos = self._position or {"step": 0, "loss_sum": 0.0, "tokens": 0, "train_s": 0.0,
                                  "elapsed_s": 0.0, "state": None,
                                  "data_rng": self.data.rng.bit_generator.state}
@@ -374,6 +398,24 @@ class Trainer:
         batches, n = self._batches()
         for _ in range(pos["step"]):                           # resumed mid-epoch: skip done ones
             next(batches)
+        bar = self._progress_bar(epoch, num_epochs, n, pos["step"])
+        in_terminal = not bar.disable                          # (close() sets disable)
+        try:
+            record = self._train_epoch(epoch, batches, n, pos, started, bar, will_save)
+        finally:
+            bar.close()
+        if self.progress and not in_terminal:                  # no terminal: one line an epoch
+            self.log(f"epoch {epoch}/{num_epochs}: {_summary(record)}")
+        if self.sample_every and epoch % self.sample_every == 0:
+            text = self.sample()
+            self.samples.append([epoch, text])
+            self.log(f"epoch {epoch}: {text!r}")
+        elapsed = pos["elapsed_s"] + time.perf_counter() - started
+        record["wall_s"] = (self.history[-1]["wall_s"] if len(self.history) else 0.0) + elapsed
+        return record
+
+    def _train_epoch(self, epoch, batches, n, pos, started, bar, will_save) -> dict:
+        """The epoch's steps from ``pos``, then its checks and validation: its record."""
         step, state = pos["step"], pos["state"]
         loss_sum, tokens, train_s = pos["loss_sum"], pos["tokens"], pos["train_s"]
         for X, Y in batches:
@@ -386,8 +428,9 @@ class Trainer:
             step += 1
             loss_sum += loss * Y.size                          # sum of token NLLs
             tokens += Y.size
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", ppl=f"{perplexity(loss_sum / tokens):.2f}",
-                            tok_s=f"{tokens / train_s:,.0f}", refresh=False)
+            bar.set_postfix_str(f"loss {loss:.3f}, ppl {perplexity(loss_sum / tokens):.2f}, "
+                                f"{tokens / train_s:,.0f} tok/s", refresh=False)
+            bar.update(1)                                      # redrawn a few times a second
             if self._interrupted:
                 self._position = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
                                   "train_s": train_s, "data_rng": pos["data_rng"],
@@ -404,12 +447,8 @@ class Trainer:
             self._checked = True
             record["val_ppl"] = perplexity(val_nll)
         record["tokens_per_s"] = tokens / train_s if train_s > 0 else float("nan")
-        if self.sample_every and epoch % self.sample_every == 0:
-            text = self.sample()
-            self.samples.append([epoch, text])
-            self.log(f"epoch {epoch}: {text!r}")
-        elapsed = pos["elapsed_s"] + time.perf_counter() - started
-        record["wall_s"] = (self.history[-1]["wall_s"] if len(self.history) else 0.0) + elapsed
+        bar.total = step                                       # sequential: the count is now known
+        bar.set_postfix_str(_summary(record), refresh=False)
         return record
 
     def sample(self, prefix: str | None = None, num_preds: int | None = None, **kwargs) -> str:
@@ -427,30 +466,19 @@ class Trainer:
         if num_epochs < self.epoch:
             raise ValueError(f"num_epochs={num_epochs} is fewer than the {self.epoch} epochs "
                              f"already trained")
-        bar = tqdm(total=num_epochs, initial=self.epoch, unit="epoch", disable=not self.progress,
-                   dynamic_ncols=True, desc="training")
-        try:
-            with self._sigint_flag():
-                while self.epoch < num_epochs:
-                    will_save = self.checkpoint is not None and (
-                        (self.epoch + 1) % self.checkpoint_every == 0 or self.epoch + 1 == num_epochs)
-                    record = self._run_epoch(self.epoch + 1, bar, will_save)
-                    self.history.append(record)
-                    self.epoch += 1
-                    post = {"ppl": f"{record['train_ppl']:.2f}"}
-                    if "val_ppl" in record:
-                        post["val_ppl"] = f"{record['val_ppl']:.2f}"
-                    post["tok_s"] = f"{record['tokens_per_s']:,.0f}"
-                    bar.set_postfix(post, refresh=False)
-                    bar.update(1)
-                    if will_save:
-                        self.save(self.checkpoint)
-                    if self.callback is not None:
-                        self.callback(self, record)
-                    if self._interrupted:                      # Ctrl-C during validation/sample
-                        self._stop(self.epoch, 0, None)
-        finally:
-            bar.close()
+        with self._sigint_flag():
+            while self.epoch < num_epochs:
+                will_save = self.checkpoint is not None and (
+                    (self.epoch + 1) % self.checkpoint_every == 0 or self.epoch + 1 == num_epochs)
+                record = self._run_epoch(self.epoch + 1, num_epochs, will_save)
+                self.history.append(record)
+                self.epoch += 1
+                if will_save:
+                    self.save(self.checkpoint)
+                if self.callback is not None:
+                    self.callback(self, record)
+                if self._interrupted:                          # Ctrl-C during validation/sample
+                    self._stop(self.epoch, 0, None)
         return self.history
 
     @contextmanager
