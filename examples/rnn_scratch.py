@@ -154,8 +154,8 @@ def main(argv=None):
     history = train_scratch(model, train_iter, vocab, args.epochs, lr, theta, args.random)
     ppl = [r["train_ppl"] for r in history]
     best = int(np.argmin(ppl))
-    print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epochs (the book: "
-          f"{1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch {best + 1}, "
+    print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} (the "
+          f"book: {1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch {best + 1}, "
           f"mean of the last 10 epochs {np.mean(ppl[-10:]):.2f} (lr 1: the curve has spikes)")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))

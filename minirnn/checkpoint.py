@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_non_negative_int, is_int
+from ._checks import check_non_negative_int, is_int, plural
 from ._files import atomic_open
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
@@ -120,7 +120,7 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         raise TypeError(f"vocab must be a minirnn.data.Vocab, got {type(vocab).__name__}")
     vocab_size = getattr(model, "vocab_size", None)
     if vocab_size is not None and len(vocab) != vocab_size:
-        raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
+        raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
                          f"{vocab_size}: a checkpoint holds the vocabulary its model was "
                          f"trained with")
     model_config = check_jsonable(model.config(), "model.config()")
@@ -209,7 +209,7 @@ def load(path) -> Checkpoint:
             raise ValueError(f"model must be {{'name': str, 'config': dict}}, got {model!r}")
         vocab_size = model["config"].get("vocab_size")
         if vocab_size is not None and vocab_size != len(vocab):
-            raise CheckpointError(f"path={str(path)!r}: its vocabulary has {len(vocab)} tokens "
+            raise CheckpointError(f"path={str(path)!r}: its vocabulary has {plural(len(vocab), 'token')} "
                                   f"but its model's vocab_size is {vocab_size!r}; the file was "
                                   f"not written by minirnn.checkpoint.save (or was altered)")
         return Checkpoint(model=model, params=group("param/"), vocab=vocab,

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._checks import check_non_negative_int, check_positive_number, make_rng
+from ._checks import check_non_negative_int, check_positive_number, make_rng, plural
 
 __all__ = ["DECODING_STRATEGIES", "predict", "predict_stream", "prefix_to_ids", "next_token_probs"]
 
@@ -49,7 +49,7 @@ def prefix_to_ids(prefix: str, vocab, token: str = "char") -> list[int]:
                          f"model needs a token to start from")
     unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))   # in order, once each
     if unknown:
-        warnings.warn(f"prefix {prefix!r}: {len(unknown)} {token} token(s) not in the "
+        warnings.warn(f"prefix {prefix!r}: {plural(len(unknown), token + ' token')} not in the "
                       f"vocabulary, read as <unk>: {', '.join(map(repr, unknown))} "
                       f"(the corpus was preprocessed to lowercase letters and spaces; "
                       f"minirnn.data.preprocess(prefix) folds a prefix into it)",
@@ -127,7 +127,7 @@ def predict_stream(prefix: str, num_preds: int, model, vocab, strategy: str = "g
     rng = make_rng(seed, rng)
     vocab_size = getattr(model, "vocab_size", len(vocab))
     if len(vocab) != vocab_size:
-        raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
+        raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
                          f"{vocab_size}: generate with the vocabulary the model was trained with")
     ids = prefix_to_ids(prefix, vocab, token)
     return _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token)

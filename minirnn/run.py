@@ -22,6 +22,7 @@ except ImportError:                 # Windows: run folders are not locked
 
 import numpy as np
 
+from ._checks import plural
 from ._files import atomic_write_text
 from .checkpoint import build_model as build_model_from_checkpoint
 from .data import SeqDataLoader, WindowedData, build_corpus, load_corpus
@@ -333,8 +334,8 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
     if resume is not None:
         trainer.restore(resume)
     if config["num_epochs"] < trainer.epoch:
-        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the {trainer.epoch} "
-                         f"epochs the checkpoint has already trained")
+        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the "
+                         f"{plural(trainer.epoch, 'epoch')} the checkpoint has already trained")
     claim_out_dir(out, resume)
     try:
         atomic_write_text(out / "config.json", json.dumps(config, indent=1) + "\n")

@@ -58,7 +58,7 @@ from . import checkpoint as ckpt_lib
 from .data import SeqDataLoader, WindowedData
 from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
-from ._checks import check_non_negative_int, check_positive_int, check_positive_number
+from ._checks import check_non_negative_int, check_positive_int, check_positive_number, plural
 from ._files import atomic_write_text
 from .optim import clip_grad_norm, grad_norm, make_optimizer
 
@@ -119,7 +119,8 @@ class History:
             return "History(0 epochs)"
         last = self.records[-1]
         val = f", val_ppl {last['val_ppl']:.3f}" if "val_ppl" in last else ""
-        return f"History({len(self)} epochs, last: train_ppl {last['train_ppl']:.3f}{val})"
+        return (f"History({plural(len(self), 'epoch')}, last: train_ppl "
+                f"{last['train_ppl']:.3f}{val})")
 
 
 def data_regime(data) -> str:
@@ -253,7 +254,7 @@ class Trainer:
             raise ValueError("vocab is required for samples and checkpoints (got vocab=None); "
                              "pass it, or sample_every=0 and checkpoint=None")
         if vocab is not None and len(vocab) != model.vocab_size:
-            raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
+            raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
                              f"{model.vocab_size}")
         if vocab is not None:                                  # a prefix samples cannot use
             from .generate import prefix_to_ids                # fails now, not after training
@@ -464,8 +465,8 @@ class Trainer:
         a checkpoint continues from its epoch); return the history."""
         num_epochs = check_positive_int(num_epochs, "num_epochs")
         if num_epochs < self.epoch:
-            raise ValueError(f"num_epochs={num_epochs} is fewer than the {self.epoch} epochs "
-                             f"already trained")
+            raise ValueError(f"num_epochs={num_epochs} is fewer than the "
+                             f"{plural(self.epoch, 'epoch')} already trained")
         with self._sigint_flag():
             while self.epoch < num_epochs:
                 will_save = self.checkpoint is not None and (

@@ -151,7 +151,8 @@ def test_help_is_complete(command, capsys):
     text = " ".join(capsys.readouterr().out.split())        # undo argparse's line wrapping
     expected = {"train": ["--corpus", "--token", "--preset", "--hidden", "--embed-dim", "--steps",
                           "--batch", "--lr", "--epochs", "--clip", "--optimizer", "--seed", "--out",
-                          "--resume", "--bptt", "--bptt-p", "--nonlinearity", "d2l-0.17-random", "d2l-0.17-concise",
+                          "--resume", "--bptt", "--bptt-p", "--nonlinearity", "--init", "xavier",
+                          "normal", "uniform", "d2l-0.17-random", "d2l-0.17-concise",
                           "d2l-1.0", "tinyshakespeare"],
                 "generate": ["--checkpoint", "--prefix", "--num-preds", "--temperature", "--alpha",
                              "--seed", "<unk>"],

@@ -367,3 +367,21 @@ def test_sequential_data_writes_no_window_counts(corpus, tmp_path):
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["sampling"] == "sequential"
     assert config["num_train"] is None and config["num_val"] is None
+
+
+# ------------------------------------------------------------------ small things
+def test_a_count_of_one_is_singular(corpus, tmp_path, capsys):
+    import warnings
+    from minirnn.data import SeqDataLoader, Vocab
+    from minirnn.generate import prefix_to_ids
+    from minirnn.train import History
+    assert train(corpus, tmp_path / "r", "--epochs", "1") == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith(f", 1 epoch -> {tmp_path / 'r'}"), header
+    assert repr(History([{"epoch": 1, "train_ppl": 5.0}])).startswith("History(1 epoch, ")
+    with pytest.raises(ValueError, match="corpus has 1 token, too short"):
+        SeqDataLoader(np.array([1]), 1, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prefix_to_ids("aZ", Vocab(list("ab")))
+    assert "1 char token not in the vocabulary" in str(caught[0].message)

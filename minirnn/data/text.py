@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_positive_int, is_int
+from .._checks import check_positive_int, is_int, plural
 from .._files import atomic_write_bytes
 from .corpus import load_time_machine
 
@@ -239,7 +239,7 @@ def build_corpus(raw_text: str, token: str = "char", vocab: Vocab | None = None,
     if not text.strip():
         raise ValueError(f"the text has no letters a-z: preprocessing keeps only Latin letters "
                          f"(every run of other characters becomes one space), and nothing of "
-                         f"its {len(raw_text)} characters is left")
+                         f"its {plural(len(raw_text), 'character')} is left")
     tokens = tokenize(text, token)
     if vocab is None:
         vocab = Vocab(tokens)
