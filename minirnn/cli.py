@@ -219,7 +219,9 @@ def _cmd_train(args) -> int:
                       release_out_dir)
 
     resume = None
-    if args.resume:
+    if args.out == "":
+        raise UsageError("--out must name a folder, got ''")
+    if args.resume is not None:                                # (--resume '' is a bad path)
         given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS
                  if getattr(args, opt) is not None and opt not in RESUME_OPTIONS]
         if given or args.preset is not None:
@@ -240,10 +242,10 @@ def _cmd_train(args) -> int:
         for opt in RESUME_OPTIONS:
             if getattr(args, opt) is not None:
                 config[TRAIN_OPTIONS[opt]] = getattr(args, opt)
-        out = Path(args.out) if args.out else resume.path.parent
+        out = Path(args.out) if args.out is not None else resume.path.parent
     else:
         config = _config_from_args(args)
-        out = Path(args.out) if args.out else new_run_dir(config["preset"])
+        out = Path(args.out) if args.out is not None else new_run_dir(config["preset"])
     try:
         trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
     except (ValueError, TypeError, OSError) as err:
