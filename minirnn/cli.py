@@ -6,8 +6,11 @@
 * ``minirnn generate``: continue a prefix with a trained checkpoint.
 * ``minirnn gradcheck``: check every layer's backward pass against centered differences.
 
-Exit codes: 0 done; 1 training diverged (NaN/inf) or the gradient check failed;
-2 bad arguments (one line on stderr); 130 interrupted by Ctrl-C (checkpoint saved).
+Exit codes: 0 done; 1 training diverged (NaN/inf), a file of the run could not be
+written (one line: what, why, and the last good checkpoint) or the gradient check failed;
+2 bad arguments, or a run that cannot start or ran out of memory (one line on stderr);
+130 interrupted by Ctrl-C (checkpoint saved; before a command started: silently);
+141 stdout was closed (``... | head``), quietly.
 """
 from __future__ import annotations
 
