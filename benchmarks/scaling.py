@@ -52,7 +52,8 @@ def run(base: Config, sweeps: dict, repeats: int, warmup: int) -> dict:
     """For each sweep, every point's minimum step time (the points taking turns) and the
     traced peak memory of a fresh model."""
     results = {}
-    with tqdm(total=sum(map(len, sweeps.values())), desc="sweeps", unit="point") as bar:
+    with tqdm(total=sum(map(len, sweeps.values())), desc="sweeps", unit="point",
+              disable=None) as bar:
         for name, values in sweeps.items():
             configs = [base._replace(name=f"{name}={v}", **{name: v}) for v in values]
             batches = [random_batch(cfg) for cfg in configs]

@@ -760,7 +760,8 @@ def main(argv=None) -> int:
                 for cfg in configs)
     load_start = os.getloadavg()[0]
     results = []
-    with tqdm(total=total, desc="timed steps", unit="step") as progress:
+    with tqdm(total=total, desc="timed steps", unit="step",
+              disable=None) as progress:
         for cfg in configs:
             progress.set_postfix_str(cfg.name)
             results.append(benchmark(cfg, args.repeats, args.naive_repeats, args.warmup,

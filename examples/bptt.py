@@ -27,6 +27,7 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,  # noqa: E402
                           full_bptt_cache_bytes, gradient_flow)
-from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine, run_example  # noqa: E402
 from minirnn.linear_rnn import (power_alignment, random_symmetric,  # noqa: E402
                                 scale_to_spectral_radius, spectral_radius_demo)
 from minirnn.models import RNNLM  # noqa: E402
@@ -62,7 +63,8 @@ def train_strategies(corpus, vocab, args):
     X, _ = next(iter(SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=1)))
     for trainer in trainers.values():                  # warm up (first-call costs) before timing
         trainer.model.forward(X)
-    for epoch in tqdm(range(1, args.epochs + 1), desc="training 3 strategies", unit="epoch"):
+    for epoch in tqdm(range(1, args.epochs + 1), desc="training 3 strategies", unit="epoch",
+                      disable=None):
         for trainer in trainers.values():
             trainer.fit(epoch)
     runs = {}
@@ -148,7 +150,7 @@ def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained):
     trained model as it is; loss at the last of FLOW_STEPS steps."""
     flows = {}
     print("\ntanh RNN LM, loss at the last step: fitted rate of ||dL/dh_t|| (distances >= 50)")
-    for radius in tqdm(RADII, desc="gradient flow", leave=False):
+    for radius in tqdm(RADII, desc="gradient flow", leave=False, disable=None):
         model = RNNLM(vocab_size, num_hiddens, seed=0).astype(np.float64)
         W_hh = model.params["rnn.W_hh"]
         W_hh[...] = scale_to_spectral_radius(W_hh, radius)
@@ -223,4 +225,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.bptt import fit_rate  # noqa: E402
-from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine, run_example  # noqa: E402
 from minirnn.layers import GRU, LSTM, RNN, Linear, Module  # noqa: E402
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
@@ -80,7 +80,7 @@ def train_lm(model: RNNLM, corpus: np.ndarray, updates: int, seed: int, desc: st
     data = SeqDataLoader(corpus, LM_BATCH, LM_STEPS, use_random_iter=True, seed=seed)
     opt, loss = Adam(model.params, model.grads, lr=LM_LR), SoftmaxCrossEntropy()
     losses = []
-    with tqdm(total=updates, desc=desc, leave=False) as bar:
+    with tqdm(total=updates, desc=desc, leave=False, disable=None) as bar:   # terminal only
         while len(losses) < updates:
             for X, Y in data:                              # random windows: zero state each
                 value, _ = train_step(model, X, Y, None, loss, opt, clip=1.0)
@@ -106,6 +106,8 @@ def flow_norms(model, pairs, step=last_step_backward) -> dict:
     kinds = ("h", "c") if isinstance(model.rnn, LSTM) else ("h",)
     norms = {kind: [] for kind in kinds}
     for inputs, targets in pairs:                         # one at a time: a norm per sequence
+        if np.issubdtype(inputs.dtype, np.floating):      # the adding problem's numbers
+            inputs, targets = inputs.astype(np.float64), targets.astype(np.float64)
         step(model, inputs, targets)
         norms["h"].append(model.rnn.dh_norms)
         if "c" in norms:
@@ -220,7 +222,7 @@ def train_adding(cell: str, T: int, args) -> dict:
     opt, mse = Adam(model.params, model.grads, lr=args.lr), MSELoss()
     losses = np.empty(args.updates)
     start = time.perf_counter()
-    bar = tqdm(range(args.updates), desc=f"adding {cell} T={T}", leave=False)
+    bar = tqdm(range(args.updates), desc=f"adding {cell} T={T}", leave=False, disable=None)
     for u in bar:
         X, y = adding_problem(data_rng, args.batch, T)
         model.zero_grad()
@@ -411,4 +413,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

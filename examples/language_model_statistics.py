@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 from matplotlib import ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from minirnn.data import (WindowedData, load_time_machine, preprocess,  # noqa: E402
+from minirnn.data import (WindowedData, load_time_machine, preprocess, run_example,  # noqa: E402
                           seq_data_iter_random, seq_data_iter_sequential, tokenize)
 from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent  # noqa: E402
 
@@ -148,4 +148,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

@@ -14,9 +14,10 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from minirnn.data import load_data_time_machine  # noqa: E402
+from minirnn.data import load_data_time_machine, run_example  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
 from minirnn.plotting import plot_history  # noqa: E402
@@ -39,8 +40,8 @@ def main(argv=None):
     history = train(model, train_iter, args.epochs, vocab=vocab, lr=lr, clip=1.0,
                     sample_every=100)
     last = history[-1]
-    print(f"perplexity {last['train_ppl']:.2f} after {args.epochs} epochs (the book: 1.3 after "
-          f"500), {last['tokens_per_s']:,.0f} tokens/s, {last['wall_s']:.0f} s")
+    print(f"perplexity {last['train_ppl']:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} "
+          f"(the book: 1.3 after 500), {last['tokens_per_s']:,.0f} tokens/s, {last['wall_s']:.0f} s")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
     path = plot_history(history, args.out / "rnn_concise_perplexity.png",
@@ -50,4 +51,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

@@ -23,12 +23,13 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from minirnn.data import load_data_time_machine  # noqa: E402
+from minirnn.data import load_data_time_machine, run_example  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.layers import Linear, OneHot, RNNCell  # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -92,7 +93,7 @@ def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_it
     """The book's ``train_ch8`` / ``train_epoch_ch8``; returns per-epoch records."""
     loss, updater = SoftmaxCrossEntropy(), SGD(model.params, model.grads, lr)
     history = []
-    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training")
+    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training", disable=None)
     for epoch in bar:
         state, nll_sum, num_tokens = None, 0.0, 0
         for X, Y in train_iter:                                  # X, Y: (B, T) token ids
@@ -159,8 +160,8 @@ def main(argv=None):
     history = train_scratch(model, train_iter, vocab, args.epochs, lr, theta, args.random)
     ppl = [r["train_ppl"] for r in history]
     best = int(np.argmin(ppl))
-    print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epochs (the book: "
-          f"{1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch {best + 1}, "
+    print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} (the "
+          f"book: {1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch {best + 1}, "
           f"mean of the last 10 epochs {np.mean(ppl[-10:]):.2f} (lr 1: the curve has spikes)")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
@@ -172,4 +173,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

@@ -104,7 +104,7 @@ def book_mlp(x, w, seed, out, quiet):
 
     firsts, lasts = [], []
     runs = [(s, m) for s in range(4) for m in range(10)]
-    for series_seed, model_seed in tqdm(runs, desc="40 runs", disable=quiet, leave=False):
+    for series_seed, model_seed in tqdm(runs, desc="40 runs", disable=quiet or None, leave=False):
         w_s = window_series(sine_series(T, seed=series_seed)[1], TAU, N_TRAIN)
         h = train_regressor(MLP(TAU, 10, 1, seed=model_seed), *w_s.train, seed=model_seed)
         firsts.append(h[0])
@@ -177,7 +177,7 @@ def exercise(x, seed, num_runs, out, quiet):
     table, curves, histories = {}, {}, {}
     jobs = [(kind, tau, s) for tau in TAUS for kind in ("MLP", "RNN") for s in range(seed, seed + num_runs)]
     t0 = timer.perf_counter()
-    for kind, tau, s in tqdm(jobs, desc="MLP vs RNN", disable=quiet):
+    for kind, tau, s in tqdm(jobs, desc="MLP vs RNN", disable=quiet or None):
         w = window_series(x, tau, N_TRAIN)
         net = make_model(kind, tau, s)
         histories.setdefault((kind, tau), []).append(

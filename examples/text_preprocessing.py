@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 
-from minirnn.data import Vocab, load_time_machine, preprocess, tokenize  # noqa: E402
+from minirnn.data import Vocab, load_time_machine, preprocess, run_example, tokenize  # noqa: E402
 
 MIN_FREQS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
 
@@ -98,4 +98,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1

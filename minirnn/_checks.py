@@ -11,9 +11,20 @@ import math
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive_int", "check_non_negative_int", "check_number",
-           "check_positive_number", "check_probability", "check_array", "check_token_ids",
-           "make_rng", "is_int"]
+__all__ = ["FLOAT_DTYPES", "check_int", "check_positive_int", "check_non_negative_int",
+           "check_number", "check_positive_number", "check_probability", "check_float_dtype",
+           "check_array", "check_loss_dout", "check_token_ids", "make_rng", "is_int", "plural"]
+
+#: The dtype policy (docs/layers-and-gradcheck.md): minirnn computes in float32 (training,
+#: the default) or float64 (gradient checks), and in nothing else.  float16 has too little
+#: range for a softmax over a vocabulary or Adam's squared gradients; integer and complex
+#: weights are not weights.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def plural(n: int, word: str) -> str:
+    """``'1 epoch'``, ``'4 epochs'``: a count and its noun, for messages."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def is_int(value) -> bool:
@@ -101,20 +112,50 @@ def check_probability(value, name: str, allow_zero: bool = True, allow_one: bool
     return v
 
 
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype if it is float32 or float64 (``FLOAT_DTYPES``), else a
+    TypeError naming ``name`` and what was given."""
+    try:
+        d = None if dtype is None else np.dtype(dtype)      # np.dtype(None) would be float64
+    except TypeError:
+        d = None
+    if d is None or d not in FLOAT_DTYPES:                  # (dtype == None is float64 == None)
+        raise TypeError(f"{name} must be float32 or float64 (minirnn's dtype policy), got "
+                        f"{d.name if d is not None else repr(dtype)}")
+    return d
+
+
 def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = None,
-                shape: tuple | None = None, floating: bool = True) -> np.ndarray:
-    """Validate an array argument and name it in the error."""
+                shape: tuple | None = None, floating: bool = True, dtype=None) -> np.ndarray:
+    """Validate an array argument and name it in the error.  ``floating``: float32 or
+    float64 (the dtype policy); ``dtype``: exactly this one (the layer's), with a hint to
+    cast one or the other."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
-    if floating and not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
+    if floating and x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype} "
+                        f"(float32 or float64: minirnn's dtype policy)")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
     if last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim):
         raise ValueError(f"{name} must have last dimension {last_dim}, got shape {x.shape}")
     if shape is not None and x.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but the layer computes in {np.dtype(dtype)}: "
+                        f"cast the array ({name}.astype(np.{np.dtype(dtype)})) or the layer "
+                        f"(layer.astype(np.{x.dtype}))")
     return x
+
+
+def check_loss_dout(dout) -> float:
+    """A loss's upstream gradient ``dout``: one finite number (the loss is a scalar)."""
+    if isinstance(dout, np.ndarray) and dout.ndim == 0:
+        dout = dout[()]
+    if isinstance(dout, np.ndarray):
+        raise ValueError(f"dout must be one number (the gradient of the scalar loss), got an "
+                         f"array of shape {dout.shape}")
+    return check_number(dout, "dout")
 
 
 def check_token_ids(ids, vocab_size: int, name: str = "ids") -> np.ndarray:
@@ -133,9 +174,12 @@ def check_token_ids(ids, vocab_size: int, name: str = "ids") -> np.ndarray:
 
 
 def make_rng(seed=None, rng=None) -> np.random.Generator:
-    """Return ``rng`` if given, else a new generator seeded by ``seed``."""
+    """Return ``rng`` if given, else a new generator seeded by ``seed`` (None: fresh
+    entropy; an int >= 0; or a ``Generator`` / ``SeedSequence``, as ``default_rng`` takes)."""
     if rng is not None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
+    if not isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        check_int(seed, "seed", minimum=0, allow_none=True)
     return np.random.default_rng(seed)

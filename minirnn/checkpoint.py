@@ -14,16 +14,14 @@ checkpoint intact.  ``load`` names the problem with a missing, truncated or fore
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_non_negative_int
+from ._checks import check_non_negative_int, is_int, plural
+from ._files import atomic_open
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
            "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
@@ -71,22 +69,14 @@ class Checkpoint:
 
 def vocab_to_dict(vocab) -> dict:
     """A ``Vocab`` as JSON types: its tokens in index order and its token counts."""
-    return {"idx_to_token": list(vocab.idx_to_token),
-            "token_freqs": [[tok, int(freq)] for tok, freq in vocab.token_freqs]}
+    return vocab.to_dict()
 
 
-def vocab_from_dict(doc: dict):
-    """The ``Vocab`` with exactly the indices in ``doc`` (from ``vocab_to_dict``).
-
-    ``minirnn.data.Vocab`` rebuilds itself from a file only (``Vocab.load``), so the
-    document goes through a temporary file: that way its own checks apply.
-    """
+def vocab_from_dict(doc: dict, source: str = "vocab"):
+    """The ``Vocab`` with exactly the indices in ``doc`` (from ``vocab_to_dict``), checked
+    as ``Vocab.from_dict`` checks it."""
     from .data import Vocab
-    with tempfile.TemporaryDirectory(prefix="minirnn-vocab-") as folder:
-        path = Path(folder) / "vocab.json"
-        path.write_text(json.dumps({"format": "minirnn.Vocab", "version": 1, **doc}),
-                        encoding="utf-8")
-        return Vocab.load(path)
+    return Vocab.from_dict(doc, source)
 
 
 def check_jsonable(value, name: str):
@@ -126,6 +116,13 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
                         f"got {type(optimizer_state).__name__}")
     from .models import model_name
     name = model_name(model)                                  # a registered model, or TypeError
+    if not hasattr(vocab, "idx_to_token"):
+        raise TypeError(f"vocab must be a minirnn.data.Vocab, got {type(vocab).__name__}")
+    vocab_size = getattr(model, "vocab_size", None)
+    if vocab_size is not None and len(vocab) != vocab_size:
+        raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
+                         f"{vocab_size}: a checkpoint holds the vocabulary its model was "
+                         f"trained with")
     model_config = check_jsonable(model.config(), "model.config()")
     arrays = {f"param/{k}": np.asarray(v) for k, v in model.params.items()}
     optim_numbers = {}
@@ -154,43 +151,6 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
     return path
 
 
-@contextmanager
-def atomic_open(path):
-    """Write ``path`` all or nothing: yields a binary file, a temporary beside ``path``;
-    when the block ends it is synced to disk, given the mode ``open`` would give, and
-    renamed over ``path`` (readers see the old file or the new one, never half); if the
-    block raises, the temporary is removed and ``path`` is untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)             # as open() would make it (mkstemp: 0600)
-        os.replace(tmp, path)                     # atomic: readers see old or new, never half
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)                       # the rename itself survives a crash
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:                               # e.g. Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def load(path) -> Checkpoint:
     """Read a checkpoint written by ``save``.
 
@@ -213,9 +173,10 @@ def load(path) -> Checkpoint:
         raise CheckpointError(f"path={str(path)!r} is not a minirnn checkpoint: not an .npz "
                               f"(zip) file (it starts with {magic!r})")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = _read_arrays(path)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"path={str(path)!r} is not a readable minirnn checkpoint "
                               f"(truncated or corrupt: {err})") from err
     if _META not in arrays:
@@ -238,6 +199,7 @@ def load(path) -> Checkpoint:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     try:
+        vocab = vocab_from_dict(meta["vocab"], f"path={str(path)!r}: its vocabulary")
         if meta["version"] == 1:                               # RNNLM only, its settings in config
             meta["model"] = {"name": "rnnlm", "config": {k: meta["config"][k] for k in V1_MODEL_KEYS
                                                          if k in meta["config"]}}
@@ -245,7 +207,12 @@ def load(path) -> Checkpoint:
         if not isinstance(model, dict) or not isinstance(model.get("name"), str) \
                 or not isinstance(model.get("config"), dict):
             raise ValueError(f"model must be {{'name': str, 'config': dict}}, got {model!r}")
-        return Checkpoint(model=model, params=group("param/"), vocab=vocab_from_dict(meta["vocab"]),
+        vocab_size = model["config"].get("vocab_size")
+        if vocab_size is not None and vocab_size != len(vocab):
+            raise CheckpointError(f"path={str(path)!r}: its vocabulary has {plural(len(vocab), 'token')} "
+                                  f"but its model's vocab_size is {vocab_size!r}; the file was "
+                                  f"not written by minirnn.checkpoint.save (or was altered)")
+        return Checkpoint(model=model, params=group("param/"), vocab=vocab,
                           optimizer_state={**meta["optimizer"], **group("optim/")},
                           config=meta["config"], epoch=int(meta["epoch"]),
                           rng_state=meta["rng_state"], history=meta.get("history"),
@@ -254,6 +221,63 @@ def load(path) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"path={str(path)!r}: incomplete minirnn checkpoint "
                               f"metadata ({err!r})") from err
+
+
+def _read_arrays(path: Path) -> dict:
+    """The arrays of an ``.npz`` file, name -> array, never allocating more than the file
+    holds: each member's ``.npy`` header is read first, and a shape whose bytes are not
+    the bytes stored (a truncated or crafted file declaring, say, a (10^6, 10^6) array) is
+    refused before any array is made.  Members must be stored uncompressed, as
+    ``np.savez`` writes them, so the file's size bounds the memory; no pickles (object
+    arrays) are ever read.
+    """
+    fmt = np.lib.format
+    arrays = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            where = f"path={str(path)!r}: member {name!r}"
+            if info.filename == name:
+                raise CheckpointError(f"{where} is not a .npy array: not a minirnn checkpoint")
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise CheckpointError(f"{where} is compressed; minirnn checkpoints are stored "
+                                      f"uncompressed (np.savez), so that a file's size bounds "
+                                      f"what loading it allocates")
+            with zf.open(info) as f:
+                version = fmt.read_magic(f)
+                if version not in ((1, 0), (2, 0)):
+                    raise CheckpointError(f"{where}: .npy format version {version} is not one "
+                                          f"that np.savez writes")
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else \
+                    fmt.read_array_header_2_0
+                shape, fortran_order, dtype = read_header(f)
+                if dtype.kind not in "biuf" or dtype.fields is not None:
+                    raise CheckpointError(f"{where} has dtype {dtype}: a checkpoint holds only "
+                                          f"numbers (no objects, no pickles)")
+                declared = dtype.itemsize
+                for n in shape:
+                    declared *= n                            # Python ints: no overflow
+                stored = info.file_size - f.tell()
+                if declared != stored:
+                    raise CheckpointError(f"{where} declares shape {shape} {dtype} "
+                                          f"({declared:,} bytes) but holds {stored:,} bytes: "
+                                          f"the file is corrupt or crafted")
+                f.seek(0)
+                arrays[name] = fmt.read_array(f, allow_pickle=False)
+    return arrays
+
+
+def _check_config_sizes(ckpt: Checkpoint) -> None:
+    """Before a model is built from ``ckpt.model``'s config: no size in it may be larger
+    than every dimension of the stored parameters and the vocabulary (a config that says
+    ``num_hiddens=10**9`` beside parameters of 32 would allocate gigabytes first)."""
+    largest = max([len(ckpt.vocab), *(n for p in ckpt.params.values() for n in p.shape)])
+    for key, value in ckpt.model["config"].items():
+        if is_int(value) and value > largest:
+            raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: its model config says "
+                                  f"{key}={value}, larger than any dimension of its stored "
+                                  f"parameters (at most {largest}); not the config of these "
+                                  f"parameters")
 
 
 #: What a version-1 checkpoint's config says of its model (always an RNNLM).
@@ -267,9 +291,10 @@ def build_model(ckpt: Checkpoint):
     if not ckpt.params:
         raise CheckpointError(f"checkpoint {str(ckpt.path)!r} holds no parameters")
     dtype = next(iter(ckpt.params.values())).dtype
+    _check_config_sizes(ckpt)
     try:
         model = build(ckpt.model["name"], ckpt.model["config"], seed=0, dtype=dtype)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, MemoryError) as err:
         raise CheckpointError(f"checkpoint {str(ckpt.path)!r}: cannot rebuild its model: {err}") from None
     own = model.params
     if set(own) != set(ckpt.params):

@@ -6,13 +6,17 @@
 * ``minirnn generate``: continue a prefix with a trained checkpoint.
 * ``minirnn gradcheck``: check every layer's backward pass against centered differences.
 
-Exit codes: 0 done; 1 training diverged (NaN/inf) or the gradient check failed;
-2 bad arguments (one line on stderr); 130 interrupted by Ctrl-C (checkpoint saved).
+Exit codes: 0 done; 1 training diverged (NaN/inf), a file of the run could not be
+written (one line: what, why, and the last good checkpoint) or the gradient check failed;
+2 bad arguments, or a run that cannot start or ran out of memory (one line on stderr);
+130 interrupted by Ctrl-C (checkpoint saved; before a command started: silently);
+141 stdout was closed (``... | head``), quietly.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import time
@@ -222,7 +226,10 @@ def _config_from_args(args) -> dict:
     from .data import CORPORA
     from .run import preset_config
     overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
-    config = preset_config(args.preset or "default", **overrides)
+    try:
+        config = preset_config(args.preset or "default", **overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
         if config[key] in ("none", "all"):
             config[key] = None
@@ -246,12 +253,13 @@ def _describe_model(config: dict) -> str:
 
 
 def _cmd_train(args) -> int:
-    from .checkpoint import load as load_checkpoint
-    from .run import DEFAULT_CONFIG, LATER_KEYS, finish_run, new_run_dir, prepare_run
-    from .train import TrainingDiverged, TrainingInterrupted
+    from .run import (DEFAULT_CONFIG, LATER_KEYS, load_run_checkpoint, new_run_dir, prepare_run,
+                      release_out_dir)
 
     resume = None
-    if args.resume:
+    if args.out == "":
+        raise UsageError("--out must name a folder, got ''")
+    if args.resume is not None:                                # (--resume '' is a bad path)
         given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS
                  if getattr(args, opt) is not None and opt not in RESUME_OPTIONS]
         if given or args.preset is not None:
@@ -259,7 +267,7 @@ def _cmd_train(args) -> int:
                              f"cannot change when resuming; only --epochs, --out, "
                              f"--sample-every, --prefix, --num-preds and --no-progress can")
         try:
-            resume = load_checkpoint(args.resume)
+            resume = load_run_checkpoint(args.resume)
         except (ValueError, OSError) as err:
             raise UsageError(str(err)) from None
         resume.config = {**LATER_KEYS, **resume.config}      # a version-1 checkpoint's run
@@ -272,10 +280,10 @@ def _cmd_train(args) -> int:
         for opt in RESUME_OPTIONS:
             if getattr(args, opt) is not None:
                 config[TRAIN_OPTIONS[opt]] = getattr(args, opt)
-        out = Path(args.out) if args.out else resume.path.parent
+        out = Path(args.out) if args.out is not None else resume.path.parent
     else:
         config = _config_from_args(args)
-        out = Path(args.out) if args.out else new_run_dir(config["preset"])
+        out = Path(args.out) if args.out is not None else new_run_dir(config["preset"])
     try:
         trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
     except (ValueError, TypeError, OSError) as err:
@@ -283,27 +291,47 @@ def _cmd_train(args) -> int:
     except MemoryError as err:
         raise UsageError(f"not enough memory for this run ({err}); lower --hidden, --batch "
                          f"or --steps") from None
+    try:
+        return _train(trainer, config, out)
+    finally:
+        release_out_dir(out)
+
+
+def _train(trainer, config: dict, out: Path) -> int:
+    """Train a prepared run to its end and write its files; a failure is one line, and
+    the run folder keeps it (``error.txt``) next to the last good checkpoint."""
+    from ._checks import plural
+    from .run import finish_run, record_failure
+    from .train import TrainingDiverged, TrainingInterrupted
     num_epochs = config["num_epochs"]
     print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
           f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, {_describe_model(config)}, "
           f"{config['optimizer']} lr {config['lr']}, clip "
-          f"{config['clip']}, {num_epochs} epochs -> {out}", flush=True)
+          f"{config['clip']}, {plural(num_epochs, 'epoch')} -> {out}", flush=True)
     try:
         trainer.fit(num_epochs)
+        samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
     except TrainingInterrupted as err:
-        trainer.history.save(out / "history.json")
+        record_failure(trainer, out, None if err.checkpoint else f"interrupted: {err}")
         print(f"minirnn train: {err}; resume with: minirnn train --resume {out} "
               f"--epochs {num_epochs}", file=sys.stderr)
         return 130
     except TrainingDiverged as err:
-        trainer.history.save(out / "history.json")
+        record_failure(trainer, out, str(err))
         print(f"minirnn train: error: {err}", file=sys.stderr)
         return 1
     except MemoryError as err:
-        trainer.history.save(out / "history.json")
-        raise UsageError(f"ran out of memory while training ({err}); lower --hidden, --batch or "
-                         f"--steps") from None
-    samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
+        message = (f"ran out of memory while training ({err}); lower --hidden, --batch or "
+                   f"--steps ({trainer.last_checkpoint_note()})")
+        record_failure(trainer, out, message)
+        raise UsageError(message) from None
+    except BrokenPipeError:                                    # stdout closed: stop, quietly
+        raise
+    except OSError as err:                                     # a full disk, a read-only folder
+        message = f"{err}; {trainer.last_checkpoint_note()}"
+        record_failure(trainer, out, message)
+        print(f"minirnn train: error: {message}", file=sys.stderr)
+        return 1
     last = trainer.history[-1]
     summary = f"final train perplexity {last['train_ppl']:.3f}"
     if "val_ppl" in last:
@@ -317,21 +345,31 @@ def _cmd_train(args) -> int:
 
 # --------------------------------------------------------------------- generate
 def _cmd_generate(args) -> int:
-    from .checkpoint import build_model, load as load_checkpoint
-    from .generate import predict
+    from .checkpoint import build_model
+    from .generate import predict_stream
+    from .run import load_run_checkpoint
     try:
-        ckpt = load_checkpoint(args.checkpoint)
+        ckpt = load_run_checkpoint(args.checkpoint)
         model = build_model(ckpt)
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None
     strategy = "sample" if (args.temperature or args.alpha) else "greedy"
     try:
-        text = predict(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
-                       temperature=args.temperature, alpha=args.alpha, seed=args.seed,
-                       token=ckpt.config.get("token", "char"))
+        pieces = predict_stream(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
+                                temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+                                token=ckpt.config.get("token", "char"))
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
-    print(text)
+    out, flushed = sys.stdout, time.monotonic()
+    try:                                                       # the text as it comes: a few
+        for piece in pieces:                                   # flushes a second, whatever
+            out.write(piece)                                   # --num-preds is
+            if time.monotonic() - flushed > 0.1:
+                out.flush()
+                flushed = time.monotonic()
+    finally:                                                   # Ctrl-C: what came stays printed
+        out.write("\n")
+        out.flush()
     return 0
 
 
@@ -341,7 +379,37 @@ def _cmd_gradcheck(args) -> int:
     return gradcheck_main([])
 
 
+#: Exit code after a closed pipe (``minirnn generate | head -c 10``): 128 + SIGPIPE, as a
+#: tool that the signal ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null, so that Python's last flush at exit
+    has nowhere to fail (else it prints 'Exception ignored ... BrokenPipeError')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):              # no real stdout (a test's capture)
+        pass
+
+
 def main(argv=None) -> int:
+    """Run one command; returns the exit code (see the module's docstring)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()                                 # a closed pipe fails here, not at exit
+    except BrokenPipeError:                                    # '... | head': stop quietly, as
+        _quiet_stdout()                                        # standard tools do
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:                                  # before a command runs (while
+        return 130                                             # NumPy is imported): quietly
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 

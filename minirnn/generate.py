@@ -24,10 +24,10 @@ import warnings
 
 import numpy as np
 
-from ._checks import check_non_negative_int, check_positive_number
+from ._checks import check_non_negative_int, check_positive_number, make_rng, plural
 from .layers import evaluating
 
-__all__ = ["DECODING_STRATEGIES", "predict", "prefix_to_ids", "next_token_probs"]
+__all__ = ["DECODING_STRATEGIES", "predict", "predict_stream", "prefix_to_ids", "next_token_probs"]
 
 DECODING_STRATEGIES = ("greedy", "sample")
 
@@ -50,7 +50,7 @@ def prefix_to_ids(prefix: str, vocab, token: str = "char") -> list[int]:
                          f"model needs a token to start from")
     unknown = list(dict.fromkeys(t for t in tokens if t not in vocab))   # in order, once each
     if unknown:
-        warnings.warn(f"prefix {prefix!r}: {len(unknown)} {token} token(s) not in the "
+        warnings.warn(f"prefix {prefix!r}: {plural(len(unknown), token + ' token')} not in the "
                       f"vocabulary, read as <unk>: {', '.join(map(repr, unknown))} "
                       f"(the corpus was preprocessed to lowercase letters and spaces; "
                       f"minirnn.data.preprocess(prefix) folds a prefix into it)",
@@ -92,7 +92,25 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
 
     Returns:
         str: the prefix (as given) and the generated tokens.
+
+    ``<unk>`` (index 0) is never generated, by either strategy: it is not a token of the
+    text but the stand-in for any token outside the vocabulary, so printing it continues
+    nothing (the book's argmax and sampling are over the other tokens; a trained model
+    hardly ever ranks ``<unk>`` first, as it is never a target, but an untrained one or a
+    high temperature would print the literal ``<unk>``).  ``predict_stream`` gives the
+    same text piece by piece, in constant memory.
     """
+    return "".join(predict_stream(prefix, num_preds, model, vocab, strategy, temperature,
+                                  alpha, seed, rng, token))
+
+
+def predict_stream(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
+                   temperature: float | None = None, alpha: float | None = None,
+                   seed: int | None = None, rng: np.random.Generator | None = None,
+                   token: str = "char"):
+    """``predict``'s text as it is generated: an iterator of str pieces (the prefix, then
+    one piece per token), in memory that does not grow with ``num_preds``.  Every
+    argument is checked here, before the first piece; the arguments are ``predict``'s."""
     if strategy not in DECODING_STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, DECODING_STRATEGIES))}, got {strategy!r}")
     num_preds = check_non_negative_int(num_preds, "num_preds")
@@ -107,30 +125,37 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
         T = check_positive_number(temperature, "temperature")
     elif alpha is not None:
         T = 1.0 / check_positive_number(alpha, "alpha")                # q ∝ P^alpha = softmax(o alpha)
-    if rng is None:
-        rng = np.random.default_rng(seed)
-    elif not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    rng = make_rng(seed, rng)
+    vocab_size = getattr(model, "vocab_size", len(vocab))
+    if len(vocab) != vocab_size:
+        raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
+                         f"{vocab_size}: generate with the vocabulary the model was trained with")
     ids = prefix_to_ids(prefix, vocab, token)
     if getattr(model, "bidirectional", False):
         warnings.warn("the model is bidirectional: it was trained reading the text that "
                       "follows each token, which generation does not have, so this text is "
-                      "not a next-token prediction (the book's lesson)", UserWarning, stacklevel=2)
+                      "not a next-token prediction (the book's lesson)", UserWarning, stacklevel=3)
+    return _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token)
 
-    with evaluating(model):                                      # dropout off
+
+def _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token):
+    """The book's decoding loop, one piece of text at a time (arguments checked), with
+    the model in evaluation mode (dropout off) while it runs."""
+    if token == "word":
+        yield prefix.rstrip() if num_preds else prefix
+    else:
+        yield prefix
+    sep = "" if token == "char" else " "
+    with evaluating(model):
         # warm-up: one forward over the whole prefix; only the last output and state matter
         logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), a tuple
-        outputs = []
         for _ in range(num_preds):
-            o = logits[0, -1]                                    # (V,) output after the last token
+            o = logits[0, -1].astype(np.float64)                 # (V,) output after the last token
+            if o.shape[-1] > 1:
+                o[vocab.unk] = -np.inf                           # never <unk>: exp(-inf) = 0
             if strategy == "greedy":
                 y = int(np.argmax(o))                            # the book: most likely token
             else:
                 y = int(rng.choice(o.shape[-1], p=next_token_probs(o, T)))
-            outputs.append(y)
+            yield sep + vocab.to_tokens(y)
             logits, state = model.forward(np.array([[y]], dtype=np.int64), state)  # feed it back
-    generated = vocab.to_tokens(outputs)
-    sep = "" if token == "char" else " "
-    if token == "word" and generated:
-        return prefix.rstrip() + " " + " ".join(generated)
-    return prefix + sep.join(generated)

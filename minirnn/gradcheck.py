@@ -24,6 +24,7 @@ and on the language model.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable, Sequence
 
@@ -435,6 +436,16 @@ def report(file=None) -> bool:
 
 
 def main(argv=None) -> int:
+    """``python -m minirnn.gradcheck`` (or ``minirnn gradcheck``): print the report; exit 0
+    if every check passed, 1 if one failed, 2 (one line) for an argument it does not take."""
+    parser = argparse.ArgumentParser(prog="python -m minirnn.gradcheck", description=(
+        "Gradient-check every layer and the language model (float64, centered differences); "
+        "exit 1 if any max relative error is 1e-6 or more."))
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f"{parser.prog}: error: unrecognized arguments: {' '.join(unknown)} (it takes "
+              f"none)", file=sys.stderr)
+        return 2
     return 0 if report() else 1
 
 

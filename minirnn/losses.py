@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import check_array
+from ._checks import check_array, check_loss_dout
 
 
 class SoftmaxCrossEntropy:
@@ -86,6 +86,7 @@ class SoftmaxCrossEntropy:
     def backward(self, dout: float = 1.0) -> np.ndarray:
         if self._probs is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
+        dout = check_loss_dout(dout)
         y = self._targets[..., None]
         scale = dout / self._count if self._count else 0.0        # 1/N: the loss is a mean of N
         if self._weights is not None:
@@ -107,11 +108,15 @@ class MSELoss:
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         check_array(pred, "pred")
-        check_array(target, "target", shape=pred.shape)
+        check_array(target, "target", shape=pred.shape, dtype=pred.dtype)
+        if pred.size == 0:
+            raise ValueError(f"pred and target must hold at least one element (the loss is "
+                             f"their mean), got shape {pred.shape}")
         self._diff = pred - target
         return float(np.mean(self._diff ** 2))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         if self._diff is None:
             raise RuntimeError("MSELoss.backward called before forward")
+        dout = check_loss_dout(dout)
         return (2.0 * dout / self._diff.size) * self._diff          # 2 (pred - target) / N

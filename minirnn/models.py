@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
-                     Sequential, check_array, check_positive_int, check_state, check_token_ids)
+                     Sequential, check_array, check_positive_int, check_state, check_token_ids, make_rng)
 
 #: The recurrent cells a language model can use.
 CELLS = ("rnn", "gru", "lstm")
@@ -127,7 +127,7 @@ class RNNLM(Module):
                              f"transposed), got embed_dim={embed_dim}, num_hiddens={num_hiddens}")
         self.embed_dim, self.tie_weights = embed_dim, tie_weights
         self.init, self.sigma, self.cell, self.reset_after = init, sigma, cell, reset_after
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = make_rng(seed, rng)
         V, H = self.vocab_size, self.num_hiddens
         if embed_dim is None:
             self.add("embedding", OneHot(V, dtype=dtype))
@@ -206,7 +206,8 @@ class RNNLM(Module):
                              f"got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
         if state is not None:
-            check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names))
+            check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names),
+                        self.dtype)
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
         Hs, state = self.rnn.forward(inputs, state)            # (T, B, H * nd), ((L, B, H), ...)
         logits = self.output.forward(Hs)                       # O_t = H_t W_hq + b_q  (T, B, V)
@@ -222,7 +223,7 @@ class RNNLM(Module):
         if self.rnn.cache is None:
             raise RuntimeError("RNNLM.backward called before forward")
         T, B = self.rnn.cache.X.shape[:2]
-        check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size))
+        check_array(dlogits, "dlogits", shape=(B, T, self.vocab_size), dtype=self.dtype)
         self.rnn.check_backward_args(dstate, keep)             # before any gradient changes
         dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W_hq^T  (T, B, H * nd)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
@@ -242,7 +243,7 @@ class MLP(Sequential):
     def __init__(self, num_inputs: int = 4, num_hiddens: int = 10, num_outputs: int = 1,
                  seed: int | None = 0, rng: np.random.Generator | None = None,
                  init: str = "xavier", dtype=DEFAULT_DTYPE):
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = make_rng(seed, rng)
         super().__init__(Linear(num_inputs, num_hiddens, rng=rng, init=init, dtype=dtype),
                          ReLU(),
                          Linear(num_hiddens, num_outputs, rng=rng, init=init, dtype=dtype))

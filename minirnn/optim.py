@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_int, check_positive_number
+from ._checks import check_array, check_int, check_positive_number
 
 __all__ = ["grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
 
@@ -19,9 +19,7 @@ def _check_grads(grads, name: str = "grads") -> None:
     if not isinstance(grads, dict):
         raise TypeError(f"{name} must be a dict name -> numpy array, got {type(grads).__name__}")
     for k, g in grads.items():
-        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
-            raise TypeError(f"{name}[{k!r}] must be a floating-point numpy array, "
-                            f"got {getattr(g, 'dtype', type(g).__name__)}")
+        check_array(g, f"{name}[{k!r}]")                    # float32 or float64 (dtype policy)
 
 
 def _check_dicts(params: dict, grads: dict) -> None:
@@ -33,6 +31,9 @@ def _check_dicts(params: dict, grads: dict) -> None:
     for k in params:
         if params[k].shape != grads[k].shape:
             raise ValueError(f"grads[{k!r}] has shape {grads[k].shape}, params[{k!r}] {params[k].shape}")
+        if params[k].dtype != grads[k].dtype:
+            raise TypeError(f"grads[{k!r}] has dtype {grads[k].dtype}, params[{k!r}] "
+                            f"{params[k].dtype}: the update is computed in the parameter's dtype")
 
 
 def grad_norm(grads: dict) -> float:

@@ -14,6 +14,8 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from ._files import atomic_open  # noqa: E402
+
 __all__ = ["plt", "save_figure", "plot_history", "set_log_perplexity_axis"]
 
 DEFAULT_DIR = Path("figures")
@@ -29,9 +31,11 @@ def save_figure(fig, path, dpi: int = 150) -> Path:
         raise ValueError(f"path must end in .png, got {str(path)!r}")
     if path.parent == Path("."):
         path = DEFAULT_DIR / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_open(path) as f:                  # never half a PNG (a full disk, Ctrl-C)
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

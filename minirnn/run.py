@@ -4,17 +4,26 @@ data, a model and a trainer, and the run folder they write.
 A config is a flat dict of JSON values (``DEFAULT_CONFIG`` lists every key); a preset
 fills it, the command line overrides some keys.  The run folder holds
 ``checkpoint.npz``, ``config.json``, ``history.json``, ``perplexity.png`` and
-``samples.txt``.  ``minirnn.cli`` only parses arguments and prints; everything a run
+``samples.txt``, and ``error.txt`` (one line) if the run ended in an error; a run
+locks its folder while it runs.  ``minirnn.cli`` only parses arguments and prints; everything a run
 does is here, so a script can do the same (``benchmarks/reproduce_book.py`` does).
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:                 # Windows: run folders are not locked
+    fcntl = None
+
 import numpy as np
 
+from ._checks import plural
+from ._files import atomic_write_text
 from .checkpoint import build_model as build_model_from_checkpoint
 from .data import SeqDataLoader, WindowedData, build_corpus, load_corpus
 from .models import build_model
@@ -23,8 +32,9 @@ from .train import Trainer
 
 __all__ = ["DEFAULT_CONFIG", "PRESETS", "BOOK_RESULTS", "SAMPLINGS", "MODEL_KEYS", "LATER_KEYS",
            "preset_config", "model_config", "make_data", "make_model", "make_trainer",
-           "RUN_FILES", "SAMPLE_TEMPERATURES", "new_run_dir", "check_out_dir", "prepare_run",
-           "finish_run", "write_samples"]
+           "RUN_FILES", "ERROR_FILE", "SAMPLE_TEMPERATURES", "OutDirError", "new_run_dir",
+           "check_out_dir", "claim_out_dir", "release_out_dir", "out_dir_in_use",
+           "record_failure", "load_run_checkpoint", "prepare_run", "finish_run", "write_samples"]
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)
 
@@ -93,7 +103,18 @@ def preset_config(name: str, **overrides) -> dict:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
     config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
     config.update({k: v for k, v in overrides.items() if v is not None})
+    if config["sampling"] != "windowed":             # windows are the windowed data's only
+        given = [f"--{k.replace('_', '-')}" for k in WINDOW_KEYS if overrides.get(k) is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
+                             f"only to --sampling windowed (its training and validation "
+                             f"windows), not to --sampling {config['sampling']}")
+        config.update(dict.fromkeys(WINDOW_KEYS))    # not used: None in config.json, not 10000
     return config
+
+
+#: The settings of windowed data only.
+WINDOW_KEYS = ("num_train", "num_val")
 
 
 def _seeds(seed: int) -> dict:
@@ -173,11 +194,19 @@ def write_samples(path: Path, trainer, seed: int = 0) -> list[str]:
         lines.append(f"sampled, temperature {T}: {text}")
     during = [f"epoch {e}: {t}" for e, t in trainer.samples]
     body = "\n".join(lines) + ("\n\nduring training (greedy):\n" + "\n".join(during) if during else "")
-    path.write_text(body + "\n", encoding="utf-8")
+    atomic_write_text(path, body + "\n")
     return lines
 
 
 RUN_FILES = ("checkpoint.npz", "config.json", "history.json")
+
+#: Written into a run folder when its run ends in an error: that one line.
+ERROR_FILE = "error.txt"
+
+
+class OutDirError(ValueError):
+    """The run folder (``--out``) cannot be used: a file, another run's, in use by a run
+    that is still going, or not writable."""
 
 
 def check_out_dir(out: Path, resume=None) -> None:
@@ -185,19 +214,131 @@ def check_out_dir(out: Path, resume=None) -> None:
     checkpoint: a new run never overwrites one; ``--resume`` may write over only the
     very checkpoint it continues (``out/checkpoint.npz`` is that file)."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+        raise OutDirError(f"--out {str(out)!r} is a file, not a folder")
     ckpt = out / "checkpoint.npz"
     if ckpt.exists() and not (resume is not None and ckpt.resolve() == resume.path.resolve()):
         advice = (f"continue it with --resume {str(out)!r}" if resume is None else
                   f"resuming {str(resume.path)!r} would overwrite it")
-        raise ValueError(f"--out {str(out)!r} already holds a run ({ckpt.name}): {advice}; "
-                         f"or choose another --out")
+        raise OutDirError(f"--out {str(out)!r} already holds a run ({ckpt.name}): {advice}; "
+                          f"or choose another --out")
+
+
+# A run holds an exclusive lock on its folder from the moment it takes it until it ends
+# (the operating system drops it if the process dies), so that two runs started together
+# with the same --out cannot both pass check_out_dir and write into one folder.
+_CLAIMED: dict[str, int] = {}        # resolved folder -> the open descriptor holding its lock
+
+
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock on an open folder; False if another open file holds it.
+    Without ``fcntl`` (Windows) folders are not locked."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:                                  # a file system without locks: go on
+        pass
+    return True
+
+
+def claim_out_dir(out: Path, resume=None) -> None:
+    """Create ``out`` and take it for this run: lock it, check again (under the lock) that
+    it holds no other run, and remove what a failed run before left there (``error.txt``).
+    ``release_out_dir`` (or the end of the process) lets it go.
+
+    Raises:
+        OutDirError: ``out`` cannot be created or opened, another run holds it, or
+            (``check_out_dir``) it holds another run's checkpoint.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as err:
+        raise OutDirError(f"--out {str(out)!r}: cannot create the run folder: "
+                          f"{err.strerror or err}") from None
+    if not _lock(fd):
+        os.close(fd)
+        raise OutDirError(f"--out {str(out)!r} is in use by another minirnn train that is "
+                          f"still running; wait for it to end or choose another --out")
+    try:
+        check_out_dir(out, resume)                   # a run that ended since the first check
+        (out / ERROR_FILE).unlink(missing_ok=True)   # a new start: the old failure is history
+    except BaseException as err:
+        os.close(fd)
+        if isinstance(err, OSError):
+            raise OutDirError(f"--out {str(out)!r}: cannot write the run folder: "
+                              f"{err.strerror or err}") from None
+        raise
+    _CLAIMED[str(out.resolve())] = fd
+
+
+def release_out_dir(out: Path) -> None:
+    """Let ``out`` go (see ``claim_out_dir``); nothing happens if it was not taken."""
+    fd = _CLAIMED.pop(str(Path(out).resolve()), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def out_dir_in_use(out: Path) -> bool:
+    """True if a run (of any process) holds ``out`` now."""
+    if str(Path(out).resolve()) in _CLAIMED:
+        return True
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not _lock(fd)
+    finally:
+        os.close(fd)                                 # closing drops the lock just taken
+
+
+def record_failure(trainer, out: Path, message: str | None) -> None:
+    """After a run stopped early: its history so far and, if ``message``, ``error.txt``
+    (the one line that says what happened), as far as they can still be written (a full
+    disk may refuse them too: the error is what matters, so this never raises)."""
+    writes = [lambda: trainer.history.save(out / "history.json")]
+    if message:
+        writes.append(lambda: atomic_write_text(out / ERROR_FILE, message + "\n"))
+    for write in writes:
+        try:
+            write()
+        except OSError:
+            pass
+
+
+def load_run_checkpoint(path):
+    """``minirnn.checkpoint.load``, with a run folder that holds no checkpoint explained
+    in one line: the run failed before saving one (``error.txt`` says how), it is still
+    running, or it stopped in its first epoch.
+
+    Raises:
+        FileNotFoundError, CheckpointError: as ``load``.
+    """
+    from .checkpoint import load
+    path = Path(path)
+    if path.is_dir() and not (path / "checkpoint.npz").exists() \
+            and any((path / name).exists() for name in (*RUN_FILES, ERROR_FILE)):
+        where = f"run folder {str(path)!r} holds no checkpoint"
+        error = path / ERROR_FILE
+        if error.is_file():
+            reason = error.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            raise FileNotFoundError(f"{where}: its run failed before saving one: "
+                                    f"{reason[0] if reason else '(no reason recorded)'}")
+        if out_dir_in_use(path):
+            raise FileNotFoundError(f"{where} yet: its run is still in its first epoch")
+        raise FileNotFoundError(f"{where}: its run stopped before the end of its first epoch "
+                                f"(killed?); start a new run (it may reuse this --out)")
+    return load(path)
 
 
 def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
     """Data, model and trainer of a run writing into ``out`` (checkpoint, history, config
     files); with ``resume`` (a Checkpoint) restored to it.  Every check (including that
-    ``out`` holds no other run) comes before the folder or any file is written."""
+    ``out`` holds no other run) comes before the folder or any file is written; then the
+    folder is taken (``claim_out_dir``) until ``finish_run`` or ``release_out_dir``."""
     check_out_dir(out, resume)
     data, vocab = make_data(config, vocab=None if resume is None else resume.vocab)
     model = make_model(config, len(vocab)) if resume is None else build_model_from_checkpoint(resume)
@@ -210,15 +351,23 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
     if resume is not None:
         trainer.restore(resume)
     if config["num_epochs"] < trainer.epoch:
-        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the {trainer.epoch} "
-                         f"epochs the checkpoint has already trained")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        raise ValueError(f"--epochs {config['num_epochs']} is fewer than the "
+                         f"{plural(trainer.epoch, 'epoch')} the checkpoint has already trained")
+    claim_out_dir(out, resume)
+    try:
+        atomic_write_text(out / "config.json", json.dumps(config, indent=1) + "\n")
+    except OSError as err:
+        release_out_dir(out)
+        raise OutDirError(f"--out {str(out)!r}: {err}") from None
     return trainer
 
 
 def finish_run(trainer, out: Path, title: str) -> list[str]:
-    """Write ``history.json``, ``perplexity.png`` and ``samples.txt``; return the samples."""
-    trainer.history.save(out / "history.json")
-    plot_history(trainer.history, out / "perplexity.png", title=title)
-    return write_samples(out / "samples.txt", trainer)
+    """Write ``history.json``, ``perplexity.png`` and ``samples.txt``; return the samples;
+    let the folder go (``release_out_dir``)."""
+    try:
+        trainer.history.save(out / "history.json")
+        plot_history(trainer.history, out / "perplexity.png", title=title)
+        return write_samples(out / "samples.txt", trainer)
+    finally:
+        release_out_dir(out)

@@ -262,7 +262,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
         features: ``(N, tau)``, labels: ``(N, 1)``, the training rows.
         num_epochs, lr, batch_size: the book: 5, 0.01, 16.
         seed: int or Generator for the minibatch order.
-        progress: show a tqdm bar over the epochs.
+        progress: show a tqdm bar over the epochs (in a terminal; nothing in a log).
         optimizer: ``'adam'`` or ``'sgd'``.
 
     Returns:
@@ -277,7 +277,8 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
     loss = MSELoss()
     optimizer = make_optimizer(optimizer, net.params, net.grads, lr)
     history = []
-    bar = tqdm(range(num_epochs), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(num_epochs), desc=desc, disable=None if progress else True,  # None: a
+               leave=False)                                                    # terminal only
     for epoch in bar:
         for i, (X, y) in enumerate(loader):
             net.zero_grad()

@@ -59,7 +59,8 @@ from .data import SeqDataLoader, WindowedData
 from .layers import evaluating
 from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
-from ._checks import check_non_negative_int, check_positive_int, check_positive_number
+from ._checks import check_non_negative_int, check_positive_int, check_positive_number, plural
+from ._files import atomic_write_text
 from .optim import clip_grad_norm, grad_norm, make_optimizer
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
@@ -103,9 +104,7 @@ class History:
     def save(self, path) -> Path:
         """Write the records as a JSON list (one object per epoch)."""
         path = Path(path)
-        with ckpt_lib.atomic_open(path) as f:                  # never half a file (Ctrl-C)
-            f.write((json.dumps(self.records, indent=1) + "\n").encode("utf-8"))
-        return path
+        return atomic_write_text(path, json.dumps(self.records, indent=1) + "\n")   # never half
 
     def __len__(self):
         return len(self.records)
@@ -121,7 +120,8 @@ class History:
             return "History(0 epochs)"
         last = self.records[-1]
         val = f", val_ppl {last['val_ppl']:.3f}" if "val_ppl" in last else ""
-        return f"History({len(self)} epochs, last: train_ppl {last['train_ppl']:.3f}{val})"
+        return (f"History({plural(len(self), 'epoch')}, last: train_ppl "
+                f"{last['train_ppl']:.3f}{val})")
 
 
 def data_regime(data) -> str:
@@ -194,6 +194,14 @@ def train_epoch(model, batches, loss, optimizer, clip: float | None = 1.0,
     return perplexity(nll_sum / tokens), tokens / (time.perf_counter() - start)
 
 
+def _summary(record: dict) -> str:
+    """An epoch's numbers in a few words: ``train ppl 5.12, val ppl 4.94, 250,000 tok/s``."""
+    text = f"train ppl {record['train_ppl']:.2f}"
+    if "val_ppl" in record:
+        text += f", val ppl {record['val_ppl']:.2f}"
+    return f"{text}, {record['tokens_per_s']:,.0f} tok/s"
+
+
 def _step_name(step: int, n: int | None) -> str:
     return f"step {step}" if n is None else f"step {step} of {n}"
 
@@ -218,10 +226,15 @@ class Trainer:
         checkpoint: path of the ``.npz`` to save every ``checkpoint_every`` epochs, after
             the last epoch and on Ctrl-C (None: no checkpoints).
         config: dict of JSON values stored in checkpoints (data settings, init, ...).
-        progress: show a tqdm bar (epoch, loss, perplexity, tokens/s).
+        progress: show progress: in a terminal a bar over each epoch's batches with the
+            running loss, perplexity and tokens/s, redrawn every ``PROGRESS_INTERVAL``
+            seconds; elsewhere (a log file, a pipe) one line an epoch, through ``log``.
         log: function for text lines (samples); default ``tqdm.write``.
         callback: ``callback(trainer, record)`` after every epoch (and its checkpoint).
     """
+
+    #: Seconds between two redraws of the progress bar: a few times a second.
+    PROGRESS_INTERVAL = 0.25
 
     def __init__(self, model, data, vocab=None, optimizer="sgd", lr: float = 1.0,
                  clip: float | None = 1.0, bptt: str = "truncated", bptt_p: float | None = None,
@@ -243,7 +256,7 @@ class Trainer:
             raise ValueError("vocab is required for samples and checkpoints (got vocab=None); "
                              "pass it, or sample_every=0 and checkpoint=None")
         if vocab is not None and len(vocab) != model.vocab_size:
-            raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is "
+            raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
                              f"{model.vocab_size}")
         if vocab is not None:                                  # a prefix samples cannot use
             from .generate import prefix_to_ids                # fails now, not after training
@@ -274,6 +287,7 @@ class Trainer:
         self._position = None          # where an interrupted epoch stopped (see _run_epoch)
         self._interrupted = False
         self._last_batch = None        # (X, Y, state) of the last step, to check its update
+        self.saved_at: str | None = None   # where the checkpoint on disk is from ('epoch 2')
         self._checked = True           # the parameters passed a loss check since the last update
         if self.bptt == "full":
             self._check_full_bptt_memory()
@@ -328,9 +342,7 @@ class Trainer:
         self._diverged(f"{what} became {value}", epoch, step, num_steps_in_epoch, when)
 
     def _diverged(self, what: str, epoch, step, num_steps_in_epoch, when: str | None = None):
-        where = (f"the last good checkpoint, {self.checkpoint}, is unchanged"
-                 if self.checkpoint is not None and self.checkpoint.exists()
-                 else "no checkpoint was saved")
+        where = self.last_checkpoint_note()
         if when is None:
             when = (f"at epoch {epoch}, {_step_name(step, num_steps_in_epoch)}: training stopped "
                     f"before this step changed the parameters" if step is not None else
@@ -368,7 +380,18 @@ class Trainer:
             return iter([(X, Y)]), 1
         return iter(self.data), None
 
-    def _run_epoch(self, epoch: int, bar, will_save: bool = False) -> dict:
+    def _progress_bar(self, epoch: int, num_epochs: int, n: int | None, step: int):
+        """The bar of one epoch, counting its batches: in a terminal only (``disable=None``:
+        tqdm turns itself off when stderr is a file or a pipe, so no bar text floods a log;
+        ``fit`` prints one line an epoch there instead)."""
+        if n is None:                               # sequential or random: at most this many
+            d = self.data
+            n = (len(d.corpus) - 1) // d.batch_size // d.num_steps
+        return tqdm(total=n, initial=step, desc=f"epoch {epoch}/{num_epochs}", unit="batch",
+                    disable=None if self.progress else True, dynamic_ncols=True,
+                    mininterval=self.PROGRESS_INTERVAL, file=sys.stderr)
+
+    def _run_epoch(self, epoch: int, num_epochs: int, will_save: bool = False) -> dict:
         pos = self._position or {"step": 0, "loss_sum": 0.0, "tokens": 0, "train_s": 0.0,
                                  "elapsed_s": 0.0, "state": None,
                                  "data_rng": self.data.rng.bit_generator.state}
@@ -378,6 +401,24 @@ class Trainer:
         batches, n = self._batches()
         for _ in range(pos["step"]):                           # resumed mid-epoch: skip done ones
             next(batches)
+        bar = self._progress_bar(epoch, num_epochs, n, pos["step"])
+        in_terminal = not bar.disable                          # (close() sets disable)
+        try:
+            record = self._train_epoch(epoch, batches, n, pos, started, bar, will_save)
+        finally:
+            bar.close()
+        if self.progress and not in_terminal:                  # no terminal: one line an epoch
+            self.log(f"epoch {epoch}/{num_epochs}: {_summary(record)}")
+        if self.sample_every and epoch % self.sample_every == 0:
+            text = self.sample()
+            self.samples.append([epoch, text])
+            self.log(f"epoch {epoch}: {text!r}")
+        elapsed = pos["elapsed_s"] + time.perf_counter() - started
+        record["wall_s"] = (self.history[-1]["wall_s"] if len(self.history) else 0.0) + elapsed
+        return record
+
+    def _train_epoch(self, epoch, batches, n, pos, started, bar, will_save) -> dict:
+        """The epoch's steps from ``pos``, then its checks and validation: its record."""
         step, state = pos["step"], pos["state"]
         loss_sum, tokens, train_s = pos["loss_sum"], pos["tokens"], pos["train_s"]
         for X, Y in batches:
@@ -390,8 +431,9 @@ class Trainer:
             step += 1
             loss_sum += loss * Y.size                          # sum of token NLLs
             tokens += Y.size
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", ppl=f"{perplexity(loss_sum / tokens):.2f}",
-                            tok_s=f"{tokens / train_s:,.0f}", refresh=False)
+            bar.set_postfix_str(f"loss {loss:.3f}, ppl {perplexity(loss_sum / tokens):.2f}, "
+                                f"{tokens / train_s:,.0f} tok/s", refresh=False)
+            bar.update(1)                                      # redrawn a few times a second
             if self._interrupted:
                 self._position = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
                                   "train_s": train_s, "data_rng": pos["data_rng"],
@@ -408,12 +450,8 @@ class Trainer:
             self._checked = True
             record["val_ppl"] = perplexity(val_nll)
         record["tokens_per_s"] = tokens / train_s if train_s > 0 else float("nan")
-        if self.sample_every and epoch % self.sample_every == 0:
-            text = self.sample()
-            self.samples.append([epoch, text])
-            self.log(f"epoch {epoch}: {text!r}")
-        elapsed = pos["elapsed_s"] + time.perf_counter() - started
-        record["wall_s"] = (self.history[-1]["wall_s"] if len(self.history) else 0.0) + elapsed
+        bar.total = step                                       # sequential: the count is now known
+        bar.set_postfix_str(_summary(record), refresh=False)
         return record
 
     def sample(self, prefix: str | None = None, num_preds: int | None = None, **kwargs) -> str:
@@ -429,32 +467,21 @@ class Trainer:
         a checkpoint continues from its epoch); return the history."""
         num_epochs = check_positive_int(num_epochs, "num_epochs")
         if num_epochs < self.epoch:
-            raise ValueError(f"num_epochs={num_epochs} is fewer than the {self.epoch} epochs "
-                             f"already trained")
-        bar = tqdm(total=num_epochs, initial=self.epoch, unit="epoch", disable=not self.progress,
-                   dynamic_ncols=True, desc="training")
-        try:
-            with self._sigint_flag():
-                while self.epoch < num_epochs:
-                    will_save = self.checkpoint is not None and (
-                        (self.epoch + 1) % self.checkpoint_every == 0 or self.epoch + 1 == num_epochs)
-                    record = self._run_epoch(self.epoch + 1, bar, will_save)
-                    self.history.append(record)
-                    self.epoch += 1
-                    post = {"ppl": f"{record['train_ppl']:.2f}"}
-                    if "val_ppl" in record:
-                        post["val_ppl"] = f"{record['val_ppl']:.2f}"
-                    post["tok_s"] = f"{record['tokens_per_s']:,.0f}"
-                    bar.set_postfix(post, refresh=False)
-                    bar.update(1)
-                    if will_save:
-                        self.save(self.checkpoint)
-                    if self.callback is not None:
-                        self.callback(self, record)
-                    if self._interrupted:                      # Ctrl-C during validation/sample
-                        self._stop(self.epoch, 0, None)
-        finally:
-            bar.close()
+            raise ValueError(f"num_epochs={num_epochs} is fewer than the "
+                             f"{plural(self.epoch, 'epoch')} already trained")
+        with self._sigint_flag():
+            while self.epoch < num_epochs:
+                will_save = self.checkpoint is not None and (
+                    (self.epoch + 1) % self.checkpoint_every == 0 or self.epoch + 1 == num_epochs)
+                record = self._run_epoch(self.epoch + 1, num_epochs, will_save)
+                self.history.append(record)
+                self.epoch += 1
+                if will_save:
+                    self.save(self.checkpoint)
+                if self.callback is not None:
+                    self.callback(self, record)
+                if self._interrupted:                          # Ctrl-C during validation/sample
+                    self._stop(self.epoch, 0, None)
         return self.history
 
     @contextmanager
@@ -489,6 +516,21 @@ class Trainer:
         raise TrainingInterrupted(msg, epoch, step, saved)
 
     # ------------------------------------------------------------ checkpoints
+    def last_checkpoint_note(self) -> str:
+        """Where the last good checkpoint is and which point of training it holds, for
+        an error message: ``'the last good checkpoint, runs/x/checkpoint.npz, is unchanged
+        (from epoch 2)'``, or ``'no checkpoint was saved'``."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return "no checkpoint was saved"
+        if self.saved_at is None:
+            return f"the last good checkpoint, {self.checkpoint}, is unchanged"
+        return f"the last good checkpoint, {self.checkpoint}, is unchanged (from {self.saved_at})"
+
+    @staticmethod
+    def _point(epoch: int, position: dict | None) -> str:
+        """'epoch 2' (the end of it), or 'epoch 3, step 17' for a checkpoint mid-epoch."""
+        return f"epoch {epoch + 1}, step {position['step']}" if position else f"epoch {epoch}"
+
     def save(self, path) -> Path:
         """Save a checkpoint of this exact point of training (see ``minirnn.checkpoint``)."""
         if self.vocab is None:
@@ -503,10 +545,13 @@ class Trainer:
             data_rng = pos["data_rng"]
             if pos["state"] is not None:
                 arrays.update(ckpt_lib.state_to_arrays(pos["state"]))
-        return ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
-                             self.run_config(), self.epoch,
-                             {"data": data_rng, "trainer": self.rng.bit_generator.state},
-                             history=self.history.records, extra=extra, extra_arrays=arrays)
+        saved = ckpt_lib.save(path, self.model, self.vocab, self.optimizer.state_dict(),
+                              self.run_config(), self.epoch,
+                              {"data": data_rng, "trainer": self.rng.bit_generator.state},
+                              history=self.history.records, extra=extra, extra_arrays=arrays)
+        if self.checkpoint is not None and Path(path).resolve() == self.checkpoint.resolve():
+            self.saved_at = self._point(self.epoch, extra["position"])
+        return saved
 
     def restore(self, ckpt) -> "Trainer":
         """Continue from a checkpoint (a ``Checkpoint`` or a path): parameters, optimizer,
@@ -538,6 +583,9 @@ class Trainer:
         self.data.rng.bit_generator.state = ckpt.rng_state["data"]
         self.rng.bit_generator.state = ckpt.rng_state["trainer"]
         pos = ckpt.extra.get("position")
+        if self.checkpoint is not None and ckpt.path is not None \
+                and Path(ckpt.path).resolve() == self.checkpoint.resolve():
+            self.saved_at = self._point(ckpt.epoch, pos)
         self._position = None
         if pos:
             self._position = dict(pos, data_rng=ckpt.rng_state["data"],

@@ -300,9 +300,97 @@ def test_a_checkpoint_whose_model_cannot_be_rebuilt_is_one_clear_error(tmp_path)
     ck.model = {"name": "transformer", "config": {}}
     with pytest.raises(CheckpointError, match="cannot rebuild its model: unknown model 'transformer'"):
         build_model(ck)
-    ck.model = {"name": "rnnlm", "config": {"vocab_size": 5, "num_hiddens": 3}}
-    with pytest.raises(CheckpointError, match=r"parameter 'rnn.W_xh' has shape \(4, 3\), the model needs \(5, 3\)"):
+    ck.model = {"name": "rnnlm", "config": {"vocab_size": 4, "num_hiddens": 2}}
+    with pytest.raises(CheckpointError, match=r"parameter 'rnn.W_xh' has shape \(4, 3\), the model needs \(4, 2\)"):
         build_model(ck)
     with pytest.raises(TypeError, match="model must be a registered minirnn model"):
         save(tmp_path / "x.npz", object(), vocab, {}, {}, 0, {})
     assert not (tmp_path / "x.npz").exists()
+
+
+# ------------------------------------------------------- what a file may make load do
+def small_checkpoint(tmp_path, vocab=None):
+    vocab = vocab or Vocab(list("abc"))
+    return save(tmp_path / "ck.npz", RNNLM(len(vocab), 3), vocab, {"name": "sgd", "lr": 1.0},
+                {}, 0, {})
+
+
+def rewrite(path, out, **members):
+    """A copy of the npz at ``path`` with the named members' raw bytes replaced."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, members.pop(info.filename, None) or src.read(info))
+    return out
+
+
+def npy_bytes(array, shape=None) -> bytes:
+    """An .npy member: a header that declares ``shape`` (default: the array's) and the data."""
+    import io
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(array.dtype),
+                                             "fortran_order": False,
+                                             "shape": shape or array.shape})
+    return f.getvalue() + array.tobytes()
+
+
+def test_a_vocabulary_of_another_size_is_refused_at_save_and_at_load(tmp_path):
+    vocab = Vocab(list("abc"))
+    for other in (Vocab(list("ab")), Vocab(list("abcde"))):            # smaller and larger
+        with pytest.raises(ValueError, match=f"vocab has {len(other)} tokens but the model's "
+                                             f"vocab_size is 4"):
+            save(tmp_path / "x.npz", RNNLM(len(vocab), 3), other, {}, {}, 0, {})
+    assert not (tmp_path / "x.npz").exists()
+    path = small_checkpoint(tmp_path, vocab)
+    with np.load(path) as npz:
+        meta = json.loads(npz["meta.json"].tobytes())
+    meta["vocab"] = Vocab(list("ab")).to_dict()                        # as a hand-edited file
+    rewrite(path, tmp_path / "bad.npz",
+            **{"meta.json.npy": npy_bytes(np.frombuffer(json.dumps(meta).encode(), np.uint8))})
+    with pytest.raises(CheckpointError, match="its vocabulary has 3 tokens but its model's "
+                                              "vocab_size is 4"):
+        load(tmp_path / "bad.npz")
+
+
+def test_a_huge_declared_shape_is_refused_before_anything_is_allocated(tmp_path):
+    import tracemalloc
+    path = small_checkpoint(tmp_path)
+    with np.load(path) as npz:
+        W_hh = npz["param/rnn.W_hh"]
+    crafted = rewrite(path, tmp_path / "crafted.npz",
+                      **{"param/rnn.W_hh.npy": npy_bytes(W_hh, shape=(10**6, 10**6))})
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"member 'param/rnn.W_hh' declares shape "
+                                                  r"\(1000000, 1000000\) float32 \(4,000,000,000,000 "
+                                                  r"bytes\) but holds 36 bytes"):
+            load(crafted)
+        assert tracemalloc.get_traced_memory()[1] < 10**7               # peak: no 4 TB, no 4 GB
+    finally:
+        tracemalloc.stop()
+
+
+def test_pickles_and_compressed_members_are_refused(tmp_path):
+    path = small_checkpoint(tmp_path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez_compressed(tmp_path / "zipped.npz", **arrays)
+    with pytest.raises(CheckpointError, match=r"member '\S+' is compressed"):
+        load(tmp_path / "zipped.npz")
+    np.savez(tmp_path / "pickle.npz", **arrays, **{"extra/x": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(CheckpointError, match="'extra/x' has dtype object: a checkpoint holds only "
+                                              "numbers"):
+        load(tmp_path / "pickle.npz")
+
+
+def test_a_config_larger_than_its_parameters_is_refused_before_the_model_is_built(tmp_path,
+                                                                                  monkeypatch):
+    ck = load(small_checkpoint(tmp_path))
+    ck.model = {"name": "rnnlm", "config": {**ck.model["config"], "num_hiddens": 10**9}}
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(RNNLM, "__init__", never)
+    with pytest.raises(CheckpointError, match="its model config says num_hiddens=1000000000, "
+                                              "larger than any dimension of its stored parameters"):
+        build_model(ck)

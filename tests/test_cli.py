@@ -151,7 +151,8 @@ def test_help_is_complete(command, capsys):
     text = " ".join(capsys.readouterr().out.split())        # undo argparse's line wrapping
     expected = {"train": ["--corpus", "--token", "--preset", "--hidden", "--embed-dim", "--steps",
                           "--batch", "--lr", "--epochs", "--clip", "--optimizer", "--seed", "--out",
-                          "--resume", "--bptt", "--bptt-p", "--nonlinearity", "d2l-0.17-random", "d2l-0.17-concise",
+                          "--resume", "--bptt", "--bptt-p", "--nonlinearity", "--init", "xavier",
+                          "normal", "uniform", "d2l-0.17-random", "d2l-0.17-concise",
                           "d2l-1.0", "tinyshakespeare"],
                 "generate": ["--checkpoint", "--prefix", "--num-preds", "--temperature", "--alpha",
                              "--seed", "<unk>"],
@@ -201,6 +202,13 @@ def test_gradcheck_still_runs(tmp_path):
     (["train", "--resume", "{npy}"], "holds a single .npy array"),
     (["generate", "--checkpoint", "{npy}"], "holds a single .npy array"),
     (["train", "--resume", "{api}"], "was not written by minirnn train (its config lacks"),
+    (["train", "--preset", "d2l-0.17", "--num-train", "100"],
+     "--num-train applies only to --sampling windowed (its training and validation windows), "
+     "not to --sampling sequential"),
+    (["train", "--sampling", "random", "--num-train", "100", "--num-val", "0"],
+     "--num-train and --num-val apply only to --sampling windowed"),
+    (["train", "--corpus", "{tiny}", *TINY, "--out", "{file}/run"],
+     "--out '{file}/run': cannot create the run folder: Not a directory"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, odd_files, capsys,
                                             tmp_path, monkeypatch):
@@ -209,6 +217,7 @@ def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, odd_file
     ckpt = rundir / "checkpoint.npz"
     before = {f.name: f.read_bytes() for f in rundir.iterdir()}
     args = [a.format(tiny=corpus, ckpt=ckpt, rundir=rundir, **odd_files) for a in args]
+    message = message.format(**odd_files)
     try:
         code = main(args)
     except SystemExit as exit_:

@@ -262,6 +262,36 @@ def test_vocab_save_load_roundtrip(tmp_path):
         Vocab.load(path)
 
 
+def test_vocab_errors_name_the_argument(tmp_path):
+    with pytest.raises(TypeError, match=r"tokens must all be str, got 1 \(int\) at index 1"):
+        Vocab(["a", 1])
+    with pytest.raises(TypeError, match=r"reserved_tokens must all be str, got None"):
+        Vocab(["a"], reserved_tokens=[None])
+    path = tmp_path / "vocab.json"
+    path.write_bytes(b'{"idx_to_token": ["<unk>", "\xff"]}')
+    with pytest.raises(ValueError, match=r"path='.*vocab.json' is not a vocabulary saved by "
+                                         r"Vocab.save: not UTF-8 text \(byte 28"):
+        Vocab.load(path)
+    for doc, what in [([], "expected a JSON object, got list"),
+                      ({"idx_to_token": ["<unk>"]}, "it has no token_freqs"),
+                      ({"idx_to_token": ["<unk>", 3], "token_freqs": []},
+                       "idx_to_token must be a list of str"),
+                      ({"idx_to_token": ["<unk>", "a"], "token_freqs": [["a", "x"]]},
+                       r"token_freqs must be a list of \[str, count >= 0\] pairs"),
+                      ({"idx_to_token": ["<unk>", "a"], "token_freqs": [["a", -1]]},
+                       r"token_freqs must be a list of \[str, count >= 0\] pairs")]:
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ValueError, match=f"is not a vocabulary saved by Vocab.save: {what}"):
+            Vocab.load(path)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"Vocab.save: path='.*folder' is a folder; "
+                                                r"expected the path of a file"):
+        Vocab(["a"]).save(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "vocab.json"]   # no temporary
+    assert list(folder.iterdir()) == []
+
+
 def test_build_corpus_truncates_after_building_the_vocab():
     corpus, vocab = build_corpus("Abc, ab! Z", max_tokens=4)
     assert vocab.idx_to_token == ["<unk>", " ", "a", "b", "c", "z"]

@@ -185,3 +185,17 @@ def test_performance_page_nominal_memory_is_what_the_benchmark_computes():
         parts = " + ".join(f"{nominal[k] / 1e6:.2f}" for k in ("params", "grads", "caches", "batch"))
         cell = f"| {cfg.name} | {sum(nominal.values()) / 1e6:.2f} = {parts} |"
         assert text.count(cell) == 2, cell                   # the one- and the two-thread table
+
+
+def test_the_test_command_prints_its_summary_and_why_tests_were_skipped(tmp_path):
+    """setup.cfg's addopts: 'python -m pytest' (and with -q) ends with 'N passed, M skipped'
+    and gives each skip's reason (-rs); a configured -q made a user's -q into -qq, silent."""
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n\ndef test_a():\n    pass\n\n"
+        "def test_b():\n    pytest.skip('MINIRNN_DATA not set')\n")
+    for quiet in ([], ["-q"]):
+        out = subprocess.run([sys.executable, "-m", "pytest", *quiet, "-c", str(ROOT / "setup.cfg"),
+                              "-p", "no:cacheprovider", str(tmp_path / "test_x.py")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert "1 passed, 1 skipped" in out.stdout, out.stdout
+        assert "SKIPPED [1]" in out.stdout and "MINIRNN_DATA not set" in out.stdout, out.stdout

@@ -18,6 +18,8 @@ def run(script, *args, cwd):
     out = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
                          text=True, timeout=300, cwd=cwd, env=env)
     assert out.returncode == 0, f"{script} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    assert "\r" not in out.stderr and "it/s" not in out.stderr, \
+        f"{script} wrote progress-bar text into a redirected stderr:\n{out.stderr[-500:]}"
     return out.stdout
 
 

@@ -669,7 +669,7 @@ def test_bad_input_is_named_before_anything_changes(variant):
         layer.backward(np.zeros((5, 2, 4)), keep=np.ones(4))
     assert not any(g.any() for g in layer.grads.values())
 
-    cell = cell_cls(3, 4, **kw)
+    cell = cell_cls(3, 4, **kw, dtype=np.float64)            # the inputs' dtype (dtype policy)
     with pytest.raises(ValueError, match="x must have last dimension 3"):
         cell.step_forward(np.zeros((2, 5)), (np.zeros((2, 4)),) * n)
     with pytest.raises(ValueError, match=f"state must be a tuple of {n} array"):

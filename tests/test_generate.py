@@ -26,7 +26,8 @@ def model(vocab):
 
 
 def book_predict(prefix, num_preds, model, vocab):
-    """The book's predict, literally: warm up one token at a time, then argmax."""
+    """The book's predict, literally: warm up one token at a time, then argmax (over every
+    token but ``<unk>``, which minirnn never generates)."""
     state = None
     outputs = [vocab[prefix[0]]]
     for y in prefix[1:]:
@@ -34,7 +35,7 @@ def book_predict(prefix, num_preds, model, vocab):
         outputs.append(vocab[y])
     for _ in range(num_preds):
         logits, state = model.forward(np.array([[outputs[-1]]]), state)
-        outputs.append(int(logits[0, -1].argmax()))
+        outputs.append(1 + int(logits[0, -1, 1:].argmax()))        # <unk> is index 0
     return "".join(vocab.to_tokens(outputs))
 
 
@@ -62,6 +63,7 @@ def test_sampling_is_seeded(model, vocab):
 def test_sampling_draws_from_the_models_distribution(model, vocab):
     logits, _ = model.forward(np.array([vocab[list("the")]]))
     p = next_token_probs(logits[0, -1])                             # (V,)
+    p = np.r_[0.0, p[1:] / p[1:].sum()]                            # never <unk>
     rng = np.random.default_rng(0)
     n = 3000
     counts = np.bincount([vocab[predict("the", 1, model, vocab, strategy="sample", rng=rng)[-1]]
@@ -139,3 +141,12 @@ def test_bad_arguments_are_named(model, vocab, kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         predict(**args)
+
+
+def test_unk_is_never_generated(model, vocab):
+    """Not even by an untrained model (whose argmax is often <unk> here) or when hot."""
+    logits, _ = model.forward(np.array([vocab[list("time kccc")]]))
+    assert logits[0, -1].argmax() == vocab.unk                       # the book would print it
+    for kwargs in ({}, dict(strategy="sample", temperature=50.0, seed=0)):
+        text = predict("time kccc", 300, model, vocab, **kwargs)
+        assert "<unk>" not in text and len(text) == len("time kccc") + 300

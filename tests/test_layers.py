@@ -233,6 +233,7 @@ def test_float32_by_default_and_float64_cast(index):
 @pytest.mark.parametrize("index", range(4))
 def test_backward_does_not_mutate_upstream_gradient(index):
     layer, inputs, upstream = make_layers()[index]
+    layer.astype(np.float64)                                 # the inputs' dtype (dtype policy)
     layer.forward(*inputs)
     arrays = [a for u in upstream for a in (u if isinstance(u, tuple) else (u,))]  # states too
     saved = [a.copy() for a in arrays]

@@ -1,9 +1,11 @@
 """Tests of minirnn.train on a tiny corpus: the book's three data regimes, the step by
 hand, BPTT strategies, faults (NaN, Ctrl-C) and bad input; and plotting.plot_history."""
+import io
 import json
 import os
 import re
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -409,7 +411,7 @@ def test_ctrl_c_right_after_a_diverging_update_saves_nothing(corpus_vocab, tmp_p
 
 
 def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
-    import minirnn.checkpoint
+    import minirnn._files
     path = tmp_path / "history.json"
     History([{"epoch": 1, "train_ppl": 5.0}]).save(path)
     before = path.read_bytes()
@@ -417,7 +419,7 @@ def test_history_is_written_all_or_nothing(tmp_path, monkeypatch):
     def crash(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(minirnn.checkpoint.os, "fsync", crash)
+    monkeypatch.setattr(minirnn._files.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         History([{"epoch": 1, "train_ppl": 5.0}, {"epoch": 2, "train_ppl": 4.0}]).save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
@@ -440,3 +442,38 @@ def test_the_books_train_epoch_is_the_trainers_step(corpus_vocab, kind):
         assert 1 < ppl < len(vocab) * 2 and speed > 0
     for k, p in a.params.items():
         assert np.array_equal(b.params[k], p), k
+
+
+# ------------------------------------------------------------------ progress display
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def progress_trainer(corpus_vocab, **kwargs):
+    corpus, vocab = corpus_vocab
+    data = WindowedData(corpus, 8, num_train=400, num_val=40, batch_size=40, seed=0)
+    return Trainer(RNNLM(len(vocab), 8), data, vocab=vocab, sample_every=0, progress=True, **kwargs)
+
+
+def test_in_a_terminal_the_bar_shows_batches_loss_perplexity_and_speed(corpus_vocab, monkeypatch):
+    """Within the epoch, not only at its end (the default run showed 0/4 for 17 s)."""
+    monkeypatch.setattr(Trainer, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    progress_trainer(corpus_vocab).fit(2)
+    shown = sys.stderr.getvalue().split("\r")
+    midway = [s for s in shown if s.startswith("epoch 1/2:") and "| 3/10 [" in s]
+    assert midway and re.search(r"loss \d\.\d{3}, ppl \d+\.\d\d, [\d,]+ tok/s", midway[-1]), shown
+    assert any(s.startswith("epoch 2/2: 100%") and "val ppl" in s for s in shown)
+
+
+def test_in_a_log_there_is_one_line_an_epoch_and_no_bar(corpus_vocab, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())       # redirected: not a terminal
+    progress_trainer(corpus_vocab).fit(2)
+    assert sys.stderr.getvalue() == ""
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(re.fullmatch(rf"epoch {e}/2: train ppl [\d.]+, val ppl [\d.]+, "
+                                                rf"[\d,]+ tok/s", line)
+                                   for e, line in zip((1, 2), lines)), lines

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_non_negative_int, check_positive_int
+from .._checks import check_non_negative_int, check_positive_int, plural
 from .text import load_corpus_time_machine
 
 __all__ = ["seq_data_iter_random", "seq_data_iter_sequential", "SeqDataLoader",
@@ -41,7 +41,7 @@ def _check_subsequence_args(corpus, batch_size, num_steps) -> tuple[np.ndarray, 
     need = batch_size * num_steps + num_steps
     if len(corpus) < need:
         raise ValueError(
-            f"corpus has {len(corpus)} tokens, too short for one minibatch: batch_size="
+            f"corpus has {plural(len(corpus), 'token')}, too short for one minibatch: batch_size="
             f"{batch_size} and num_steps={num_steps} need at least {need} "
             f"(batch_size * num_steps, plus num_steps for the random offset and the "
             f"one-token shift of Y)")
@@ -208,7 +208,7 @@ class WindowedData:
         need = self.num_train + self.num_val + self.num_steps
         if len(corpus) < need:
             raise ValueError(
-                f"corpus has {len(corpus)} tokens, too short: num_train={num_train} + "
+                f"corpus has {plural(len(corpus), 'token')}, too short: num_train={num_train} + "
                 f"num_val={num_val} windows of num_steps + 1 = {num_steps + 1} tokens "
                 f"need at least {need}")
         # (num_windows, T + 1) view of the corpus: no copy until a batch is taken.

@@ -9,17 +9,20 @@ atomically. Any other UTF-8 file is read by path (``load_text``).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CORPORA", "ChecksumError", "data_dirs", "load_time_machine", "load_text",
-           "load_corpus"]
+from .._files import atomic_write_bytes
+
+__all__ = ["CORPORA", "MAX_CORPUS_BYTES", "ChecksumError", "CorpusNotFoundError", "data_dirs",
+           "load_time_machine", "load_text", "load_corpus", "run_example"]
 
 
 # --------------------------------------------------------------------------- corpora
@@ -71,41 +74,50 @@ def _sha1(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place,
-    so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class CorpusNotFoundError(FileNotFoundError):
+    """A named corpus is in none of the folders searched and could not be downloaded."""
 
 
-def _download(corpus: CorpusFile, folder: Path) -> bytes:
+def _places(root) -> str:
+    """The folders ``data_dirs(root)`` searches, as a user names them: ``$MINIRNN_DATA
+    (/data), ../data (/home/me/data)``."""
+    named = []
+    for i, folder in enumerate(data_dirs(root)):
+        if i > 0:
+            label = "../data"
+        elif root is not None:
+            label = "root"
+        else:
+            label = "$MINIRNN_DATA" if os.environ.get("MINIRNN_DATA") else "~/.cache/minirnn"
+        named.append(f"{label} ({folder.expanduser().resolve()})")
+    return " or ".join(named)
+
+
+def _not_found(corpus: CorpusFile, root, why: str) -> CorpusNotFoundError:
+    return CorpusNotFoundError(
+        f"{corpus.filename} is not in {_places(root)} and {why}; download {corpus.url} by "
+        f"hand into one of those folders, or set MINIRNN_DATA to the folder that holds it")
+
+
+def _download(corpus: CorpusFile, folder: Path, root) -> bytes:
     """Download ``corpus.url``, verify its SHA-1, store it in ``folder``; its bytes."""
     path = folder / corpus.filename
-    print(f"Downloading {corpus.url} to {path} ...", file=sys.stderr)
     try:
         with urllib.request.urlopen(corpus.url, timeout=30) as response:
             data = response.read()
     except (urllib.error.URLError, OSError) as err:
-        raise FileNotFoundError(
-            f"{corpus.filename} is not in {folder} and downloading it from {corpus.url} "
-            f"failed ({err}); download it by hand and put it in {folder} (or set "
-            f"MINIRNN_DATA to the folder that holds it)") from err
+        reason = getattr(err, "reason", None) or err
+        reason = getattr(reason, "strerror", None) or reason
+        raise _not_found(corpus, root, f"downloading it failed ({reason})") from None
     got = _sha1(data)
     if got != corpus.sha1:
         raise ChecksumError(
             f"the file downloaded from {corpus.url} has SHA-1 {got}, expected "
             f"{corpus.sha1}; it was not saved. Download {corpus.filename} by hand and "
             f"put it in {folder}")
-    _atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
+    print(f"Downloaded {corpus.url} ({len(data):,} bytes, SHA-1 checked) to {path}",
+          file=sys.stderr)
     return data
 
 
@@ -123,16 +135,12 @@ def _load_known(corpus: CorpusFile, root, download: bool) -> str:
             bad.append(f"{path} has SHA-1 {got}, expected {corpus.sha1}")
     if download:
         # A corrupt copy in the download folder is replaced (atomically).
-        return _download(corpus, folders[0]).decode("utf-8")
-    where = " or ".join(str(f) for f in folders)
+        return _download(corpus, folders[0], root).decode("utf-8")
     if bad:
         raise ChecksumError(
             f"corrupt copy of {corpus.filename}, not used: {'; '.join(bad)}. Put a good "
             f"copy (from {corpus.url}) in {folders[0]}, or pass download=True")
-    raise FileNotFoundError(
-        f"{corpus.filename} not found in {where}; put it in {folders[0]} (from "
-        f"{corpus.url}), set MINIRNN_DATA to the folder that holds it, or pass "
-        f"download=True")
+    raise _not_found(corpus, root, "download=False (pass download=True to fetch it)")
 
 
 def load_time_machine(root: str | os.PathLike | None = None, download: bool = True) -> str:
@@ -153,11 +161,20 @@ def load_time_machine(root: str | os.PathLike | None = None, download: bool = Tr
     return _load_known(CORPORA["timemachine"], root, download)
 
 
-def load_text(path: str | os.PathLike) -> str:
+#: The largest corpus file read (bytes): preparing a text takes about 24 bytes of memory a
+#: character (the text, its tokens, their ids), so 50 MiB needs about 1.3 GB.
+MAX_CORPUS_BYTES = 50 * 2**20
+
+_FILE_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
+
+
+def load_text(path: str | os.PathLike, max_bytes: int | None = None) -> str:
     """The text of any UTF-8 file (tinyshakespeare, or your own corpus).
 
     Args:
-        path: str or Path of the file.
+        path: str or Path of a regular file.
+        max_bytes: the largest file read; None for ``MAX_CORPUS_BYTES`` (50 MiB).
 
     Returns:
         str, its contents.
@@ -165,20 +182,34 @@ def load_text(path: str | os.PathLike) -> str:
     Raises:
         FileNotFoundError: there is no file at ``path``.
         OSError: it cannot be read (a folder, no permission).
-        ValueError: it is not UTF-8 text, or it is empty.
+        ValueError: it is not a regular file (a device such as ``/dev/zero``, a FIFO: they
+            can be endless), it is larger than ``max_bytes``, not UTF-8 text, or empty.
     """
     path = Path(path).expanduser()
+    limit = MAX_CORPUS_BYTES if max_bytes is None else max_bytes
     if not path.exists():
         raise FileNotFoundError(f"load_text: no file at path={str(path)!r}")
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode                   # stat: never blocks, even on a FIFO
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"load_text: path={str(path)!r} is not a regular file but "
+                             f"{_FILE_KINDS.get(stat.S_IFMT(mode), 'not a file')}, which may "
+                             f"never end; give the path of a text file")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)                 # + 1: to see a file longer than the limit
     except OSError as err:
-        raise OSError(f"load_text: cannot read path={str(path)!r}: {err.strerror}") from err
+        raise OSError(f"load_text: cannot read path={str(path)!r}: {err.strerror}") from None
+    if len(data) > limit:
+        raise ValueError(f"load_text: path={str(path)!r} is larger than the limit of "
+                         f"{limit:,} bytes for a corpus (MAX_CORPUS_BYTES: preparing a text "
+                         f"takes about 24 bytes of memory a character); use a part of it")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"load_text: path={str(path)!r} is not UTF-8 text (byte "
-                         f"{err.start}: {err.reason})") from err
+                         f"{err.start}: {err.reason})") from None
     if not text.strip():
         raise ValueError(f"load_text: path={str(path)!r} is empty; a corpus needs text")
     return text
@@ -203,3 +234,20 @@ def load_corpus(name_or_path: str | os.PathLike, root=None, download: bool = Tru
             f"name_or_path={name!r} is neither a known corpus ({', '.join(CORPORA)}) "
             f"nor an existing file")
     return load_text(name)
+
+
+def run_example(main) -> int:
+    """Run an example script's ``main()``: a corpus that cannot be found or is corrupt
+    ends it with one line on stderr (``rnn_concise.py: error: timemachine.txt is not in
+    ...``) and exit code 1, and Ctrl-C with exit code 130, instead of a traceback.
+    Use: ``sys.exit(run_example(main))``."""
+    prog = Path(sys.argv[0]).name
+    try:
+        main()
+    except (CorpusNotFoundError, ChecksumError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return 0

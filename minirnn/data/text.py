@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_positive_int, is_int
-from .corpus import _atomic_write_bytes, load_time_machine
+from .._checks import check_positive_int, is_int, plural
+from .._files import atomic_write_bytes
+from .corpus import load_time_machine
 
 __all__ = ["preprocess", "tokenize", "Vocab", "build_corpus", "load_corpus_time_machine"]
 
@@ -86,6 +87,8 @@ class Vocab:
         tokens = list(tokens)
         if tokens and isinstance(tokens[0], list):
             tokens = [tok for line in tokens for tok in line]
+        _check_tokens(tokens, "tokens")
+        _check_tokens(list(reserved_tokens), "reserved_tokens")
         counter = collections.Counter(tokens)
         token_freqs = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
         head = list(dict.fromkeys([self.UNK, *reserved_tokens]))  # ordered, no repeats
@@ -142,29 +145,78 @@ class Vocab:
         more = ", ..." if len(self) > 8 else ""
         return f"Vocab(size={len(self)}, tokens=[{shown}{more}])"
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the vocabulary as JSON (atomically: temporary file, then rename)."""
-        doc = {"format": "minirnn.Vocab", "version": 1,
-               "idx_to_token": self.idx_to_token,
-               "token_freqs": [[tok, freq] for tok, freq in self.token_freqs]}
-        _atomic_write_bytes(Path(path), json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+    def to_dict(self) -> dict:
+        """The vocabulary as JSON types: its tokens in index order and its token counts
+        (``from_dict`` gives back the same indices)."""
+        return {"format": "minirnn.Vocab", "version": 1, "idx_to_token": list(self.idx_to_token),
+                "token_freqs": [[tok, int(freq)] for tok, freq in self.token_freqs]}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Vocab":
-        """Read a vocabulary written by ``save``; the same indices as when saved."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-            idx_to_token, token_freqs = doc["idx_to_token"], doc["token_freqs"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"path={str(path)!r} is not a vocabulary saved by "
-                             f"Vocab.save ({err!r})") from err
+    def from_dict(cls, doc, source: str = "doc") -> "Vocab":
+        """The ``Vocab`` with exactly the indices in ``doc`` (from ``to_dict``), every
+        field checked; ``source`` names where ``doc`` came from in the errors.
+
+        Raises:
+            ValueError: a field is missing or malformed (named, with what was found).
+        """
+        def bad(what):
+            return ValueError(f"{source} is not a vocabulary saved by Vocab.save: {what}")
+
+        if not isinstance(doc, dict):
+            raise bad(f"expected a JSON object, got {type(doc).__name__}")
+        missing = [k for k in ("idx_to_token", "token_freqs") if k not in doc]
+        if missing:
+            raise bad(f"it has no {' or '.join(missing)}")
+        idx_to_token, token_freqs = doc["idx_to_token"], doc["token_freqs"]
+        if not isinstance(idx_to_token, list) or not all(isinstance(t, str) for t in idx_to_token):
+            raise bad("idx_to_token must be a list of str")
         if not idx_to_token or idx_to_token[0] != cls.UNK or \
                 len(set(idx_to_token)) != len(idx_to_token):
-            raise ValueError(f"path={str(path)!r}: idx_to_token must start with "
-                             f"{cls.UNK!r} and have no repeats")
+            raise ValueError(f"{source}: idx_to_token must start with {cls.UNK!r} and have "
+                             f"no repeats")
+        if not isinstance(token_freqs, list) or not all(
+                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+                and is_int(pair[1]) and pair[1] >= 0 for pair in token_freqs):
+            raise bad("token_freqs must be a list of [str, count >= 0] pairs")
         vocab = cls.__new__(cls)
         vocab._set(idx_to_token, token_freqs)
         return vocab
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the vocabulary as JSON (atomically: temporary file, then rename)."""
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"Vocab.save: path={str(path)!r} is a folder; expected "
+                                    f"the path of a file, e.g. {str(path / 'vocab.json')!r}")
+        atomic_write_bytes(path, json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocab":
+        """Read a vocabulary written by ``save``; the same indices as when saved.
+
+        Raises:
+            FileNotFoundError, OSError: no file at ``path``, or it cannot be read.
+            ValueError: not UTF-8 JSON, or not a vocabulary (the field is named).
+        """
+        source = f"path={str(path)!r}"
+        data = Path(path).read_bytes()
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{source} is not a vocabulary saved by Vocab.save: not UTF-8 "
+                             f"text (byte {err.start}: {err.reason})") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{source} is not a vocabulary saved by Vocab.save: not JSON "
+                             f"({err})") from None
+        return cls.from_dict(doc, source)
+
+
+def _check_tokens(tokens: list, name: str) -> None:
+    """Every token a str (a vocabulary maps text; mixed types cannot even be sorted)."""
+    for i, tok in enumerate(tokens):
+        if not isinstance(tok, str):
+            raise TypeError(f"{name} must all be str, got {tok!r} ({type(tok).__name__}) at "
+                            f"index {i}")
 
 
 def build_corpus(raw_text: str, token: str = "char", vocab: Vocab | None = None,
@@ -187,7 +239,7 @@ def build_corpus(raw_text: str, token: str = "char", vocab: Vocab | None = None,
     if not text.strip():
         raise ValueError(f"the text has no letters a-z: preprocessing keeps only Latin letters "
                          f"(every run of other characters becomes one space), and nothing of "
-                         f"its {len(raw_text)} characters is left")
+                         f"its {plural(len(raw_text), 'character')} is left")
     tokens = tokenize(text, token)
     if vocab is None:
         vocab = Vocab(tokens)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._checks import check_positive_int, make_rng  # noqa: F401  (re-exported)
+from .._checks import check_float_dtype, check_number, check_positive_int, make_rng  # noqa: F401
 
 DEFAULT_DTYPE = np.float32
 
@@ -22,6 +22,8 @@ def init_weight(rng: np.random.Generator, shape: tuple, init: str = "normal",
     which the book's MLP uses.  ``init='uniform'``: U(-1/sqrt(n), 1/sqrt(n)) with n the
     number of output units, the default of the book's framework RNN layers (concise RNN).
     """
+    dtype = check_float_dtype(dtype)
+    sigma = check_number(sigma, "sigma", minimum=0, strict_minimum=True)   # NaN: NaN weights
     fan_in, fan_out = shape[0], shape[-1]
     if init == "normal":
         w = rng.normal(0.0, sigma, size=shape)
@@ -75,6 +77,7 @@ class Layer:
 
         Arrays already of ``dtype`` are kept; a real cast makes new arrays, so build the
         optimizer (which holds references to them) after casting."""
+        dtype = check_float_dtype(dtype)
         for name in list(self.params):
             self.params[name] = self.params[name].astype(dtype, copy=False)
             self.grads[name] = self.grads[name].astype(dtype, copy=False)
@@ -164,9 +167,10 @@ class Module(Layer):
             child.zero_grad()
 
     def astype(self, dtype):
+        dtype = check_float_dtype(dtype)
         for child in self.children.values():
             child.astype(dtype)
-        self._dtype = np.dtype(dtype)
+        self._dtype = dtype
         return self
 
     def __repr__(self):

@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_positive_int, check_probability, check_token_ids, make_rng
+from .._checks import (check_array, check_float_dtype, check_positive_int, check_probability,
+                       check_token_ids, make_rng)
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -53,10 +54,10 @@ class OneHot(Layer):
     def __init__(self, vocab_size: int, dtype=DEFAULT_DTYPE):
         super().__init__()
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
-        self._dtype = np.dtype(dtype)
+        self._dtype = check_float_dtype(dtype)
 
     def astype(self, dtype):
-        self._dtype = np.dtype(dtype)
+        self._dtype = check_float_dtype(dtype)
         return self
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
@@ -98,7 +99,7 @@ class Embedding(Layer):
         if self.cache is None:
             raise RuntimeError("Embedding.backward called before forward")
         ids = self.cache.ids
-        check_array(dout, "dout", shape=ids.shape + (self.embed_dim,))
+        check_array(dout, "dout", shape=ids.shape + (self.embed_dim,), dtype=self.dtype)
         # dL/dW[v] = sum of dout over the positions whose id is v           (V, E)
         scatter_add_rows(self.grads["W"], ids, dout)
         return None
@@ -123,7 +124,7 @@ class Linear(Layer):
         self.cache: LinearCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(x, "x", last_dim=self.in_features)
+        check_array(x, "x", last_dim=self.in_features, dtype=self.dtype)
         self.cache = LinearCache(x)
         out = x @ self.params["W"]                            # (..., out)
         return np.add(out, self.params["b"], out=out)         # + b, in place
@@ -132,7 +133,7 @@ class Linear(Layer):
         if self.cache is None:
             raise RuntimeError("Linear.backward called before forward")
         x = self.cache.x
-        check_array(dout, "dout", shape=x.shape[:-1] + (self.out_features,))
+        check_array(dout, "dout", shape=x.shape[:-1] + (self.out_features,), dtype=self.dtype)
         W = self.params["W"]
         x2 = x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
@@ -174,7 +175,7 @@ class _Activation(Layer):
         if self.cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         h = self.cache.h
-        check_array(dout, "dout", shape=h.shape)
+        check_array(dout, "dout", shape=h.shape, dtype=h.dtype)
         return dout * activation_grad(h, self.nonlinearity)  # dL/dz = dout * f'(z)
 
 
@@ -217,7 +218,7 @@ class Dropout(Layer):
         check_array(x, "x")
         mask = None
         if self.fixed_mask is not None:
-            mask = check_array(self.fixed_mask, "fixed_mask", shape=x.shape)
+            mask = check_array(self.fixed_mask, "fixed_mask", shape=x.shape, dtype=x.dtype)
         elif self.training and self.p > 0:
             keep = self.rng.random(x.shape) >= self.p                  # kept with probability 1 - p
             mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)     # 1/(1-p) where kept, else 0
@@ -230,7 +231,7 @@ class Dropout(Layer):
         mask = self.cache.mask
         if mask is None:
             return dout.copy()                                        # identity: dx = dout
-        check_array(dout, "dout", shape=mask.shape)
+        check_array(dout, "dout", shape=mask.shape, dtype=mask.dtype)
         return dout * mask                                            # dL/dx = dout * mask
 
     def __repr__(self):

@@ -279,8 +279,8 @@ class GRUCell(_GRUParams):
 
     def step_forward(self, x: np.ndarray, state: tuple) -> tuple[tuple, GRUStepCache]:
         """x ``(B, D)``, state ``(h_prev,)`` with h_prev ``(B, H)`` -> ``((h,), cache)``."""
-        check_array(x, "x", ndim=2, last_dim=self.input_size)
-        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size))
+        check_array(x, "x", ndim=2, last_dim=self.input_size, dtype=self.dtype)
+        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size), dtype=self.dtype)
         p = self.gate_params()
         r = sigmoid(x @ p["W_xr"] + h_prev @ p["W_hr"] + p["b_r"])          # R_t   (B, H)
         z = sigmoid(x @ p["W_xz"] + h_prev @ p["W_hz"] + p["b_z"])          # Z_t   (B, H)
@@ -297,7 +297,7 @@ class GRUCell(_GRUParams):
         """dstate ``(dh,)``, dh = dL/dH_t ``(B, H)`` (from the output *and* from step t+1)
         -> ``(dx (B, D), (dh_prev,))``."""
         _check_step_cache(cache, GRUStepCache)
-        (dh,) = check_state(dstate, "dstate", cache.h_prev.shape)
+        (dh,) = check_state(dstate, "dstate", cache.h_prev.shape, dtype=self.dtype)
         x, h_prev, r, z, h_tilde, hn = cache
         p, g = self.gate_params(), self.gate_grads()
         # H_t = Z_t * H_{t-1} + (1 - Z_t) * H~_t
@@ -364,8 +364,8 @@ class LSTMCell(_LSTMParams):
 
     def step_forward(self, x: np.ndarray, state: tuple) -> tuple[tuple, LSTMStepCache]:
         """x ``(B, D)``, state ``(h_prev, c_prev)``, each ``(B, H)`` -> ``((h, c), cache)``."""
-        check_array(x, "x", ndim=2, last_dim=self.input_size)
-        h_prev, c_prev = check_state(state, "state", (x.shape[0], self.hidden_size), 2)
+        check_array(x, "x", ndim=2, last_dim=self.input_size, dtype=self.dtype)
+        h_prev, c_prev = check_state(state, "state", (x.shape[0], self.hidden_size), 2, self.dtype)
         p = self.gate_params()
         i = sigmoid(x @ p["W_xi"] + h_prev @ p["W_hi"] + p["b_i"])          # I_t   (B, H)
         f = sigmoid(x @ p["W_xf"] + h_prev @ p["W_hf"] + p["b_f"])          # F_t   (B, H)
@@ -379,7 +379,7 @@ class LSTMCell(_LSTMParams):
         """dstate ``(dh, dc_next)``: dh = dL/dH_t (from the output and step t+1), dc_next =
         dL/dC_t from step t+1, each ``(B, H)`` -> ``(dx (B, D), (dh_prev, dc_prev))``."""
         _check_step_cache(cache, LSTMStepCache)
-        dh, dc_next = check_state(dstate, "dstate", cache.h_prev.shape, 2)
+        dh, dc_next = check_state(dstate, "dstate", cache.h_prev.shape, 2, self.dtype)
         x, h_prev, c_prev, i, f, o, c_tilde, c = cache
         p, g = self.gate_params(), self.gate_grads()
         tanh_c = np.tanh(c)                                # tanh(C_t)             (B, H)
@@ -519,7 +519,7 @@ class GRU(RecurrentLayer, _GRUParams):
         X, Hbuf, gates, RH, HN = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H))
+        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         dtype = Hbuf.dtype
         fprime = gate_derivatives(gates, 2, H)               # (T, B, 3H): sigma', sigma', tanh'
@@ -678,7 +678,7 @@ class LSTM(RecurrentLayer, _LSTMParams):
         X, Hbuf, Cbuf, gates, tanh_C = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H))
+        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         dtype = Hbuf.dtype
         fprime = gate_derivatives(gates, 3, H)               # (T, B, 4H): sigma' x 3, tanh'

@@ -28,7 +28,7 @@ from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
 
 # --------------------------------------------------------------------------- the state
-def check_state(state, name: str, shape: tuple, num_arrays: int = 1) -> tuple:
+def check_state(state, name: str, shape: tuple, num_arrays: int = 1, dtype=None) -> tuple:
     """A state is a tuple of ``num_arrays`` floating arrays of ``shape``: name what is
     wrong (``state[0] must have shape ...``) before anything changes."""
     if not isinstance(state, tuple):
@@ -39,7 +39,7 @@ def check_state(state, name: str, shape: tuple, num_arrays: int = 1) -> tuple:
         raise ValueError(f"{name} must be a tuple of {num_arrays} array(s) of shape {shape}, "
                          f"got a tuple of {len(state)}")
     for i, a in enumerate(state):
-        check_array(a, f"{name}[{i}]", shape=shape)
+        check_array(a, f"{name}[{i}]", shape=shape, dtype=dtype)
     return state
 
 
@@ -166,12 +166,13 @@ class RecurrentLayer(Layer):
 
     def check_forward_args(self, X, state, lengths) -> None:
         """Check ``forward``'s arguments before anything changes."""
-        check_array(X, "X", ndim=3, last_dim=self.input_size)
+        check_array(X, "X", ndim=3, last_dim=self.input_size, dtype=self.dtype)
         if lengths is not None:
             raise NotImplementedError("lengths (variable-length batches) is not implemented "
                                       "yet; pass lengths=None")
         if state is not None:
-            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names))
+            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names),
+                        self.dtype)
 
     def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
         """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
@@ -180,7 +181,8 @@ class RecurrentLayer(Layer):
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         T, B = self.cache.X.shape[:2]
         if dstate is not None:
-            check_state(dstate, dstate_name, self.state_shape(B), len(self.state_names))
+            check_state(dstate, dstate_name, self.state_shape(B), len(self.state_names),
+                        self.dtype)
         check_keep(keep, T, B)
 
     # ------------------------------------------------------------------ the stack
@@ -287,8 +289,8 @@ class RNNCell(_RNNParams):
 
     def step_forward(self, x: np.ndarray, state: tuple) -> tuple[tuple, StepCache]:
         """x ``(B, D)``, state ``(h_prev,)`` with h_prev ``(B, H)`` -> ``((h,), cache)``."""
-        check_array(x, "x", ndim=2, last_dim=self.input_size)
-        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size))
+        check_array(x, "x", ndim=2, last_dim=self.input_size, dtype=self.dtype)
+        (h_prev,) = check_state(state, "state", (x.shape[0], self.hidden_size), dtype=self.dtype)
         p = self.params
         h = _activate(x @ p["W_xh"] + h_prev @ p["W_hh"] + p["b_h"], self.nonlinearity)
         return (h,), StepCache(x, h_prev, h)
@@ -299,7 +301,7 @@ class RNNCell(_RNNParams):
         if not isinstance(cache, StepCache):
             raise TypeError(f"cache must be the StepCache that step_forward returned, got "
                             f"{type(cache).__name__}")
-        (dh,) = check_state(dstate, "dstate", cache.h.shape)
+        (dh,) = check_state(dstate, "dstate", cache.h.shape, dtype=self.dtype)
         p, g = self.params, self.grads
         dz = dh * activation_grad(cache.h, self.nonlinearity)   # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
         g["W_xh"] += cache.x.T @ dz                               # dL/dW_xh += X_t^T dZ_t      (D, H)
@@ -386,7 +388,7 @@ class RNN(RecurrentLayer, _RNNParams):
         X, Hbuf = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H))
+        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
