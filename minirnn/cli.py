@@ -366,7 +366,7 @@ def main(argv=None) -> int:
         try:
             return _main(argv)
         finally:
-            sys.stdout.flush()                                 # a closed pipe fails here, not at exit
+            sys.stdout.flush()                                 # a closed pipe fails here
     except BrokenPipeError:                                    # '... | head': stop quietly, as
         _quiet_stdout()                                        # standard tools do
         return EXIT_BROKEN_PIPE

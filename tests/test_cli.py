@@ -346,6 +346,10 @@ def test_running_out_of_memory_while_training_is_one_line(corpus, tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "ran out of memory while training (Unable to allocate 41.7 GiB); lower --hidden" in err
+    assert main(["generate", "--checkpoint", str(tmp_path / "r")]) == 2   # its folder says why
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "holds no checkpoint: its run failed before saving one: ran out of memory" in err
 
 
 def test_relu_from_the_command_line(corpus, tmp_path):

@@ -435,7 +435,8 @@ class _SequenceLayer:
             raise NotImplementedError("lengths (variable-length batches) is not implemented "
                                       "yet; pass lengths=None")
         if state is not None:
-            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names), self.dtype)
+            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names),
+                        self.dtype)
 
     def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
         """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
