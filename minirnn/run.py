@@ -143,9 +143,14 @@ def model_config(config: dict, vocab_size: int) -> dict:
 
 def make_model(config: dict, vocab_size: int):
     """The language model of a config, built by name from the registry (its init drawn
-    from the config's seed)."""
-    return build_model(config["model"], model_config(config, vocab_size),
-                       rng=_seeds(config["seed"])["model"])
+    from the config's seed).  Sizes no memory can hold are a ``MemoryError``."""
+    try:
+        return build_model(config["model"], model_config(config, vocab_size),
+                           rng=_seeds(config["seed"])["model"])
+    except ValueError as err:
+        if "array is too big" in str(err):           # NumPy's word for more than 2^63 bytes
+            raise MemoryError(f"its parameters would take more than 2^63 bytes: {err}") from None
+        raise
 
 
 def make_trainer(config: dict, model, data, vocab, **kwargs) -> Trainer:

@@ -207,6 +207,8 @@ def test_gradcheck_still_runs(tmp_path):
      "not to --sampling sequential"),
     (["train", "--sampling", "random", "--num-train", "100", "--num-val", "0"],
      "--num-train and --num-val apply only to --sampling windowed"),
+    (["train", "--corpus", "{tiny}", *TINY, "--hidden", str(10**18)],
+     "not enough memory for this run (its parameters would take more than 2^63 bytes"),
     (["train", "--corpus", "{tiny}", *TINY, "--out", "{file}/run"],
      "--out '{file}/run': cannot create the run folder: Not a directory"),
 ])
