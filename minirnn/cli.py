@@ -291,6 +291,8 @@ def _train(trainer, config: dict, out: Path) -> int:
         record_failure(trainer, out, message)
         raise UsageError(message) from None
     except BrokenPipeError:                                    # stdout closed: stop, quietly
+        record_failure(trainer, out, f"stopped: its output was closed (a broken pipe); "
+                                     f"{trainer.last_checkpoint_note()}")
         raise
     except OSError as err:                                     # a full disk, a read-only folder
         message = f"{err}; {trainer.last_checkpoint_note()}"

@@ -223,6 +223,17 @@ def test_a_pipe_closed_early_ends_quietly(command, read, ckpt, tmp_path):
     assert proc.wait(timeout=60) == 141 and err == ""        # 128 + SIGPIPE, no traceback
 
 
+def test_train_into_a_closed_pipe_stops_quietly_and_says_why(corpus, tmp_path):
+    out = tmp_path / "r"                                     # minirnn train ... | head -1
+    proc = minirnn_proc("train", "--corpus", str(corpus), *TINY[:-3], "--sample-every", "1",
+                        "--no-progress", "--epochs", "3", "--out", str(out), cwd=tmp_path)
+    assert proc.stdout.readline().startswith(b"minirnn train: ")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""
+    assert "its output was closed (a broken pipe)" in (out / "error.txt").read_text()
+
+
 def test_generate_streams_and_ctrl_c_keeps_what_was_printed(ckpt, monkeypatch, capsys):
     """--num-preds 10^9 is fine: the text comes as it is generated, and Ctrl-C stops it."""
     from minirnn.models import RNNLM
