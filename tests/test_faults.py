@@ -109,6 +109,19 @@ def test_a_folder_made_read_only_mid_run_is_one_line(corpus, tmp_path, monkeypat
     assert load(out).epoch == 1 and leftovers(out) == []
 
 
+def test_a_failed_write_names_the_file_asked_for_never_the_temporary(tmp_path, monkeypatch):
+    from minirnn._files import WriteError, atomic_write_text
+    (tmp_path / "a.json").write_text("old")
+    with pytest.raises(WriteError, match=f"^cannot write {tmp_path}: it is a folder"):
+        atomic_write_text(tmp_path, "x")
+    monkeypatch.setattr(minirnn._files.os, "fsync", lambda fd: full_disk(after=0)())
+    with pytest.raises(WriteError) as err:
+        atomic_write_text(tmp_path / "a.json", "new")
+    assert str(err.value) == f"cannot write {tmp_path / 'a.json'}: No space left on device"
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / "a.json")
+    assert (tmp_path / "a.json").read_text() == "old" and leftovers(tmp_path) == []
+
+
 def test_a_full_disk_at_the_figure_is_one_line(corpus, tmp_path, monkeypatch, capsys):
     import matplotlib.figure
     out = tmp_path / "r"
