@@ -41,7 +41,8 @@ def main(argv=None):
                     sample_every=100)
     last = history[-1]
     print(f"perplexity {last['train_ppl']:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} "
-          f"(the book: 1.3 after 500), {last['tokens_per_s']:,.0f} tokens/s, {last['wall_s']:.0f} s")
+          f"(the book: 1.3 after 500), {last['tokens_per_s']:,.0f} tokens/s, "
+          f"{last['wall_s']:.0f} s")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
     path = plot_history(history, args.out / "rnn_concise_perplexity.png",

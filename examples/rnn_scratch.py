@@ -161,8 +161,9 @@ def main(argv=None):
     ppl = [r["train_ppl"] for r in history]
     best = int(np.argmin(ppl))
     print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} (the "
-          f"book: {1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch {best + 1}, "
-          f"mean of the last 10 epochs {np.mean(ppl[-10:]):.2f} (lr 1: the curve has spikes)")
+          f"book: {1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch "
+          f"{best + 1}, mean of the last 10 epochs {np.mean(ppl[-10:]):.2f} (lr 1: the curve "
+          f"has spikes)")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
     kind = "random sampling" if args.random else "sequential partitioning"

@@ -44,13 +44,12 @@ def atomic_open(path):
     naming ``path``.
 
     Raises:
-        IsADirectoryError: ``path`` is a folder (nothing is written).
-        WriteError: writing failed.
+        WriteError: writing failed, or ``path`` is a folder (then nothing is written).
     """
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(errno_codes.EISDIR, f"cannot write {path}: it is a folder, "
-                                                    f"expected a file path", str(path))
+        raise WriteError(errno_codes.EISDIR, "it is a folder, expected the path of a file",
+                         str(path))
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

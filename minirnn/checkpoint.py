@@ -209,9 +209,10 @@ def load(path) -> Checkpoint:
             raise ValueError(f"model must be {{'name': str, 'config': dict}}, got {model!r}")
         vocab_size = model["config"].get("vocab_size")
         if vocab_size is not None and vocab_size != len(vocab):
-            raise CheckpointError(f"path={str(path)!r}: its vocabulary has {plural(len(vocab), 'token')} "
-                                  f"but its model's vocab_size is {vocab_size!r}; the file was "
-                                  f"not written by minirnn.checkpoint.save (or was altered)")
+            raise CheckpointError(f"path={str(path)!r}: its vocabulary has "
+                                  f"{plural(len(vocab), 'token')} but its model's vocab_size is "
+                                  f"{vocab_size!r}; the file was not written by "
+                                  f"minirnn.checkpoint.save (or was altered)")
         return Checkpoint(model=model, params=group("param/"), vocab=vocab,
                           optimizer_state={**meta["optimizer"], **group("optim/")},
                           config=meta["config"], epoch=int(meta["epoch"]),

@@ -326,6 +326,8 @@ def _train(trainer, config: dict, out: Path) -> int:
         record_failure(trainer, out, message)
         raise UsageError(message) from None
     except BrokenPipeError:                                    # stdout closed: stop, quietly
+        record_failure(trainer, out, f"stopped: its output was closed (a broken pipe); "
+                                     f"{trainer.last_checkpoint_note()}")
         raise
     except OSError as err:                                     # a full disk, a read-only folder
         message = f"{err}; {trainer.last_checkpoint_note()}"
@@ -401,7 +403,7 @@ def main(argv=None) -> int:
         try:
             return _main(argv)
         finally:
-            sys.stdout.flush()                                 # a closed pipe fails here, not at exit
+            sys.stdout.flush()                                 # a closed pipe fails here
     except BrokenPipeError:                                    # '... | head': stop quietly, as
         _quiet_stdout()                                        # standard tools do
         return EXIT_BROKEN_PIPE

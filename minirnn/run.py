@@ -160,9 +160,14 @@ def model_config(config: dict, vocab_size: int) -> dict:
 
 def make_model(config: dict, vocab_size: int):
     """The language model of a config, built by name from the registry (its init drawn
-    from the config's seed)."""
-    return build_model(config["model"], model_config(config, vocab_size),
-                       rng=_seeds(config["seed"])["model"])
+    from the config's seed).  Sizes no memory can hold are a ``MemoryError``."""
+    try:
+        return build_model(config["model"], model_config(config, vocab_size),
+                           rng=_seeds(config["seed"])["model"])
+    except ValueError as err:
+        if "array is too big" in str(err):           # NumPy's word for more than 2^63 bytes
+            raise MemoryError(f"its parameters would take more than 2^63 bytes: {err}") from None
+        raise
 
 
 def make_trainer(config: dict, model, data, vocab, **kwargs) -> Trainer:
@@ -210,11 +215,14 @@ class OutDirError(ValueError):
 
 
 def check_out_dir(out: Path, resume=None) -> None:
-    """``out`` must be a folder (or not exist yet) and must not hold another run's
-    checkpoint: a new run never overwrites one; ``--resume`` may write over only the
-    very checkpoint it continues (``out/checkpoint.npz`` is that file)."""
+    """``out`` must be a folder (or not exist yet), not in use by a run that is still
+    going, and must not hold another run's checkpoint: a new run never overwrites one;
+    ``--resume`` may write over only the very checkpoint it continues
+    (``out/checkpoint.npz`` is that file)."""
     if out.exists() and not out.is_dir():
         raise OutDirError(f"--out {str(out)!r} is a file, not a folder")
+    if _held_by_another(out):
+        raise _in_use(out)
     ckpt = out / "checkpoint.npz"
     if ckpt.exists() and not (resume is not None and ckpt.resolve() == resume.path.resolve()):
         advice = (f"continue it with --resume {str(out)!r}" if resume is None else
@@ -243,6 +251,30 @@ def _lock(fd: int) -> bool:
     return True
 
 
+def _in_use(out: Path) -> OutDirError:
+    return OutDirError(f"--out {str(out)!r} is in use by another minirnn train that is still "
+                       f"running; wait for it to end or choose another --out")
+
+
+def _held_by_another(out: Path) -> bool:
+    """True if a run other than this process's holds ``out``'s lock now."""
+    if str(Path(out).resolve()) in _CLAIMED:
+        return False
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:                                  # not there (yet): nobody holds it
+        return False
+    try:
+        return not _lock(fd)
+    finally:
+        os.close(fd)                                 # closing drops the lock just taken
+
+
+def out_dir_in_use(out: Path) -> bool:
+    """True if a run (of any process, this one too) holds ``out`` now."""
+    return str(Path(out).resolve()) in _CLAIMED or _held_by_another(out)
+
+
 def claim_out_dir(out: Path, resume=None) -> None:
     """Create ``out`` and take it for this run: lock it, check again (under the lock) that
     it holds no other run, and remove what a failed run before left there (``error.txt``).
@@ -260,18 +292,17 @@ def claim_out_dir(out: Path, resume=None) -> None:
                           f"{err.strerror or err}") from None
     if not _lock(fd):
         os.close(fd)
-        raise OutDirError(f"--out {str(out)!r} is in use by another minirnn train that is "
-                          f"still running; wait for it to end or choose another --out")
+        raise _in_use(out)
+    _CLAIMED[str(out.resolve())] = fd
     try:
         check_out_dir(out, resume)                   # a run that ended since the first check
         (out / ERROR_FILE).unlink(missing_ok=True)   # a new start: the old failure is history
     except BaseException as err:
-        os.close(fd)
+        release_out_dir(out)
         if isinstance(err, OSError):
             raise OutDirError(f"--out {str(out)!r}: cannot write the run folder: "
                               f"{err.strerror or err}") from None
         raise
-    _CLAIMED[str(out.resolve())] = fd
 
 
 def release_out_dir(out: Path) -> None:
@@ -279,20 +310,6 @@ def release_out_dir(out: Path) -> None:
     fd = _CLAIMED.pop(str(Path(out).resolve()), None)
     if fd is not None:
         os.close(fd)
-
-
-def out_dir_in_use(out: Path) -> bool:
-    """True if a run (of any process) holds ``out`` now."""
-    if str(Path(out).resolve()) in _CLAIMED:
-        return True
-    try:
-        fd = os.open(out, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return not _lock(fd)
-    finally:
-        os.close(fd)                                 # closing drops the lock just taken
 
 
 def record_failure(trainer, out: Path, message: str | None) -> None:
@@ -356,9 +373,11 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):
     claim_out_dir(out, resume)
     try:
         atomic_write_text(out / "config.json", json.dumps(config, indent=1) + "\n")
-    except OSError as err:
+    except BaseException as err:                     # (Ctrl-C too: the folder is let go)
         release_out_dir(out)
-        raise OutDirError(f"--out {str(out)!r}: {err}") from None
+        if isinstance(err, OSError):
+            raise OutDirError(f"--out {str(out)!r}: {err}") from None
+        raise
     return trainer
 
 

@@ -256,8 +256,8 @@ class Trainer:
             raise ValueError("vocab is required for samples and checkpoints (got vocab=None); "
                              "pass it, or sample_every=0 and checkpoint=None")
         if vocab is not None and len(vocab) != model.vocab_size:
-            raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
-                             f"{model.vocab_size}")
+            raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's "
+                             f"vocab_size is {model.vocab_size}")
         if vocab is not None:                                  # a prefix samples cannot use
             from .generate import prefix_to_ids                # fails now, not after training
             with warnings.catch_warnings():
@@ -383,7 +383,7 @@ class Trainer:
     def _progress_bar(self, epoch: int, num_epochs: int, n: int | None, step: int):
         """The bar of one epoch, counting its batches: in a terminal only (``disable=None``:
         tqdm turns itself off when stderr is a file or a pipe, so no bar text floods a log;
-        ``fit`` prints one line an epoch there instead)."""
+        ``_run_epoch`` logs one line an epoch there instead)."""
         if n is None:                               # sequential or random: at most this many
             d = self.data
             n = (len(d.corpus) - 1) // d.batch_size // d.num_steps

@@ -207,6 +207,8 @@ def test_gradcheck_still_runs(tmp_path):
      "not to --sampling sequential"),
     (["train", "--sampling", "random", "--num-train", "100", "--num-val", "0"],
      "--num-train and --num-val apply only to --sampling windowed"),
+    (["train", "--corpus", "{tiny}", *TINY, "--hidden", str(10**18)],
+     "not enough memory for this run (its parameters would take more than 2^63 bytes"),
     (["train", "--corpus", "{tiny}", *TINY, "--out", "{file}/run"],
      "--out '{file}/run': cannot create the run folder: Not a directory"),
 ])
@@ -346,6 +348,10 @@ def test_running_out_of_memory_while_training_is_one_line(corpus, tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "ran out of memory while training (Unable to allocate 41.7 GiB); lower --hidden" in err
+    assert main(["generate", "--checkpoint", str(tmp_path / "r")]) == 2   # its folder says why
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "holds no checkpoint: its run failed before saving one: ran out of memory" in err
 
 
 def test_relu_from_the_command_line(corpus, tmp_path):

@@ -182,8 +182,3 @@ def test_a_bad_value_for_any_generate_option(world, data):
     value = data.draw(GENERATE_BAD[option], label="value")
     exits_2_with_one_line(world, ["generate", "--checkpoint", str(world["run"]), option,
                                   resolve(value, world)])
-
-
-def test_temperature_and_alpha_together(world):
-    exits_2_with_one_line(world, ["generate", "--checkpoint", str(world["run"]),
-                                  "--temperature", "1", "--alpha", "2"])
