@@ -6,7 +6,7 @@ This is section "Converting raw text into sequences" and the minibatch part of
     raw text --preprocess--> letters and spaces --tokenize--> tokens --Vocab--> ids
     ids --seq_data_iter_random / seq_data_iter_sequential / WindowedData--> (X, Y)
 
-Three modules, each importing only the ones before it:
+Four modules, each importing only the ones before it (padding imports none):
 
 * ``minirnn.data.corpus``: finding, checking (SHA-1) and downloading the corpora
   (``load_time_machine``, ``load_corpus``, ``load_text``, ``data_dirs``, ``CORPORA``);
@@ -14,7 +14,9 @@ Three modules, each importing only the ones before it:
   ``load_corpus_time_machine`` (a corpus as int64 token ids);
 * ``minirnn.data.batches``: the book's minibatch iterators (``seq_data_iter_random``,
   ``seq_data_iter_sequential``, ``SeqDataLoader``, ``load_data_time_machine``) and the
-  1.0 book's stride-1 windows (``WindowedData``).
+  1.0 book's stride-1 windows (``WindowedData``);
+* ``minirnn.data.padding``: variable-length batches (``pad_sequences``, ``sequence_mask``,
+  ``bucket_batches``, ``check_lengths``).
 
 Every public name is importable from ``minirnn.data`` itself, as the book's ``d2l``
 module has them in one place. The synthetic sine series of "Working with sequences"
@@ -31,6 +33,7 @@ from .batches import (SeqDataLoader, WindowedData, load_data_time_machine,
                       seq_data_iter_random, seq_data_iter_sequential)
 from .corpus import (CORPORA, MAX_CORPUS_BYTES, ChecksumError, CorpusNotFoundError, data_dirs,
                      load_corpus, load_text, load_time_machine, run_example)
+from .padding import bucket_batches, check_lengths, pad_sequences, sequence_mask
 from .text import Vocab, build_corpus, load_corpus_time_machine, preprocess, tokenize
 
 __all__ = [
@@ -39,4 +42,5 @@ __all__ = [
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
     "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",
+    "pad_sequences", "sequence_mask", "bucket_batches", "check_lengths",
 ]

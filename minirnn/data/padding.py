@@ -1,0 +1,122 @@
+"""Variable-length batches: padding, length masks and length buckets.
+
+Sequences of different lengths share a batch by padding: each is written into a row of a
+``(B, T)`` array, T the longest length, and the rest of its row is filled with ``pad_id``.
+``lengths (B,)`` keeps what is real: row b holds ``lengths[b]`` tokens, then padding.
+Every recurrent layer takes ``lengths`` (``forward(X, state, lengths)``) and treats
+padding as absent; ``sequence_mask`` marks the real positions for a loss (the book's
+``d2l.sequence_mask``), which must average over real tokens only (docs/tasks.md says why).
+
+``bucket_batches`` draws batches of similar lengths, so that padding stays small: the
+cost of a recurrent layer's time loop grows with the real tokens, but the matrix
+products outside it and every elementwise pass over a ``(T, B, ...)`` array see the
+padding too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_int, check_positive_int, make_rng
+
+__all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths"]
+
+
+def check_lengths(lengths, num_steps: int, batch_size: int, name: str = "lengths") -> np.ndarray:
+    """``lengths`` as an int64 array ``(batch_size,)`` of values in ``[1, num_steps]``,
+    else one error naming the argument, the expected and the given value."""
+    if not isinstance(lengths, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of ints of shape ({batch_size},), got "
+                        f"{type(lengths).__name__}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers (each sequence's number of real steps), "
+                        f"got dtype {lengths.dtype}")
+    if lengths.shape != (batch_size,):
+        raise ValueError(f"{name} must have shape ({batch_size},), one length per sequence of "
+                         f"the batch, got {lengths.shape}")
+    if lengths.size:
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > num_steps:
+            bad = lo if lo < 1 else hi
+            raise ValueError(f"{name} must be in [1, {num_steps}] (1 <= length <= the number "
+                             f"of steps T={num_steps}), got {bad}")
+    return lengths.astype(np.int64, copy=False)
+
+
+def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
+    """Pad sequences of token ids into one batch.
+
+    seqs: a list of B non-empty 1-D int sequences (lists or arrays) -> ``(ids, lengths)``:
+    ``ids (B, T)`` int64, row b holding ``seqs[b]`` then ``pad_id``; ``lengths (B,)``
+    int64.  T is the longest length, or ``num_steps`` when given (it must hold them all).
+    """
+    pad_id = check_int(pad_id, "pad_id", minimum=0)
+    if isinstance(seqs, np.ndarray) and seqs.ndim == 2:
+        seqs = list(seqs)
+    if not isinstance(seqs, (list, tuple)):
+        raise TypeError(f"seqs must be a list of 1-D int sequences, got {type(seqs).__name__}")
+    if len(seqs) == 0:
+        raise ValueError("seqs must hold at least one sequence, got an empty list")
+    arrays = []
+    for b, s in enumerate(seqs):
+        a = np.asarray(s)
+        if a.ndim != 1:
+            raise ValueError(f"seqs[{b}] must be a 1-D sequence of token ids, got shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"seqs[{b}] is empty: every sequence needs at least one token "
+                             f"(lengths must be >= 1)")
+        if not np.issubdtype(a.dtype, np.integer):
+            raise TypeError(f"seqs[{b}] must hold integer token ids, got dtype {a.dtype}")
+        if a.min() < 0:
+            raise ValueError(f"seqs[{b}] holds a negative token id {a.min()}")
+        arrays.append(a)
+    lengths = np.array([a.size for a in arrays], dtype=np.int64)
+    T = int(lengths.max())
+    if num_steps is not None:
+        num_steps = check_positive_int(num_steps, "num_steps")
+        if num_steps < T:
+            raise ValueError(f"num_steps must hold the longest sequence ({T} tokens), got "
+                             f"{num_steps}")
+        T = num_steps
+    ids = np.full((len(arrays), T), pad_id, dtype=np.int64)
+    for b, a in enumerate(arrays):
+        ids[b, :a.size] = a
+    return ids, lengths
+
+
+def sequence_mask(lengths, num_steps: int, time_major: bool = False) -> np.ndarray:
+    """The real positions of a padded batch: ``(B, T)`` bool, True where ``t < lengths[b]``
+    (``(T, B)`` with ``time_major``).  The book's ``d2l.sequence_mask``."""
+    num_steps = check_positive_int(num_steps, "num_steps")
+    if isinstance(lengths, np.ndarray) and lengths.ndim != 1:
+        raise ValueError(f"lengths must be 1-D (B,), got shape {lengths.shape}")
+    lengths = check_lengths(lengths, num_steps, np.shape(lengths)[0] if np.ndim(lengths) else 1)
+    mask = np.arange(num_steps)[None, :] < lengths[:, None]      # (B, T)
+    return mask.T if time_major else mask
+
+
+def bucket_batches(lengths, batch_size: int, seed=None, rng=None, shuffle: bool = True,
+                   drop_last: bool = False) -> list:
+    """Batches of similar lengths: a list of index arrays into ``lengths``.
+
+    The indices are ordered by length (ties broken at random when ``shuffle``), cut into
+    consecutive batches of ``batch_size`` (the last one smaller unless ``drop_last``), and
+    the batches' order is shuffled.  Within a batch, indices run longest first, the order
+    a recurrent layer works in (any order is accepted; this one needs no reordering).
+    Seeded: the same ``seed`` gives the same batches.
+    """
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be a non-empty 1-D int array, got shape {lengths.shape} "
+                         f"and dtype {lengths.dtype}")
+    if lengths.min() < 1:
+        raise ValueError(f"lengths must be >= 1, got {lengths.min()}")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    rng = make_rng(seed, rng)
+    ties = rng.permutation(lengths.size) if shuffle else np.arange(lengths.size)
+    order = ties[np.argsort(-lengths[ties], kind="stable")]    # longest first, ties at random
+    batches = [order[i:i + batch_size] for i in range(0, order.size, batch_size)]
+    if drop_last and batches[-1].size < batch_size:
+        batches.pop()
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
