@@ -258,7 +258,8 @@ class MLP(Sequential):
 
 
 # ---- seq2seq: the book's encoder-decoder (issue #13, unaligned sequence to sequence) ----
-from .layers import evaluating  # noqa: E402  (here, so this section merges on its own)
+from ._checks import check_lengths  # noqa: E402  (here, so this section merges on its own)
+from .layers import evaluating  # noqa: E402
 
 
 def _recurrent_layer(cell: str, input_size: int, num_hiddens: int, num_layers: int,
@@ -460,7 +461,12 @@ class Seq2Seq(Module):
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(f"tgt_in must have one row per source sequence ({src.shape[0]}), "
                              f"got {tgt_in.shape[0]}")
-        check_token_ids(tgt_in, self.tgt_vocab_size, "tgt_in")  # before the encoder runs
+        check_token_ids(src, self.src_vocab_size, "src")      # everything before the encoder runs
+        check_token_ids(tgt_in, self.tgt_vocab_size, "tgt_in")
+        if src_lengths is not None:
+            check_lengths(src_lengths, src.shape[1], src.shape[0], "src_lengths")
+        if tgt_lengths is not None:
+            check_lengths(tgt_lengths, tgt_in.shape[1], tgt_in.shape[0], "tgt_lengths")
         _, enc_state = self.encoder.forward(src, src_lengths)  # S^enc, ((L, B, H), ...)
         logits, _ = self.decoder.forward(tgt_in, enc_state, self.context(enc_state), tgt_lengths)
         return logits                                          # (B, T_tgt, V_tgt)

@@ -223,8 +223,12 @@ def test_bad_input_is_named():
         model.forward(src, None, tgt[:1], None)
     with pytest.raises(ValueError, match="tgt_in.*out of range for vocab_size 6"):
         model.forward(src, None, tgt + 6, None)
-    with pytest.raises(ValueError, match="lengths"):
+    with pytest.raises(ValueError, match=r"src_lengths must be in \[1, 3\].*got 4"):
         model.forward(src, np.array([4, 1]), tgt, None)
+    with pytest.raises(ValueError, match=r"tgt_lengths must have shape \(2,\)"):
+        model.forward(src, None, tgt, np.array([1, 2, 2]))
+    with pytest.raises(ValueError, match=r"tgt_lengths must be in \[1, 2\].*got 0"):
+        model.forward(src, None, tgt, np.array([0, 2]))
     with pytest.raises(ValueError, match="eos_id"):
         model.greedy_decode(src, None, bos_id=1, eos_id=6, max_len=3)
     with pytest.raises(RuntimeError, match="before forward"):
