@@ -23,7 +23,7 @@ it; the spaces are put back there.  Train on the first 80% of the text, test on 
 * Metric: F1 of word boundaries on the test text (precision: the predicted boundaries that
   are real; recall: the real ones found).
 
-    python examples/segment_words.py        # default: about 5 minutes on a busy 2-core machine
+    python examples/segment_words.py        # default: about 4 minutes on a busy 2-core machine
     python examples/segment_words.py --epochs 1 --hidden 16 --embed 8 --max-chars 20000 \
         --sample-len 120                     # seconds (the test)
     python examples/segment_words.py --dev   # train on 72%, evaluate on the next 8% (tuning)
@@ -307,15 +307,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"],
                         help="recurrent cell of both models (default %(default)s)")
-    parser.add_argument("--hidden", type=int, default=64,
+    parser.add_argument("--hidden", type=int, default=128,
                         help="hidden units per direction (default %(default)s)")
-    parser.add_argument("--embed", type=int, default=16,
+    parser.add_argument("--embed", type=int, default=32,
                         help="letter embedding size (default %(default)s)")
     parser.add_argument("--layers", type=int, default=1,
                         help="recurrent layers (default %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout between recurrent layers (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs (default %(default)s)")
     parser.add_argument("--batch", type=int, default=64, help="pieces per batch (default %(default)s)")
     parser.add_argument("--min-len", type=int, default=20,
                         help="shortest piece, letters (default %(default)s)")
