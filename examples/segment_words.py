@@ -24,8 +24,8 @@ it; the spaces are put back there.  Train on the first 80% of the text, test on 
   are real; recall: the real ones found).
 
     python examples/segment_words.py        # default: about 4 minutes on a busy 2-core machine
-    python examples/segment_words.py --epochs 1 --hidden 16 --embed 8 --max-chars 20000 \
-        --sample-len 120                     # seconds (the test)
+    python examples/segment_words.py --epochs 1 --hidden 8 --embed 4 --max-chars 12000 \
+        --sample-len 100                     # seconds (the test)
     python examples/segment_words.py --dev   # train on 72%, evaluate on the next 8% (tuning)
 
 Figures (in --out, default figures/): segment_words_f1.png (test F1 and training loss per
