@@ -342,8 +342,8 @@ def main(argv=None):
                      "--sample-len must be positive")
     if args.max_len < args.min_len:
         parser.error(f"--max-len must be >= --min-len ({args.min_len}), got {args.max_len}")
-    if args.max_chars < 0:
-        parser.error(f"--max-chars must be >= 0, got {args.max_chars}")
+    if args.max_chars and args.max_chars < 1000:
+        parser.error(f"--max-chars must be 0 (all) or at least 1000, got {args.max_chars}")
     start = time.perf_counter()
 
     data = load_data(args)

@@ -8,8 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data.padding import check_lengths, sequence_mask
-
+from ._checks import check_lengths
 from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
                      Sequential, check_array, check_positive_int, check_state, check_token_ids, make_rng)
 
@@ -361,7 +360,7 @@ class SequenceTagger(Module):
         mask = None
         if lengths is not None:                                # checked before anything changes
             lengths = check_lengths(lengths, T, B)
-            mask = sequence_mask(lengths, T, time_major=True)  # (T, B): t < lengths[b]
+            mask = np.arange(T)[:, None] < lengths[None, :]   # (T, B): t < lengths[b]
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
         Hs, _ = self.rnn.forward(inputs, None, lengths)        # (T, B, H * nd), 0 past lengths
         O = self.output.forward(Hs)                            # O_t = H_t W_hq + b_q  (T, B, K)
