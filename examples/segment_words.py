@@ -252,16 +252,15 @@ def f1_figure(results: dict, baseline: dict, path, args, split: str):
     return save_figure(fig, path)
 
 
-def probs_figure(results: dict, baseline_tags, letters: str, true_tags, path, split: str):
-    """Each letter of a passage: P(a word ends after it) from both models; the true word
-    ends marked (grey bars), the baseline's as crosses at the top."""
+def probs_figure(probs: dict, baseline_tags, letters: str, true_tags, path, split: str):
+    """Each letter of a passage: P(a word ends after it) from both models (``probs``:
+    name -> (n,)); the true word ends marked (grey bars), the baseline's as crosses."""
     n = len(letters)
     fig, ax = plt.subplots(figsize=(max(8.0, 0.16 * n), 4.2))
     x = np.arange(n)
     ax.bar(x, true_tags, width=1.0, color="0.88", label="a word ends here (truth)")
-    for name, r in results.items():
-        ax.plot(x, r["sample_probs"], marker="o", ms=3, lw=1.4, color=COLORS[name],
-                label=f"{name} model")
+    for name, p in probs.items():
+        ax.plot(x, p, marker="o", ms=3, lw=1.4, color=COLORS[name], label=f"{name} model")
     hits = np.flatnonzero(baseline_tags)
     ax.plot(hits, np.full(hits.size, 1.06), "x", color=COLORS["baseline"],
             label="letter-pair rule splits")
@@ -385,10 +384,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"saved {f1_figure(results, baseline, args.out / 'segment_words_f1.png', args, split)}")
     m = min(80, n)                                             # the passage of the second figure
-    for r in results.values():
-        r["sample_probs"] = r["probs"][:m]
-    path = probs_figure(results, baseline_tags[:m], letters[:m], truth[:m],
-                        args.out / "segment_words_probs.png", split)
+    path = probs_figure({name: r["probs"][:m] for name, r in results.items()}, baseline_tags[:m],
+                        letters[:m], truth[:m], args.out / "segment_words_probs.png", split)
     print(f"saved {path}")
     path = args.out / "segment_words_sample.txt"
     path.write_text("".join(f"{key}:\n{line}\n\n" for key, line in sample.items()))
