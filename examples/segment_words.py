@@ -339,6 +339,10 @@ def main(argv=None):
            args.sample_len) < 1:
         parser.error("--hidden, --embed, --layers, --epochs, --batch, --min-len and "
                      "--sample-len must be positive")
+    if not (args.lr > 0 and args.clip > 0):
+        parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
+    if not 0 <= args.dropout < 1:
+        parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.max_len < args.min_len:
         parser.error(f"--max-len must be >= --min-len ({args.min_len}), got {args.max_len}")
     if args.max_chars and args.max_chars < 1000:
