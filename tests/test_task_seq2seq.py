@@ -175,25 +175,28 @@ def test_greedy_decode_stops_at_eos():
 
 def test_greedy_decode_is_teacher_forcing_on_its_own_output():
     """What greedy decoding says, fed back with teacher forcing, is what the model
-    predicts at every step (the context stays the encoder's, the state flows on), and
-    a row that never says <eos> stops at max_len."""
-    model = Seq2Seq(9, 9, embed_dim=4, num_hiddens=6, num_layers=2, cell="lstm", seed=4,
+    predicts at every step (the context stays the encoder's, the state flows on): each
+    row ends where the model says <eos>, or at max_len.  (Parameters of scale 2: outputs
+    that differ from row to row, one ending at 4 tokens, the others running to max_len.)"""
+    model = Seq2Seq(9, 6, embed_dim=4, num_hiddens=6, num_layers=2, cell="lstm", seed=4,
                     dtype=np.float64)
-    randomize_params(model, np.random.default_rng(7), scale=1.0)
+    randomize_params(model, np.random.default_rng(5), scale=2.0)
     rng = np.random.default_rng(8)
     srcs = [rng.integers(3, 9, n) for n in (4, 2, 5, 1, 3, 5)]
     X, X_len = pad_sequences(srcs, pad_id=1)
     bos, eos, max_len = 2, 3, 6
     out = model.greedy_decode(X, X_len, bos, eos, max_len)
     assert len(out) == len(srcs)
+    assert len({tuple(ids.tolist()) for ids in out}) > 1
+    ended = []
     for b, ids in enumerate(out):
         Y_in = np.array([[bos, *ids.tolist()]])
         logits = model.forward(X[b:b + 1, :X_len[b]], X_len[b:b + 1], Y_in, None)
-        said = logits[0].argmax(axis=-1).tolist()
-        ended = len(said) <= max_len and said[-1] == eos
-        assert said[:len(ids)] == ids.tolist()
-        assert ended or len(ids) == max_len
-        assert eos not in ids.tolist()
+        said = logits[0].argmax(axis=-1).tolist()               # len(ids) + 1 predictions
+        assert said[:len(ids)] == ids.tolist() and eos not in ids.tolist()
+        ended.append(said[-1] == eos)
+        assert ended[-1] or len(ids) == max_len
+    assert any(ended) and not all(ended)
 
 
 # --------------------------------------------------------------------------- checkpoint
