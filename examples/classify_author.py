@@ -22,7 +22,7 @@ training, the rest for testing (no character of a test passage was trained on).
 
     python examples/classify_author.py                 # default: a few minutes on 2 cores
     python examples/classify_author.py --epochs 1 --passages 40 --hidden 8 \
-        --test-passages 10 --ngram-orders 2 --validation-passages 10   # seconds (the test)
+        --test-passages 10 --ngram-orders 2   # seconds (the test)
     python examples/classify_author.py --cell rnn      # the plain RNN
 
 Writes (in --out, default figures/): classify_author_accuracy.png (accuracy against
@@ -116,7 +116,9 @@ def ngram_classify(lms, passages) -> np.ndarray:
 def choose_ngram_order(books, args, rng) -> tuple:
     """The order with the best accuracy on validation passages (each book's training part
     split 90/10: fitted on the first part, scored on passages of the second), and the
-    validation accuracy of each order."""
+    validation accuracy of each order (none when there is only one to choose)."""
+    if len(args.ngram_orders) == 1:
+        return args.ngram_orders[0], {}
     cut = [int(0.9 * len(b.train)) for b in books]
     val_texts = [b.train[c:] for b, c in zip(books, cut)]
     passages, labels = author_passages(val_texts, args.validation_passages, MIN_LEN, MAX_LEN,
@@ -220,7 +222,7 @@ def main(argv=None):
     order, order_scores = choose_ngram_order(books, args, np.random.default_rng([args.seed, 1]))
     print("n-gram order on validation: " + ", ".join(f"n={n}: {a:.3f}"
                                                      for n, a in order_scores.items())
-          + f" -> n = {order}")
+          + f" -> n = {order}" if order_scores else f"n-gram order: {order} (given)")
     lms = [NGramLM(list(b.train), n=order) for b in books]
     model = SequenceClassifier(len(vocab), len(AUTHORS), args.hidden, embed_dim=args.embed,
                                cell=args.cell, bidirectional=args.bidirectional, seed=args.seed)
