@@ -10,7 +10,12 @@ training, the rest for testing (no character of a test passage was trained on).
   (``bucket_batches``), padded (``pad_sequences``), with ``lengths`` for the recurrent layer.
 * Model (``minirnn.models.SequenceClassifier``): embedding -> GRU (``--cell``: rnn, gru or
   lstm; ``--bidirectional``) -> the final state of each passage *at its own length* ->
-  linear -> softmax; cross-entropy, Adam, gradient clipping.
+  linear -> softmax; cross-entropy, Adam, gradient clipping.  Training (``--loss every``,
+  the default) also scores the prediction after every prefix of at least 20 characters
+  (``forward_steps``: each prefix is a passage of the same book), which gives the
+  recurrent layer a signal at every step instead of only at the end; a bidirectional
+  model trains on the final state only (``--loss last``: its reverse direction reads
+  past a prefix).  Predictions always come from the final state.
 * Baselines: the majority class of the training passages (0.5: the classes are balanced),
   and the n-gram classifier: the book whose character n-gram model (``minirnn.ngram.NGramLM``,
   the book's Laplace smoothing, fitted on that book's 80%) gives the passage the higher
@@ -47,7 +52,7 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn import checkpoint  # noqa: E402
-from minirnn.data import bucket_batches, pad_sequences, run_example  # noqa: E402
+from minirnn.data import bucket_batches, pad_sequences, run_example, sequence_mask  # noqa: E402
 from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,  # noqa: E402
                                 encode_passages)
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -95,8 +100,15 @@ def train(model, texts, vocab, args, rng):
                    desc=f"epoch {epoch + 1}/{args.epochs}", disable=None)   # terminal only
         for ids, lengths, y in bar:
             model.zero_grad()
-            losses.append(loss.forward(model.forward(ids, lengths), y))
-            model.backward(loss.backward())
+            if args.loss == "last":                       # the final state's prediction only
+                losses.append(loss.forward(model.forward(ids, lengths), y))
+                model.backward(loss.backward())
+            else:                                         # every prefix of >= MIN_LEN characters
+                T = ids.shape[1]
+                mask = sequence_mask(lengths, T) & (np.arange(T) >= MIN_LEN - 1)   # (B, T)
+                targets = np.repeat(y[:, None], T, axis=1)                        # (B, T)
+                losses.append(loss.forward(model.forward_steps(ids, lengths), targets, mask))
+                model.backward_steps(loss.backward())
             clip_grad_norm(model.grads, args.clip)
             opt.step()
             if len(losses) % 20 == 0:
@@ -177,7 +189,11 @@ def main(argv=None):
     parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"],
                         help="recurrent cell (default %(default)s)")
     parser.add_argument("--bidirectional", action="store_true", help="a bidirectional layer")
-    parser.add_argument("--hidden", type=int, default=64, help="hidden units (default %(default)s)")
+    parser.add_argument("--loss", choices=["every", "last"], default=None,
+                        help="train on the prediction after every prefix of >= 20 characters "
+                             "(default; unidirectional) or on the final state's only (the "
+                             "default with --bidirectional)")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden units (default %(default)s)")
     parser.add_argument("--embed", type=int, default=16, help="embedding size (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs (default %(default)s)")
     parser.add_argument("--passages", type=int, default=3000,
@@ -207,6 +223,11 @@ def main(argv=None):
                      "--validation-passages and --ngram-orders must be positive")
     if not args.lr > 0 or not args.clip > 0:
         parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
+    if args.loss is None:
+        args.loss = "last" if args.bidirectional else "every"
+    if args.loss == "every" and args.bidirectional:
+        parser.error("--loss every needs a unidirectional model: the reverse direction reads "
+                     "past each prefix (use --loss last with --bidirectional)")
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
 

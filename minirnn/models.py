@@ -303,7 +303,9 @@ class SequenceClassifier(Module):
     forward(X (B, T) int ids, lengths (B,) or None) -> logits ``(B, C)``;
     backward(dlogits (B, C)) adds every parameter gradient (ids have none).  Only the
     final state reaches the loss, so backward sends ``dL/dh`` into the recurrent layer's
-    ``dstate`` (the other rows zero) and zeros as ``dHs``.
+    ``dstate`` (the other rows zero) and zeros as ``dHs``.  ``forward_steps`` /
+    ``backward_steps``: the same output layer after every prefix ``(B, T, C)``, a
+    training signal at every step (unidirectional models).
 
     params (dotted): ``embedding.W``, ``rnn.*`` (the recurrent layer's), ``output.W``,
     ``output.b``.
@@ -368,6 +370,8 @@ class SequenceClassifier(Module):
             raise RuntimeError("SequenceClassifier.backward called before forward")
         T, B = self.rnn.cache.X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, self.num_classes), dtype=self.dtype)
+        if self.output.cache.x.ndim != 2:
+            raise RuntimeError("backward must follow forward, not forward_steps")
         H = self.num_hiddens
         dh = self.output.backward(dlogits)                     # dL/dh = dO W^T   (B, H * nd)
         dstate = tuple(np.zeros(self.rnn.state_shape(B), dtype=self.dtype)
@@ -376,6 +380,35 @@ class SequenceClassifier(Module):
             dstate[0][r] = dh[:, d * H:(d + 1) * H]            # each direction's final h
         dHs = np.zeros((T, B, H * self.rnn.num_directions), dtype=self.dtype)  # no H_t is read
         dX, _ = self.rnn.backward(dHs, dstate)                 # BPTT from the final state
+        self.embedding.backward(dX)                            # scatter-add into embedding.W
+
+    def forward_steps(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The prediction after every prefix: ``O_t = H_t W + b``, logits ``(B, T, C)``.
+
+        A training signal at every step (each prefix of a passage is a shorter passage of
+        the same book): at ``t = lengths[b] - 1`` it is ``forward``'s logits, since a
+        unidirectional layer's final state is its last output; past a length ``H_t = 0``
+        (mask those positions in the loss).  Unidirectional only: a reverse direction's
+        ``H_t`` has read the rest of the passage.
+        """
+        if self.bidirectional:
+            raise ValueError("forward_steps needs a unidirectional model (bidirectional=False): "
+                             "the reverse direction's H_t has read past step t")
+        lengths = _check_ids_and_lengths(X, self.vocab_size, lengths)   # before any change
+        inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, E)
+        Hs, _ = self.rnn.forward(inputs, None, lengths)        # (T, B, H), 0 past each length
+        return self.output.forward(Hs).transpose(1, 0, 2)      # O_t = H_t W + b  (B, T, C)
+
+    def backward_steps(self, dlogits: np.ndarray) -> None:
+        """dlogits ``(B, T, C)`` of ``forward_steps`` -> None; adds every parameter's gradient."""
+        if self.rnn.cache is None or self.output.cache is None:
+            raise RuntimeError("SequenceClassifier.backward_steps called before forward_steps")
+        T, B = self.rnn.cache.X.shape[:2]
+        check_array(dlogits, "dlogits", shape=(B, T, self.num_classes), dtype=self.dtype)
+        if self.output.cache.x.shape != (T, B, self.num_hiddens):
+            raise RuntimeError("backward_steps must follow forward_steps, not forward")
+        dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W^T  (T, B, H)
+        dX, _ = self.rnn.backward(np.ascontiguousarray(dHs))   # BPTT; padded steps add nothing
         self.embedding.backward(dX)                            # scatter-add into embedding.W
 
     def predict_proba(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:

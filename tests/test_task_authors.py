@@ -17,7 +17,7 @@ from minirnn import checkpoint
 from minirnn.data import Vocab, pad_sequences
 from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,
                                 encode_passages, sample_passages)
-from minirnn.gradcheck import assert_gradients_ok, check_layer, randomize_params
+from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
 from minirnn.models import ConditionalLM, SequenceClassifier, build_model, model_name
 
 EPS = 1e-5                 # the gated cells' step (tests/test_gated.py): float64 round-off
@@ -49,6 +49,32 @@ def test_classifier_gradients_with_lengths(cell, bidirectional, num_layers):
                          eps=EPS)
     assert set(errors) == set(model.params) and any(k.startswith("rnn.") for k in errors)
     assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("cell, num_layers", [("rnn", 2), ("gru", 1), ("lstm", 1)])
+def test_classifier_every_step_gradients_with_lengths(cell, num_layers):
+    """forward_steps / backward_steps: the output layer after every prefix."""
+    rng = np.random.default_rng(17)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
+                                        num_layers=num_layers), 18)
+    errors = check_gradients(model.forward_steps, model.backward_steps, model.params,
+                             model.grads, [padded_batch(rng), LENGTHS], eps=EPS)
+    assert set(errors) == set(model.params)               # G at padded steps too: O_t = b there
+    assert_gradients_ok(errors)
+
+
+def test_classifier_every_step_ends_in_the_final_state_prediction():
+    rng = np.random.default_rng(19)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell="gru", num_layers=2), 20)
+    X = padded_batch(rng)
+    steps, last = model.forward_steps(X, LENGTHS), model.forward(X, LENGTHS)
+    np.testing.assert_allclose(steps[np.arange(len(LENGTHS)), LENGTHS - 1], last, rtol=0,
+                               atol=1e-12)
+    model.forward(X, LENGTHS)
+    with pytest.raises(RuntimeError, match="backward_steps must follow forward_steps"):
+        model.backward_steps(np.zeros(steps.shape))
+    with pytest.raises(ValueError, match="unidirectional"):
+        SequenceClassifier(V, C, H, bidirectional=True).forward_steps(X, LENGTHS)
 
 
 @pytest.mark.parametrize("conditioning", ["state", "input"])
