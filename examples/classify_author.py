@@ -164,7 +164,7 @@ def accuracy_figure(results, path, args):
     ax.set_title(f"Which book? {NAMES[AUTHORS[0]]} vs {NAMES[AUTHORS[1]]}\n"
                  f"{args.test_passages} held-out passages per book and length", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="center right", fontsize=9)
     return save_figure(fig, path)
 
 
@@ -173,7 +173,7 @@ def loss_figure(losses, path, args):
     k = max(1, len(losses) // 100)
     smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
     ax.plot(np.arange(len(smooth)) + k, smooth, color="tab:blue")
-    ax.set(xlabel="update", ylabel="cross-entropy (running mean)", yscale="log")
+    ax.set(xlabel="update", ylabel=f"cross-entropy, {args.loss} (running mean)", yscale="log")
     ax.set_title(f"Training the author classifier: {args.epochs} epochs of "
                  f"{2 * args.passages} passages, batch {args.batch}", fontsize=10)
     ax.grid(True, alpha=0.3)
