@@ -27,7 +27,7 @@ training, the rest for testing (no character of a test passage was trained on).
 
     python examples/classify_author.py                 # default: a few minutes on 2 cores
     python examples/classify_author.py --epochs 1 --passages 40 --hidden 8 \
-        --test-passages 10 --ngram-orders 2   # seconds (the test)
+        --test-passages 10 --ngram-orders 2 --train-chars 20000   # seconds (the test)
     python examples/classify_author.py --cell rnn      # the plain RNN
 
 Writes (in --out, default figures/): classify_author_accuracy.png (accuracy against
@@ -209,6 +209,9 @@ def main(argv=None):
     parser.add_argument("--validation-passages", type=int, default=300,
                         help="validation passages per book for the n-gram order "
                              "(default %(default)s)")
+    parser.add_argument("--train-chars", type=int, default=None,
+                        help="use only the first N characters of each training part, for the "
+                             "model and the n-gram alike (default: all)")
     parser.add_argument("--dev", action="store_true",
                         help="development: train on the first 90%% of each training part "
                              "and test on the last 10%% (the test parts stay unseen)")
@@ -221,6 +224,8 @@ def main(argv=None):
            args.validation_passages, *args.ngram_orders) < 1:
         parser.error("--hidden, --embed, --epochs, --passages, --batch, --test-passages, "
                      "--validation-passages and --ngram-orders must be positive")
+    if args.train_chars is not None and args.train_chars < 10 * MAX_LEN:
+        parser.error(f"--train-chars must be at least {10 * MAX_LEN}, got {args.train_chars}")
     if not args.lr > 0 or not args.clip > 0:
         parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
     if args.loss is None:
@@ -235,6 +240,8 @@ def main(argv=None):
     if args.dev:                                          # test on the end of the training parts
         books = [b._replace(train=b.train[:int(0.9 * len(b.train))],
                             test=b.train[int(0.9 * len(b.train)):]) for b in books]
+    if args.train_chars is not None:
+        books = [b._replace(train=b.train[:args.train_chars]) for b in books]
     vocab = char_vocab()
     for b in books:
         print(f"{NAMES[b.name]}: {len(b.train):,} training and {len(b.test):,} test characters")

@@ -253,7 +253,7 @@ def test_examples_fast_settings_write_figures_metrics_and_the_judge(tmp_path, ca
 
     example("classify_author.py")(["--epochs", "1", "--passages", "40", "--hidden", "8",
                                    "--test-passages", "10", "--ngram-orders", "2",
-                                   "--out", str(out)])
+                                   "--train-chars", "20000", "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("accuracy", "ngram_accuracy", "majority_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0
