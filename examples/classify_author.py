@@ -56,7 +56,7 @@ from minirnn.data import bucket_batches, pad_sequences, run_example, sequence_ma
 from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,  # noqa: E402
                                 encode_passages)
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
-from minirnn.models import SequenceClassifier  # noqa: E402
+from minirnn.models import ConditionalLM, SequenceClassifier  # noqa: E402
 from minirnn.ngram import NGramLM  # noqa: E402
 from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
@@ -212,6 +212,11 @@ def main(argv=None):
     parser.add_argument("--train-chars", type=int, default=None,
                         help="use only the first N characters of each training part, for the "
                              "model and the n-gram alike (default: all)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start the embedding and the recurrent layer from a language "
+                             "model: the conditional_lm.npz of conditional_generation.py "
+                             "(--conditioning state), trained on both books' training parts "
+                             "(sets --cell, --hidden, --embed)")
     parser.add_argument("--dev", action="store_true",
                         help="development: train on the first 90%% of each training part "
                              "and test on the last 10%% (the test parts stay unseen)")
@@ -252,8 +257,20 @@ def main(argv=None):
                                                      for n, a in order_scores.items())
           + f" -> n = {order}" if order_scores else f"n-gram order: {order} (given)")
     lms = [NGramLM(list(b.train), n=order) for b in books]
+    lm = None
+    if args.init_from is not None:                        # language-model pretraining
+        lm = checkpoint.build_model(checkpoint.load(args.init_from))
+        if not isinstance(lm, ConditionalLM) or lm.conditioning != "state" or args.bidirectional:
+            parser.error(f"--init-from needs a ConditionalLM with conditioning 'state' and a "
+                         f"unidirectional classifier, got {type(lm).__name__} from "
+                         f"{args.init_from}")
+        args.cell, args.hidden, args.embed = lm.cell, lm.num_hiddens, lm.embed_dim
     model = SequenceClassifier(len(vocab), len(AUTHORS), args.hidden, embed_dim=args.embed,
                                cell=args.cell, bidirectional=args.bidirectional, seed=args.seed)
+    if lm is not None:                                    # the same names: embedding.W, rnn.*
+        for name, p in model.params.items():
+            if name.startswith(("embedding.", "rnn.")):
+                p[...] = lm.params[name]
     t0 = time.perf_counter()
     losses, opt = train(model, [b.train for b in books], vocab, args, rng)
     train_seconds = time.perf_counter() - t0
