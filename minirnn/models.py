@@ -260,6 +260,8 @@ class MLP(Sequential):
 # ---- tasks: many-to-one and one-to-many (issue #13, the author tasks) ----
 from ._checks import check_lengths  # noqa: E402
 from .layers import evaluating  # noqa: E402
+
+
 def _check_labels(labels, num_classes: int, batch_size: int, name: str) -> np.ndarray:
     """``labels`` as an int array ``(batch_size,)`` of values in ``[0, num_classes)``, else
     one error naming the argument."""
