@@ -93,18 +93,27 @@ def predict(model, seqs, batch_size=256) -> np.ndarray:
 
 
 # %% Training
+def cosine_lr(lr: float, step: int, total: int) -> float:
+    """``lr * (1 + cos(pi * step / total)) / 2``: from lr down to 0 over ``total`` steps."""
+    return lr * 0.5 * (1.0 + np.cos(np.pi * step / total))
+
+
 def train(model, texts, vocab, args, rng):
-    """``args.epochs`` epochs, each over ``args.passages`` fresh passages per book.
-    Returns the mean training loss of every batch."""
+    """``args.epochs`` epochs, each over ``args.passages`` fresh passages per book, the
+    learning rate constant or on its cosine over the run (``args.schedule``).
+    Returns the mean training loss of every batch, and the optimizer."""
     opt, loss = Adam(model.params, model.grads, lr=args.lr), SoftmaxCrossEntropy()
     losses = []
+    n = -(-2 * args.passages // args.batch)               # batches per epoch
+    total_steps = args.epochs * n
     for epoch in range(args.epochs):
         passages, labels = author_passages(texts, args.passages, MIN_LEN, MAX_LEN, rng=rng)
         seqs = encode_passages(passages, vocab)
-        n = -(-len(seqs) // args.batch)
         bar = tqdm(batches(seqs, labels, args.batch, rng=rng), total=n, leave=False,
                    desc=f"epoch {epoch + 1}/{args.epochs}", disable=None)   # terminal only
         for ids, lengths, y in bar:
+            if args.schedule == "cosine":
+                opt.lr = cosine_lr(args.lr, len(losses), total_steps)
             model.zero_grad()
             if args.loss == "last":                       # the final state's prediction only
                 losses.append(loss.forward(model.forward(ids, lengths), y))
@@ -204,8 +213,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=6, help="epochs (default %(default)s)")
     parser.add_argument("--passages", type=int, default=3000,
                         help="training passages per book and epoch (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=64, help="batch size (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size (default %(default)s)")
     parser.add_argument("--lr", type=float, default=0.005, help="Adam's lr (default %(default)s)")
+    parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                        help="the learning rate: constant, or cosine decay from --lr to 0 "
+                             "over the run (default %(default)s)")
     parser.add_argument("--clip", type=float, default=1.0,
                         help="gradient-norm clipping (default %(default)s)")
     parser.add_argument("--test-passages", type=int, default=500,
