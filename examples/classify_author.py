@@ -167,9 +167,10 @@ def accuracy_figure(results, path, args):
     for key, (color, marker, label) in styles.items():
         acc = [results[key][L] for L in TEST_LENGTHS]
         ax.plot(TEST_LENGTHS, acc, marker=marker, color=color, lw=2, label=label)
+        below = key == "model"                            # under its curve: clear of the n-gram's
         for L, a in zip(TEST_LENGTHS, acc):
-            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points", xytext=(-12, 7),
-                        fontsize=8, color=color)
+            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points",
+                        xytext=(-12, -14 if below else 7), fontsize=8, color=color)
     ax.axhline(TARGET, color="0.3", ls=":", lw=1, label=f"target at 100 characters ({TARGET})")
     ax.set_xscale("log")
     ax.set_xticks(TEST_LENGTHS, [str(L) for L in TEST_LENGTHS])
