@@ -1,0 +1,108 @@
+"""Threads for the elementwise work of a step: one switch, one pool, rows of the batch.
+
+NumPy's ufuncs (``np.exp``, ``np.tanh``, ``np.multiply``, ...) and its matrix products
+release the GIL while they run, so two Python threads working on two halves of the rows
+of an array run on two cores at once.  That is the only parallelism minirnn adds to
+BLAS's own threads, and it lives here, out of the layers' readable code: a layer writes
+its formula once for a block of rows and hands it to ``for_rows``:
+
+    def softmax_rows(rows):                      # e = exp(z), s = sum_j e_j, for z[rows]
+        np.exp(z[rows], out=e[rows])
+        np.matmul(e[rows], ones, out=s[rows])
+    for_rows(softmax_rows, len(z))
+
+With one thread (or a small array) ``for_rows`` just calls ``softmax_rows(slice(0, n))``:
+a reader stepping through it in a debugger sees the plain formula over every row.
+
+The switch: ``minirnn.set_num_threads(n)``.  Default: the BLAS thread count,
+``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) as the environment
+gives it when minirnn is imported; ``minirnn`` sets it to 1 when the user set none (see
+``minirnn/__init__.py``), so by default nothing here starts a thread.
+
+Only work that pays runs in threads (``benchmarks/throughput.py --choices`` times each
+use against one thread): a block must hold at least ``MIN_ELEMENTS`` entries, else the
+cost of handing it to a thread (about 20 to 50 microseconds) is more than it saves.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["set_num_threads", "get_num_threads", "for_rows", "row_blocks", "MIN_ELEMENTS"]
+
+#: Fewest entries (rows x columns) a block of rows must hold to be worth a thread.
+MIN_ELEMENTS = 1 << 15
+
+
+def _default_threads() -> int:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+_num_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (1: none) for minirnn's elementwise work over rows of a batch.
+
+    It does not change BLAS's own thread count, which is read when NumPy is first
+    imported (set ``OPENBLAS_NUM_THREADS`` before that; minirnn's default is 1)."""
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
+    with _pool_lock:
+        if _pool is not None and n != _num_threads:
+            _pool.shutdown(wait=True)
+            _pool = None
+        _num_threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads ``for_rows`` uses (``set_num_threads``)."""
+    return _num_threads
+
+
+def row_blocks(num_rows: int, row_size: int = 1, threads: int | None = None) -> list[slice]:
+    """``num_rows`` rows cut into at most ``threads`` equal, contiguous blocks, each of at
+    least ``MIN_ELEMENTS / row_size`` rows (entries per row: ``row_size``)."""
+    threads = _num_threads if threads is None else threads
+    min_rows = max(1, -(-MIN_ELEMENTS // max(1, row_size)))   # ceil(MIN_ELEMENTS / row_size)
+    k = max(1, min(threads, num_rows // min_rows))
+    bounds = [num_rows * i // k for i in range(k + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(k)]
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_num_threads - 1,
+                                       thread_name_prefix="minirnn")
+        return _pool
+
+
+def for_rows(body, num_rows: int, row_size: int = 1) -> None:
+    """Call ``body(rows)`` for contiguous slices ``rows`` covering ``range(num_rows)``, in
+    parallel over ``get_num_threads()`` threads (the calling thread takes the first block).
+
+    ``body`` must write only into its own rows of its outputs; ``row_size`` (the entries
+    per row) decides whether the work is big enough to split (``MIN_ELEMENTS``).  An
+    exception in any block is raised here, after every block has finished."""
+    blocks = row_blocks(num_rows, row_size)
+    if len(blocks) == 1:
+        body(blocks[0])
+        return
+    futures = [_get_pool().submit(body, rows) for rows in blocks[1:]]
+    try:
+        body(blocks[0])
+    finally:
+        for f in futures:                          # wait for all, even if one failed
+            f.exception()
+    for f in futures:
+        f.result()                                 # re-raise a worker's exception
