@@ -14,10 +14,16 @@ its formula once for a block of rows and hands it to ``for_rows``:
 With one thread (or a small array) ``for_rows`` just calls ``softmax_rows(slice(0, n))``:
 a reader stepping through it in a debugger sees the plain formula over every row.
 
-The switch: ``minirnn.set_num_threads(n)``.  Default: the BLAS thread count,
+The switch: ``minirnn.set_num_threads(n)``, for minirnn's threads and BLAS's (OpenBLAS,
+as NumPy's wheels bundle it, is found among the loaded libraries and told ``n`` too; with
+another BLAS only minirnn's own threads change).  Default: the BLAS thread count,
 ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) as the environment
 gives it when minirnn is imported; ``minirnn`` sets it to 1 when the user set none (see
 ``minirnn/__init__.py``), so by default nothing here starts a thread.
+
+While ``for_rows`` runs blocks in threads, BLAS runs one thread per call: each block's
+matrix products are already one of the ``n`` parallel parts (two levels of threads would
+ask for ``n * n`` cores).
 
 Only work that pays runs in threads (``benchmarks/throughput.py --choices`` times each
 use against one thread): a block must hold at least ``MIN_ELEMENTS`` entries, else the
@@ -25,6 +31,7 @@ cost of handing it to a thread (about 20 to 50 microseconds) is more than it sav
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -48,11 +55,41 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (1: none) for minirnn's elementwise work over rows of a batch.
+def _find_blas_set_num_threads():
+    """OpenBLAS's ``set_num_threads`` in the library NumPy loaded, or None (another BLAS,
+    or not Linux).  The same look-up ``threadpoolctl`` makes, for the one BLAS NumPy wheels
+    bundle."""
+    import numpy as np                          # noqa: F401  (loads BLAS)
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                return setter
+    return None
 
-    It does not change BLAS's own thread count, which is read when NumPy is first
-    imported (set ``OPENBLAS_NUM_THREADS`` before that; minirnn's default is 1)."""
+
+_blas_set_num_threads = _find_blas_set_num_threads()
+
+
+def _set_blas_threads(n: int) -> None:
+    if _blas_set_num_threads is not None:
+        _blas_set_num_threads(n)
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (1: none) for minirnn's work over rows of a batch, and tell
+    OpenBLAS (when NumPy's is found) to use ``n`` threads for a matrix product too."""
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
@@ -61,6 +98,7 @@ def set_num_threads(n: int) -> None:
             _pool.shutdown(wait=True)
             _pool = None
         _num_threads = n
+    _set_blas_threads(n)
 
 
 def get_num_threads() -> int:
@@ -98,11 +136,15 @@ def for_rows(body, num_rows: int, row_size: int = 1) -> None:
     if len(blocks) == 1:
         body(blocks[0])
         return
-    futures = [_get_pool().submit(body, rows) for rows in blocks[1:]]
+    _set_blas_threads(1)                           # each block's products: one BLAS thread
     try:
-        body(blocks[0])
+        futures = [_get_pool().submit(body, rows) for rows in blocks[1:]]
+        try:
+            body(blocks[0])
+        finally:
+            for f in futures:                      # wait for all, even if one failed
+                f.exception()
     finally:
-        for f in futures:                          # wait for all, even if one failed
-            f.exception()
+        _set_blas_threads(_num_threads)
     for f in futures:
         f.result()                                 # re-raise a worker's exception

@@ -138,8 +138,9 @@ class Linear(Layer):
         x2 = x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
         self.grads["W"] += x2.T @ d2                          # dL/dW = x^T dout   (in, out)
-        self.grads["b"] += np.einsum("nk->k", d2)             # dL/db = sum_n dout (out,)
-        return (d2 @ W.T).reshape(x.shape)              # dL/dx = dout W^T   (..., in)
+        self.grads["b"] += d2.T @ np.ones(len(d2), d2.dtype)  # dL/db = sum_n dout (out,), a matvec
+        W_T = np.ascontiguousarray(W.T)                       # (out, in): BLAS is faster on a copy
+        return (d2 @ W_T).reshape(x.shape)                    # dL/dx = dout W^T   (..., in)
 
 
 NONLINEARITIES = ("tanh", "relu")
