@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["FLOAT_DTYPES", "check_int", "check_positive_int", "check_non_negative_int",
            "check_number", "check_positive_number", "check_probability", "check_float_dtype",
-           "check_array", "check_loss_dout", "check_token_ids", "make_rng", "is_int", "plural"]
+           "check_array", "check_loss_dout", "check_token_ids", "check_lengths", "make_rng", "is_int", "plural"]
 
 #: The dtype policy (docs/layers-and-gradcheck.md): minirnn computes in float32 (training,
 #: the default) or float64 (gradient checks), and in nothing else.  float16 has too little
@@ -183,3 +183,24 @@ def make_rng(seed=None, rng=None) -> np.random.Generator:
     if not isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         check_int(seed, "seed", minimum=0, allow_none=True)
     return np.random.default_rng(seed)
+
+
+def check_lengths(lengths, num_steps: int, batch_size: int, name: str = "lengths") -> np.ndarray:
+    """``lengths`` as an int64 array ``(batch_size,)`` of values in ``[1, num_steps]``,
+    else one error naming the argument, the expected and the given value."""
+    if not isinstance(lengths, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of ints of shape ({batch_size},), got "
+                        f"{type(lengths).__name__}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers (each sequence's number of real steps), "
+                        f"got dtype {lengths.dtype}")
+    if lengths.shape != (batch_size,):
+        raise ValueError(f"{name} must have shape ({batch_size},), one length per sequence of "
+                         f"the batch, got {lengths.shape}")
+    if lengths.size:
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > num_steps:
+            bad = lo if lo < 1 else hi
+            raise ValueError(f"{name} must be in [1, {num_steps}] (1 <= length <= the number "
+                             f"of steps T={num_steps}), got {bad}")
+    return lengths.astype(np.int64, copy=False)

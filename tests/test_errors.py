@@ -76,8 +76,10 @@ def test_rnn_input_shapes_are_checked():
         rnn.forward(np.zeros((5, 2, 2), np.float32))
     with pytest.raises(ValueError, match=r"state\[0\] must have shape \(1, 2, 4\), got \(1, 3, 4\)"):
         rnn.forward(np.zeros((5, 2, 3), np.float32), (np.zeros((1, 3, 4), np.float32),))
-    with pytest.raises(NotImplementedError, match="lengths"):
-        rnn.forward(np.zeros((5, 2, 3), np.float32), lengths=np.array([5, 4]))
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, 5\].*got 6"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), lengths=np.array([6, 4]))
+    with pytest.raises(ValueError, match=r"X must hold at least one step and one sequence"):
+        rnn.forward(np.zeros((5, 0, 3), np.float32))
     with pytest.raises(TypeError, match="X must be a floating-point array, got dtype int64"):
         rnn.forward(np.zeros((5, 2, 3), dtype=np.int64))
     with pytest.raises(RuntimeError, match="before forward"):

@@ -653,8 +653,8 @@ def test_bad_input_is_named_before_anything_changes(variant):
         layer.forward(X, good + good)
     with pytest.raises(ValueError, match=rf"state\[{n - 1}\] must have shape \(1, 2, 4\)"):
         layer.forward(X, good[:-1] + (np.zeros((1, 3, 4), np.float32),))
-    with pytest.raises(NotImplementedError, match="lengths"):
-        layer.forward(X, lengths=np.array([5, 3]))
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, 5\].*got 0"):
+        layer.forward(X, lengths=np.array([5, 0]))
     assert layer.cache is None                               # nothing changed so far
     layer.forward(X, good)
     cache = layer.cache

@@ -227,7 +227,7 @@ def test_caches_are_public_named_and_writing_into_outputs_is_refused():
     X = np.random.default_rng(0).integers(0, 6, size=(2, 5))
     model.forward(X)
     cache = model.rnn.cache
-    assert cache._fields == ("X", "H") and cache.X.shape == (5, 2, 3) and cache.H.shape == (6, 2, 4)
+    assert cache._fields == ("X", "H", "lengths") and cache.lengths is None and cache.X.shape == (5, 2, 3) and cache.H.shape == (6, 2, 4)
     assert model.embedding.cache.ids.shape == (5, 2) and model.output.cache.x.shape == (5, 2, 4)
     Hs, _ = model.rnn.forward(cache.X)
     with pytest.raises(ValueError, match="read-only"):                 # backward reads H: intact

@@ -16,30 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_int, check_positive_int, make_rng
+from .._checks import check_int, check_lengths, check_positive_int, make_rng
 
 __all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths"]
-
-
-def check_lengths(lengths, num_steps: int, batch_size: int, name: str = "lengths") -> np.ndarray:
-    """``lengths`` as an int64 array ``(batch_size,)`` of values in ``[1, num_steps]``,
-    else one error naming the argument, the expected and the given value."""
-    if not isinstance(lengths, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of ints of shape ({batch_size},), got "
-                        f"{type(lengths).__name__}")
-    if not np.issubdtype(lengths.dtype, np.integer):
-        raise TypeError(f"{name} must hold integers (each sequence's number of real steps), "
-                        f"got dtype {lengths.dtype}")
-    if lengths.shape != (batch_size,):
-        raise ValueError(f"{name} must have shape ({batch_size},), one length per sequence of "
-                         f"the batch, got {lengths.shape}")
-    if lengths.size:
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 1 or hi > num_steps:
-            bad = lo if lo < 1 else hi
-            raise ValueError(f"{name} must be in [1, {num_steps}] (1 <= length <= the number "
-                             f"of steps T={num_steps}), got {bad}")
-    return lengths.astype(np.int64, copy=False)
 
 
 def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
@@ -87,9 +66,10 @@ def sequence_mask(lengths, num_steps: int, time_major: bool = False) -> np.ndarr
     """The real positions of a padded batch: ``(B, T)`` bool, True where ``t < lengths[b]``
     (``(T, B)`` with ``time_major``).  The book's ``d2l.sequence_mask``."""
     num_steps = check_positive_int(num_steps, "num_steps")
-    if isinstance(lengths, np.ndarray) and lengths.ndim != 1:
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1:
         raise ValueError(f"lengths must be 1-D (B,), got shape {lengths.shape}")
-    lengths = check_lengths(lengths, num_steps, np.shape(lengths)[0] if np.ndim(lengths) else 1)
+    lengths = check_lengths(lengths, num_steps, lengths.shape[0])
     mask = np.arange(num_steps)[None, :] < lengths[:, None]      # (B, T)
     return mask.T if time_major else mask
 

@@ -17,11 +17,13 @@ The layer contract (``../shared/DESIGN.md``; ``docs/layers-and-gradcheck.md``):
 * ``backward(dout)`` returns the gradient with respect to the layer's input(s) and
   **adds** the parameter gradients into ``grads``; ``zero_grad()`` resets them.
 
-The recurrent contract (``RNN`` now; the gated cells follow it too):
+The recurrent contract (``RNN``, ``GRU``, ``LSTM``, stacked or bidirectional):
 
 * ``forward(X (T, B, D), state=None, lengths=None) -> (Hs (T, B, H), state)``: the state
   is a **tuple** of arrays ``(L, B, H)``, ``(h,)`` (``(h, c)`` for an LSTM), as PyTorch's
-  ``nn.RNN``; None means zeros.  ``lengths`` is reserved for padded batches.
+  ``nn.RNN``; None means zeros.  ``lengths (B,)`` (ints in [1, T], any order) makes it a
+  padded batch: past its length a sequence's state passes through unchanged and its
+  outputs are zero; the reverse direction reads each sequence from its own last step.
 * ``backward(dHs, dstate=None, keep=None) -> (dX, dstate0)``: ``dstate`` and ``dstate0``
   are tuples shaped like the state; ``keep`` ``(T,)`` or ``(T, B)`` scales the gradient
   from step t back to t-1 (0 cuts it: truncated BPTT).

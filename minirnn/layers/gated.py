@@ -61,7 +61,7 @@ import numpy as np
 
 from .._checks import check_array, check_positive_int, make_rng
 from .base import DEFAULT_DTYPE, Layer, init_weight
-from .recurrent import RecurrentLayer, check_state, keep_factor
+from .recurrent import RecurrentLayer, batch_sizes, check_state, keep_factor
 
 __all__ = ["sigmoid", "GRUCell", "GRU", "LSTMCell", "LSTM", "GRUStepCache", "GRUCache",
            "LSTMStepCache", "LSTMCache", "GateView"]
@@ -421,6 +421,7 @@ class GRUCache(NamedTuple):
     gates: np.ndarray           # (T, B, 3H)   [R_t | Z_t | H~_t] for every step
     RH: np.ndarray | None       # (T, B, H)    R_t * H_{t-1} (the book's GRU; None with reset_after)
     HN: np.ndarray | None       # (T, B, H)    H_{t-1} W_hh + b_hn (reset_after; else None)
+    lengths: np.ndarray | None  # (B,)         longest first; None: every sequence runs T steps
 
 
 class GRU(RecurrentLayer, _GRUParams):
@@ -459,10 +460,10 @@ class GRU(RecurrentLayer, _GRUParams):
         _GRUParams.__init__(self, input_size, hidden_size, reset_after, None, rng, init,
                             sigma, dtype)
 
-    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        if self.layers is not None:                          # stacked or bidirectional
-            return self.forward_stack(X, state, lengths)
-        self.check_forward_args(X, state, lengths)
+    def forward_steps(self, X: np.ndarray, state: tuple | None, lengths):
+        """The one-layer forward (``forward`` checked the arguments and sorted a padded
+        batch longest first): ``X (T, B, D)``, ``state`` ``(h0 (1, B, H),)`` or None,
+        ``lengths (B,)`` sorted or None -> ``(Hs (T, B, H), (h_T (1, B, H),))``."""
         T, B, D = X.shape
         H = self.hidden_size
         p = self.params
@@ -474,76 +475,84 @@ class GRU(RecurrentLayer, _GRUParams):
         # all input projections at once: X_t [W_xr | W_xz | W_xh] + b  ->  (T, B, 3H)
         np.matmul(X.reshape(T * B, D), p["W_x"], out=gates.reshape(T * B, 3 * H))
         gates += p["b"]
-        tmp = np.empty((B, H), dtype=dtype)                  # scratch for one (B, H) product
+        tmp_buf = np.empty((B, H), dtype=dtype)              # scratch for one (B, H) product
         if not self.reset_after:
             RH, HN = np.empty((T, B, H), dtype=dtype), None  # R_t * H_{t-1}, kept for dW_hh
             W_hrz = np.ascontiguousarray(W_h[:, :2 * H])     # [W_hr | W_hz]  (H, 2H)
             W_hh = np.ascontiguousarray(W_h[:, 2 * H:])      # W_hh           (H, H)
-            hw = np.empty((B, 2 * H), dtype=dtype)           # H_{t-1} [W_hr | W_hz]
+            hw_buf = np.empty((B, 2 * H), dtype=dtype)       # H_{t-1} [W_hr | W_hz]
         else:
             RH, HN = None, np.empty((T, B, H), dtype=dtype)  # H_{t-1} W_hh + b_hn, kept for dR
             b_hn = p["b_hn"]
-            hw = np.empty((B, 3 * H), dtype=dtype)           # H_{t-1} W_h, all three gates
+            hw_buf = np.empty((B, 3 * H), dtype=dtype)       # H_{t-1} W_h, all three gates
+        sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in range(T):
-            h_prev, h = Hbuf[t], Hbuf[t + 1]
-            A = gates[t]                                     # (B, 3H), holds X_t W_x + b
+            n = sizes[t]                                     # rows [:n] (longest first)
+            h_prev, h, hw, tmp = Hbuf[t, :n], Hbuf[t + 1, :n], hw_buf[:n], tmp_buf[:n]
+            A = gates[t, :n]                                 # (n, 3H), holds X_t W_x + b
             RZ, R, Z, Ht = A[:, :2 * H], A[:, :H], A[:, H:2 * H], A[:, 2 * H:]
             if not self.reset_after:
-                np.matmul(h_prev, W_hrz, out=hw)             # H_{t-1} [W_hr | W_hz]  (B, 2H)
+                np.matmul(h_prev, W_hrz, out=hw)             # H_{t-1} [W_hr | W_hz]  (n, 2H)
                 RZ += hw
-                sigmoid(RZ, out=RZ)                          # R_t, Z_t = sigma(...)  (B, 2H)
-                np.multiply(R, h_prev, out=RH[t])            # R_t * H_{t-1}          (B, H)
-                np.matmul(RH[t], W_hh, out=tmp)              # (R_t * H_{t-1}) W_hh   (B, H)
+                sigmoid(RZ, out=RZ)                          # R_t, Z_t = sigma(...)  (n, 2H)
+                np.multiply(R, h_prev, out=RH[t, :n])        # R_t * H_{t-1}          (n, H)
+                np.matmul(RH[t, :n], W_hh, out=tmp)          # (R_t * H_{t-1}) W_hh   (n, H)
             else:
-                np.matmul(h_prev, W_h, out=hw)               # H_{t-1} W_h            (B, 3H)
+                np.matmul(h_prev, W_h, out=hw)               # H_{t-1} W_h            (n, 3H)
                 RZ += hw[:, :2 * H]
-                sigmoid(RZ, out=RZ)                          # R_t, Z_t = sigma(...)  (B, 2H)
-                np.add(hw[:, 2 * H:], b_hn, out=HN[t])       # H_{t-1} W_hh + b_hn    (B, H)
-                np.multiply(R, HN[t], out=tmp)               # R_t * (H_{t-1} W_hh + b_hn)
+                sigmoid(RZ, out=RZ)                          # R_t, Z_t = sigma(...)  (n, 2H)
+                np.add(hw[:, 2 * H:], b_hn, out=HN[t, :n])   # H_{t-1} W_hh + b_hn    (n, H)
+                np.multiply(R, HN[t, :n], out=tmp)           # R_t * (H_{t-1} W_hh + b_hn)
             Ht += tmp
-            np.tanh(Ht, out=Ht)                              # H~_t = tanh(...)       (B, H)
+            np.tanh(Ht, out=Ht)                              # H~_t = tanh(...)       (n, H)
             # H_t = Z_t * H_{t-1} + (1 - Z_t) * H~_t = H~_t + Z_t * (H_{t-1} - H~_t)
             np.subtract(h_prev, Ht, out=h)
             h *= Z
             h += Ht
-        self.cache = GRUCache(X=X, H=Hbuf, gates=gates, RH=RH, HN=HN)
+            if n < B:                                        # finished sequences: outputs 0,
+                Hbuf[t + 1, n:] = 0                          # nothing computed at their steps
+                gates[t, n:] = 0
+                (RH if HN is None else HN)[t, n:] = 0
+        self.cache = GRUCache(X=X, H=Hbuf, gates=gates, RH=RH, HN=HN, lengths=lengths)
         Hs = Hbuf[1:]
         Hs.flags.writeable = False                           # backward reads H: keep it intact
-        return Hs, (Hbuf[T][None].copy(),)                   # (T, B, H), ((1, B, H),)
+        # each sequence's state at its own length (its state passes through the padding)
+        h_T = Hbuf[T] if lengths is None else Hbuf[lengths, np.arange(B)]
+        return Hs, (h_T[None].copy(),)                       # (T, B, H), ((1, B, H),)
 
-    def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
-                 keep: np.ndarray | None = None, input_grad: bool = True):
-        if self.layers is not None:                          # stacked or bidirectional
-            return self.backward_stack(dHs, dstate, keep, input_grad)
-        self.check_backward_args(dstate, keep)               # and that forward came first
-        X, Hbuf, gates, RH, HN = self.cache
+    def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
+        """The one-layer backward (``backward`` checked the arguments): padded steps add
+        nothing to any gradient, and a finished sequence's dL/dH passes straight through to
+        its last real step (its row of ``dh_next`` is left alone until then)."""
+        X, Hbuf, gates, RH, HN, lengths = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         dtype = Hbuf.dtype
         fprime = gate_derivatives(gates, 2, H)               # (T, B, 3H): sigma', sigma', tanh'
         dA = np.empty((T, B, 3 * H), dtype=dtype)            # dL/d(pre-activations) of R, Z, H~
-        dh = np.empty((B, H), dtype=dtype)                   # dL/dH_t
-        dhz = np.empty((B, H), dtype=dtype)                  # dL/dH_t * Z_t
+        dh_buf = np.empty((B, H), dtype=dtype)               # dL/dH_t
+        dhz_buf = np.empty((B, H), dtype=dtype)              # dL/dH_t * Z_t
         dh_next = (np.zeros((B, H), dtype) if dstate is None
                    else dstate[0][0].astype(dtype))          # dL/dH_T from after the window (B, H)
         if not self.reset_after:
             W_hrz_T = np.ascontiguousarray(p["W_h"][:, :2 * H].T)  # [W_hr | W_hz]^T  (2H, H)
             W_hh_T = np.ascontiguousarray(p["W_h"][:, 2 * H:].T)   # W_hh^T           (H, H)
-            drh = np.empty((B, H), dtype=dtype)              # dL/d(R_t * H_{t-1})
+            drh_buf = np.empty((B, H), dtype=dtype)          # dL/d(R_t * H_{t-1})
         else:
             W_h_T = np.ascontiguousarray(p["W_h"].T)         # W_h^T  (3H, H)
             dHW = np.empty((T, B, 3 * H), dtype=dtype)       # dL/d(H_{t-1} W_h + [0 | 0 | b_hn])
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
+        sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in reversed(range(T)):
-            h_prev = Hbuf[t]
-            R, Z, Ht = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-            d = dA[t]
+            n = sizes[t]                                     # rows [:n] (longest first)
+            h_prev, dh_prev, dh, dhz = Hbuf[t, :n], dh_next[:n], dh_buf[:n], dhz_buf[:n]
+            R, Z, Ht = gates[t, :n, :H], gates[t, :n, H:2 * H], gates[t, :n, 2 * H:]
+            d = dA[t, :n]
             dRZ, dR, dZ, dHt = d[:, :2 * H], d[:, :H], d[:, H:2 * H], d[:, 2 * H:]
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)       (B, H)
-            np.add(dHs[t], dh_next, out=dh)
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)       (n, H)
+            np.add(dHs[t, :n], dh_prev, out=dh)
             if self.record_grad_norms:
                 self.dh_norms[t] = np.linalg.norm(dh)
             # H_t = Z_t * H_{t-1} + (1 - Z_t) * H~_t
@@ -551,24 +560,29 @@ class GRU(RecurrentLayer, _GRUParams):
             np.subtract(h_prev, Ht, out=dZ)
             dZ *= dh                                         # dL/dZ_t  = dL/dH_t * (H_{t-1} - H~_t)
             np.subtract(dh, dhz, out=dHt)                    # dL/dH~_t = dL/dH_t * (1 - Z_t)
-            dHt *= fprime[t, :, 2 * H:]                      # da_h = dL/dH~_t * (1 - H~_t^2)  (B, H)
+            dHt *= fprime[t, :n, 2 * H:]                     # da_h = dL/dH~_t * (1 - H~_t^2)  (n, H)
             if not self.reset_after:
+                drh = drh_buf[:n]
                 np.matmul(dHt, W_hh_T, out=drh)              # dL/d(R_t * H_{t-1}) = da_h W_hh^T
                 np.multiply(drh, h_prev, out=dR)             # dL/dR_t = that * H_{t-1}
-                dRZ *= fprime[t, :, :2 * H]                  # da_r, da_z: * sigma' = s (1 - s)
-                np.matmul(dRZ, W_hrz_T, out=dh_next)         # [da_r | da_z] [W_hr | W_hz]^T   (B, H)
+                dRZ *= fprime[t, :n, :2 * H]                 # da_r, da_z: * sigma' = s (1 - s)
+                np.matmul(dRZ, W_hrz_T, out=dh_prev)         # [da_r | da_z] [W_hr | W_hz]^T   (n, H)
                 drh *= R                                     # dL/dH_{t-1} via the candidate: * R_t
-                dh_next += drh
+                dh_prev += drh
             else:
-                e = dHW[t]                                   # (B, 3H)
-                np.multiply(dHt, HN[t], out=dR)              # dL/dR_t = da_h * (H_{t-1} W_hh + b_hn)
-                dRZ *= fprime[t, :, :2 * H]                  # da_r, da_z: * sigma' = s (1 - s)
+                e = dHW[t, :n]                               # (n, 3H)
+                np.multiply(dHt, HN[t, :n], out=dR)          # dL/dR_t = da_h * (H_{t-1} W_hh + b_hn)
+                dRZ *= fprime[t, :n, :2 * H]                 # da_r, da_z: * sigma' = s (1 - s)
                 e[:, :2 * H] = dRZ                           # r, z: the same on the hidden side
                 np.multiply(dHt, R, out=e[:, 2 * H:])        # dL/d(H_{t-1} W_hh + b_hn) = da_h * R_t
-                np.matmul(e, W_h_T, out=dh_next)             # all three gates' path: e W_h^T  (B, H)
-            dh_next += dhz                                   # dL/dH_{t-1} = ... + dL/dH_t * Z_t
+                np.matmul(e, W_h_T, out=dh_prev)             # all three gates' path: e W_h^T  (n, H)
+            dh_prev += dhz                                   # dL/dH_{t-1} = ... + dL/dH_t * Z_t
             if keep is not None:
-                dh_next *= keep_factor(keep, t)              # truncation: 0 cuts, 1/p reweights
+                dh_prev *= keep_factor(keep, t, n)           # truncation: 0 cuts, 1/p reweights
+            if n < B:                                        # padded steps: no gradient
+                dA[t, n:] = 0
+                if HN is not None:
+                    dHW[t, n:] = 0
         del fprime
         dA2 = dA.reshape(T * B, 3 * H)                       # (T*B, 3H): every step stacked
         Hprev2 = Hbuf[:-1].reshape(T * B, H)                 # (T*B, H):  H_{t-1} for every t
@@ -597,6 +611,7 @@ class LSTMCache(NamedTuple):
     C: np.ndarray               # (T+1, B, H)  C[0] = C_0 (the initial state), C[t] = C_t
     gates: np.ndarray           # (T, B, 4H)   [I_t | F_t | O_t | C~_t] for every step
     tanh_C: np.ndarray          # (T, B, H)    tanh(C_t), t = 1..T (tanh_C[t-1] for C[t])
+    lengths: np.ndarray | None  # (B,)         longest first; None: every sequence runs T steps
 
 
 class LSTM(RecurrentLayer, _LSTMParams):
@@ -631,10 +646,10 @@ class LSTM(RecurrentLayer, _LSTMParams):
             return                                             # a stack of one-layer LSTMs
         _LSTMParams.__init__(self, input_size, hidden_size, None, rng, init, sigma, dtype)
 
-    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        if self.layers is not None:                          # stacked or bidirectional
-            return self.forward_stack(X, state, lengths)
-        self.check_forward_args(X, state, lengths)
+    def forward_steps(self, X: np.ndarray, state: tuple | None, lengths):
+        """The one-layer forward (``forward`` checked the arguments and sorted a padded
+        batch longest first): ``X (T, B, D)``, ``state`` ``(h0, c0)`` (each ``(1, B, H)``)
+        or None, ``lengths (B,)`` sorted or None -> ``(Hs (T, B, H), (h_T, c_T))``."""
         T, B, D = X.shape
         H = self.hidden_size
         p = self.params
@@ -649,36 +664,46 @@ class LSTM(RecurrentLayer, _LSTMParams):
         np.matmul(X.reshape(T * B, D), p["W_x"], out=gates.reshape(T * B, 4 * H))
         gates += p["b"]
         tanh_C = np.empty((T, B, H), dtype=dtype)            # tanh(C_t), kept for backward
-        hw = np.empty((B, 4 * H), dtype=dtype)               # H_{t-1} W_h, all four gates
-        tmp = np.empty((B, H), dtype=dtype)
+        hw_buf = np.empty((B, 4 * H), dtype=dtype)           # H_{t-1} W_h, all four gates
+        tmp_buf = np.empty((B, H), dtype=dtype)
+        sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in range(T):
-            A = gates[t]                                     # (B, 4H), holds X_t W_x + b
+            n = sizes[t]                                     # rows [:n] (longest first)
+            hw, tmp, c, tc = hw_buf[:n], tmp_buf[:n], Cbuf[t + 1, :n], tanh_C[t, :n]
+            A = gates[t, :n]                                 # (n, 4H), holds X_t W_x + b
             IFO, I, F, O, Cc = (A[:, :3 * H], A[:, :H], A[:, H:2 * H], A[:, 2 * H:3 * H],
                                 A[:, 3 * H:])
-            np.matmul(Hbuf[t], W_h, out=hw)                  # H_{t-1} W_h            (B, 4H)
+            np.matmul(Hbuf[t, :n], W_h, out=hw)              # H_{t-1} W_h            (n, 4H)
             A += hw
-            sigmoid(IFO, out=IFO)                            # I_t, F_t, O_t = sigma(...)  (B, 3H)
-            np.tanh(Cc, out=Cc)                              # C~_t = tanh(...)       (B, H)
-            c = Cbuf[t + 1]
-            np.multiply(F, Cbuf[t], out=c)                   # C_t = F_t * C_{t-1}
+            sigmoid(IFO, out=IFO)                            # I_t, F_t, O_t = sigma(...)  (n, 3H)
+            np.tanh(Cc, out=Cc)                              # C~_t = tanh(...)       (n, H)
+            np.multiply(F, Cbuf[t, :n], out=c)               # C_t = F_t * C_{t-1}
             np.multiply(I, Cc, out=tmp)
-            c += tmp                                         #       + I_t * C~_t     (B, H)
-            np.tanh(c, out=tanh_C[t])
-            np.multiply(O, tanh_C[t], out=Hbuf[t + 1])       # H_t = O_t * tanh(C_t)  (B, H)
-        self.cache = LSTMCache(X=X, H=Hbuf, C=Cbuf, gates=gates, tanh_C=tanh_C)
+            c += tmp                                         #       + I_t * C~_t     (n, H)
+            np.tanh(c, out=tc)
+            np.multiply(O, tc, out=Hbuf[t + 1, :n])          # H_t = O_t * tanh(C_t)  (n, H)
+            if n < B:                                        # finished sequences: outputs 0,
+                Hbuf[t + 1, n:] = 0                          # nothing computed at their steps
+                Cbuf[t + 1, n:] = 0
+                gates[t, n:] = 0
+                tanh_C[t, n:] = 0
+        self.cache = LSTMCache(X=X, H=Hbuf, C=Cbuf, gates=gates, tanh_C=tanh_C, lengths=lengths)
         Hs = Hbuf[1:]
         Hs.flags.writeable = False                           # backward reads H: keep it intact
-        return Hs, (Hbuf[T][None].copy(), Cbuf[T][None].copy())  # (T, B, H), ((1, B, H),) * 2
+        # each sequence's state at its own length (its state passes through the padding)
+        if lengths is None:
+            h_T, c_T = Hbuf[T], Cbuf[T]
+        else:
+            h_T, c_T = Hbuf[lengths, np.arange(B)], Cbuf[lengths, np.arange(B)]
+        return Hs, (h_T[None].copy(), c_T[None].copy())      # (T, B, H), ((1, B, H),) * 2
 
-    def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
-                 keep: np.ndarray | None = None, input_grad: bool = True):
-        if self.layers is not None:                          # stacked or bidirectional
-            return self.backward_stack(dHs, dstate, keep, input_grad)
-        self.check_backward_args(dstate, keep)               # and that forward came first
-        X, Hbuf, Cbuf, gates, tanh_C = self.cache
+    def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
+        """The one-layer backward (``backward`` checked the arguments): padded steps add
+        nothing to any gradient, and a finished sequence's dL/dH and dL/dC pass straight
+        through to its last real step (its rows of ``dh_next``, ``dc_next`` are left alone)."""
+        X, Hbuf, Cbuf, gates, tanh_C, lengths = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         dtype = Hbuf.dtype
         fprime = gate_derivatives(gates, 3, H)               # (T, B, 4H): sigma' x 3, tanh'
@@ -688,37 +713,42 @@ class LSTM(RecurrentLayer, _LSTMParams):
         dHdC *= gates[:, :, 2 * H:3 * H]
         W_h_T = np.ascontiguousarray(p["W_h"].T)             # (4H, H), a copy: faster BLAS than a view
         dA = np.empty((T, B, 4 * H), dtype=dtype)            # dL/d(pre-activations) of I, F, O, C~
-        dh = np.empty((B, H), dtype=dtype)                   # dL/dH_t
-        dc = np.empty((B, H), dtype=dtype)                   # dL/dC_t
+        dh_buf = np.empty((B, H), dtype=dtype)               # dL/dH_t
+        dc_buf = np.empty((B, H), dtype=dtype)               # dL/dC_t
         if dstate is None:
             dh_next, dc_next = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
         else:                                                # dL/dH_T, dL/dC_T from after the window
             dh_next, dc_next = dstate[0][0].astype(dtype), dstate[1][0].astype(dtype)
         if self.record_grad_norms:
             self.dh_norms, self.dc_norms = np.empty(T), np.empty(T)
+        sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in reversed(range(T)):
-            I, F, Cc = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 3 * H:]
-            d = dA[t]
+            n = sizes[t]                                     # rows [:n] (longest first)
+            dh, dc, dh_prev, dc_prev = dh_buf[:n], dc_buf[:n], dh_next[:n], dc_next[:n]
+            I, F, Cc = gates[t, :n, :H], gates[t, :n, H:2 * H], gates[t, :n, 3 * H:]
+            d = dA[t, :n]
             dI, dF, dO, dCc = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)       (B, H)
-            np.add(dHs[t], dh_next, out=dh)
-            # dL/dC_t = dc_next (from step t+1) + dL/dH_t * O_t * (1 - tanh^2 C_t)    (B, H)
-            np.multiply(dh, dHdC[t], out=dc)
-            dc += dc_next
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)       (n, H)
+            np.add(dHs[t, :n], dh_prev, out=dh)
+            # dL/dC_t = dc_next (from step t+1) + dL/dH_t * O_t * (1 - tanh^2 C_t)    (n, H)
+            np.multiply(dh, dHdC[t, :n], out=dc)
+            dc += dc_prev
             if self.record_grad_norms:
                 self.dh_norms[t] = np.linalg.norm(dh)
                 self.dc_norms[t] = np.linalg.norm(dc)
             np.multiply(dc, Cc, out=dI)                      # dL/dI_t  = dL/dC_t * C~_t
-            np.multiply(dc, Cbuf[t], out=dF)                 # dL/dF_t  = dL/dC_t * C_{t-1}
-            np.multiply(dh, tanh_C[t], out=dO)               # dL/dO_t  = dL/dH_t * tanh(C_t)
+            np.multiply(dc, Cbuf[t, :n], out=dF)             # dL/dF_t  = dL/dC_t * C_{t-1}
+            np.multiply(dh, tanh_C[t, :n], out=dO)           # dL/dO_t  = dL/dH_t * tanh(C_t)
             np.multiply(dc, I, out=dCc)                      # dL/dC~_t = dL/dC_t * I_t
-            d *= fprime[t]                                   # da = * sigma' (I, F, O), * tanh' (C~)
-            np.multiply(dc, F, out=dc_next)                  # dL/dC_{t-1} = dL/dC_t * F_t  (B, H)
-            np.matmul(d, W_h_T, out=dh_next)                 # dL/dH_{t-1} = da_t W_h^T     (B, H)
+            d *= fprime[t, :n]                               # da = * sigma' (I, F, O), * tanh' (C~)
+            np.multiply(dc, F, out=dc_prev)                  # dL/dC_{t-1} = dL/dC_t * F_t  (n, H)
+            np.matmul(d, W_h_T, out=dh_prev)                 # dL/dH_{t-1} = da_t W_h^T     (n, H)
             if keep is not None:                             # truncation cuts the whole state
-                k = keep_factor(keep, t)
-                dh_next *= k
-                dc_next *= k
+                k = keep_factor(keep, t, n)
+                dh_prev *= k
+                dc_prev *= k
+            if n < B:
+                dA[t, n:] = 0                                # padded steps: no gradient
         del fprime, dHdC, W_h_T
         dA2 = dA.reshape(T * B, 4 * H)                       # (T*B, 4H): every step stacked
         g["W_x"] += X.reshape(T * B, D).T @ dA2              # dL/dW_x = sum_t X_t^T da_t      (D, 4H)

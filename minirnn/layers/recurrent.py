@@ -7,9 +7,14 @@ The recurrent contract (every recurrent layer follows it; ``minirnn.layers`` say
 
 * ``forward(X (T, B, D), state=None, lengths=None) -> (Hs (T, B, H), state)``, where
   ``state`` is a tuple of arrays ``(L, B, H)``: ``(h,)`` for the RNN (None: zeros);
+  ``lengths (B,)`` ints in [1, T] for a padded batch (any order): past its length a
+  sequence's state passes through unchanged and its outputs are zero, so the returned
+  state is each sequence's state at its own length;
 * ``backward(dHs, dstate=None, keep=None) -> (dX, dstate0)``, ``dstate``/``dstate0``
   tuples shaped like ``state``; ``keep`` ``(T,)`` or ``(T, B)`` scales the gradient that
-  flows from step t back to step t-1 (0 cuts it: truncation);
+  flows from step t back to step t-1 (0 cuts it: truncation); with lengths, padded steps
+  add nothing to any gradient and pass ``dstate`` straight through to each sequence's
+  last real step;
 * what backward needs is ``layer.cache``, a NamedTuple with named, shaped fields.
 
 The cell works on one step with ``(B, H)`` arrays: ``step_forward(x, state) -> (state,
@@ -22,7 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_positive_int, check_probability, make_rng
+from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
+                       make_rng)
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -49,29 +55,68 @@ def check_keep(keep, T: int, B: int):
         raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
 
 
-def keep_factor(keep, t: int):
-    """The factor for step t, shaped to broadcast over ``(B, H)``: a scalar or ``(B, 1)``."""
+def keep_factor(keep, t: int, n: int | None = None):
+    """The factor for step t, shaped to broadcast over ``(n, H)`` (the first n rows of the
+    batch: the sequences still running): a scalar or ``(n, 1)``."""
     k = keep[t]
-    return k if np.ndim(k) == 0 else np.asarray(k)[:, None]
+    return k if np.ndim(k) == 0 else np.asarray(k)[:n, None]
 
 
-def reverse_keep(keep):
+def reverse_keep(keep, lengths=None):
     """``keep`` for the reverse direction: the same cuts, in its own order of steps.
 
-    The reverse copy's step s reads position T-1-s, so its gradient from step s back to
-    s-1 crosses the boundary between positions T-s and T-1-s, which ``keep[T-s]`` scales
-    in the forward direction; step 0's factor (towards the initial state) stays ``keep[0]``.
+    The reverse copy's step s reads position L-1-s (L a sequence's length: T without
+    ``lengths``), so its gradient from step s back to s-1 crosses the boundary between
+    positions L-s and L-1-s, which ``keep[L-s]`` scales in the forward direction; step 0's
+    factor (towards the initial state) stays ``keep[0]``.  -> ``(T,)``, or ``(T, B)``
+    with ``lengths``.
     """
     if keep is None:
         return None
     keep = np.asarray(keep)
-    return np.concatenate([keep[:1], keep[:0:-1]])              # [k_0, k_{T-1}, ..., k_1]
+    if lengths is None:
+        return np.concatenate([keep[:1], keep[:0:-1]])          # [k_0, k_{T-1}, ..., k_1]
+    T, B = keep.shape[0], lengths.shape[0]
+    keep = keep if keep.ndim == 2 else np.broadcast_to(keep[:, None], (T, B))
+    s = np.arange(T)[:, None]                                    # (T, 1) the reverse copy's step
+    src = np.where((s >= 1) & (s < lengths), lengths - s, 0)     # (T, B) keep[L-s], keep[0] at s=0
+    return keep[src, np.arange(B)]
+
+
+def reverse_padded(A: np.ndarray, lengths=None) -> np.ndarray:
+    """Each sequence's real steps in reverse order, padding left where it is:
+    ``out[s, b] = A[lengths[b] - 1 - s, b]`` for ``s < lengths[b]``, ``A[s, b]`` after.
+    ``A (T, B, ...)``; without ``lengths``, ``A[::-1]``.  Its own inverse."""
+    if lengths is None:
+        return A[::-1]
+    T, B = A.shape[:2]
+    t = np.arange(T)[:, None]                                    # (T, 1)
+    src = np.where(t < lengths, lengths - 1 - t, t)              # (T, B) the step to read
+    return A[src, np.arange(B)]                                  # a new (T, B, ...) array
+
+
+def batch_sizes(lengths, num_steps: int, batch_size: int) -> list:
+    """How many sequences are still running at each step: ``n_t = #{b: lengths[b] > t}``
+    (PyTorch's ``PackedSequence.batch_sizes``), a list of T ints; all B without lengths.
+    With lengths sorted longest first, the running sequences at step t are rows ``[:n_t]``."""
+    if lengths is None:
+        return [batch_size] * num_steps
+    return (lengths[None, :] > np.arange(num_steps)[:, None]).sum(axis=1).tolist()
+
+
+def longest_first(lengths):
+    """The permutation that sorts a batch by length, longest first (stable), or None when
+    it is sorted already (or there are no lengths)."""
+    if lengths is None or np.all(lengths[:-1] >= lengths[1:]):
+        return None
+    return np.argsort(-lengths, kind="stable")
 
 
 class StackCache(NamedTuple):
     """What a stacked or bidirectional layer keeps (``layer.cache``): its input; each
     one-layer copy (``layer.layers[k][d]``) and each dropout keeps its own cache."""
-    X: np.ndarray        # (T, B, D)  the input of the first layer
+    X: np.ndarray                # (T, B, D)  the input of the first layer (sorted, as run)
+    lengths: np.ndarray | None   # (B,) lengths, longest first; None: every sequence T steps
 
 
 class RecurrentLayer(Layer):
@@ -89,7 +134,8 @@ class RecurrentLayer(Layer):
     through ``Dropout(dropout)`` (training only, as PyTorch's).  ``params`` are the copies'
     own arrays, prefixed ``l{k}.`` and ``l{k}_reverse.`` (``l0.W_xh``, ``l1_reverse.W_h``);
     state arrays are ``(num_layers * num_directions, B, H)``, row ``k * num_directions + d``
-    for copy ``layers[k][d]``, as PyTorch's.  The reverse copy reads ``X[::-1]`` and its
+    for copy ``layers[k][d]``, as PyTorch's.  The reverse copy reads ``X[::-1]`` (with
+    ``lengths``: each sequence from its own last real step, ``reverse_padded``) and its
     outputs are flipped back, so ``Hs[t]`` holds both directions' state at position t.
     """
 
@@ -98,6 +144,7 @@ class RecurrentLayer(Layer):
     layers = None                 # the one-layer copies of a stacked or bidirectional layer
     dropouts = ()
     cache = None
+    order = None                  # the last forward's sort of the batch (None: in order)
 
     def _build_stack(self, input_size, hidden_size, num_layers, bidirectional, dropout, rng,
                      make_layer) -> bool:
@@ -164,15 +211,16 @@ class RecurrentLayer(Layer):
         return tuple(np.zeros(self.state_shape(batch_size), dtype=self.dtype)
                      for _ in self.state_names)
 
-    def check_forward_args(self, X, state, lengths) -> None:
-        """Check ``forward``'s arguments before anything changes."""
+    def check_forward_args(self, X, state, lengths):
+        """Check ``forward``'s arguments before anything changes; -> lengths as int64 or None."""
         check_array(X, "X", ndim=3, last_dim=self.input_size, dtype=self.dtype)
-        if lengths is not None:
-            raise NotImplementedError("lengths (variable-length batches) is not implemented "
-                                      "yet; pass lengths=None")
+        T, B = X.shape[:2]
+        if T == 0 or B == 0:
+            raise ValueError(f"X must hold at least one step and one sequence (T, B, D) with "
+                             f"T, B >= 1, got shape {X.shape}")
         if state is not None:
-            check_state(state, "state", self.state_shape(X.shape[1]), len(self.state_names),
-                        self.dtype)
+            check_state(state, "state", self.state_shape(B), len(self.state_names), self.dtype)
+        return None if lengths is None else check_lengths(lengths, T, B)
 
     def check_backward_args(self, dstate=None, keep=None, dstate_name: str = "dstate") -> None:
         """Check ``backward``'s ``dstate`` and ``keep`` against the last forward (a model
@@ -185,10 +233,58 @@ class RecurrentLayer(Layer):
                         self.dtype)
         check_keep(keep, T, B)
 
+    # ------------------------------------------------------------------ the contract
+    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        """``X (T, B, D)``, ``state`` (a tuple of ``(L, B, H)`` arrays, or None: zeros),
+        ``lengths (B,)`` or None -> ``(Hs (T, B, H * num_directions), state)``.
+
+        The computation is ``forward_steps`` (one layer, one direction: the equations) or
+        ``forward_stack`` (layers and directions); this method checks the arguments and,
+        for a padded batch that is not sorted longest first, sorts it and puts the results
+        back in the caller's order (the steps work on the first ``n_t`` rows of the batch,
+        the sequences still running at step t).
+        """
+        lengths = self.check_forward_args(X, state, lengths)
+        self.order = order = longest_first(lengths)           # None: already in order
+        if order is not None:                                 # sort longest first
+            X, lengths = X[:, order], lengths[order]
+            state = None if state is None else tuple(a[:, order] for a in state)
+        run = self.forward_steps if self.layers is None else self.forward_stack
+        Hs, state = run(X, state, lengths)
+        if order is not None:                                 # back to the caller's order
+            inverse = np.argsort(order)
+            Hs, state = Hs[:, inverse], tuple(a[:, inverse] for a in state)
+        return Hs, state
+
+    def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
+                 keep: np.ndarray | None = None, input_grad: bool = True):
+        """``dHs (T, B, H * num_directions)`` (dL/dHs; padded positions are ignored),
+        ``dstate`` (dL/d(final state), or None: zeros), ``keep`` ``(T,)`` or ``(T, B)``
+        -> ``(dX (T, B, D), dstate0)``, dstate0 = dL/d(initial state); adds dL/dparams
+        into ``grads``.  ``input_grad=False`` skips dX and returns None for it (one-hot
+        inputs).  The derivatives are ``backward_steps`` / ``backward_stack``."""
+        self.check_backward_args(dstate, keep)                # and that forward came first
+        T, B = self.cache.X.shape[:2]
+        check_array(dHs, "dHs", shape=(T, B, self.hidden_size * self.num_directions),
+                    dtype=self.dtype)
+        order = self.order
+        if order is not None:                                 # into the order forward ran in
+            dHs = dHs[:, order]
+            dstate = None if dstate is None else tuple(a[:, order] for a in dstate)
+            keep = keep[:, order] if np.ndim(keep) == 2 else keep
+        run = self.backward_steps if self.layers is None else self.backward_stack
+        dX, dstate0 = run(dHs, dstate, keep, input_grad)
+        if order is not None:                                 # back to the caller's order
+            inverse = np.argsort(order)
+            dX = None if dX is None else dX[:, inverse]
+            dstate0 = tuple(a[:, inverse] for a in dstate0)
+        return dX, dstate0
+
     # ------------------------------------------------------------------ the stack
-    def forward_stack(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        """``forward`` of a stacked or bidirectional layer: each copy's own ``forward``."""
-        self.check_forward_args(X, state, lengths)
+    def forward_stack(self, X: np.ndarray, state: tuple | None, lengths):
+        """``forward`` of a stacked or bidirectional layer: each copy's own ``forward``.
+        The reverse copy reads each sequence from its own last real step
+        (``reverse_padded``), and its outputs are put back at their positions."""
         nd, finals = self.num_directions, [[] for _ in self.state_names]
         inputs = X                                             # (T, B, D), then (T, B, H*nd)
         for k, copies in enumerate(self.layers):
@@ -198,22 +294,23 @@ class RecurrentLayer(Layer):
             for d, layer in enumerate(copies):
                 row = k * nd + d                               # this copy's row of the state
                 s0 = None if state is None else tuple(a[row:row + 1] for a in state)
-                Hs, sT = layer.forward(inputs if d == 0 else inputs[::-1], s0)
-                outputs.append(Hs if d == 0 else Hs[::-1])     # reverse: flip back to positions
+                if d == 0:
+                    Hs, sT = layer.forward(inputs, s0, lengths)
+                else:                                          # reverse: read back to front
+                    Hs, sT = layer.forward(reverse_padded(inputs, lengths), s0, lengths)
+                    Hs = reverse_padded(Hs, lengths)           # flip back to positions
+                outputs.append(Hs)
                 for i, a in enumerate(sT):
                     finals[i].append(a[0])
             inputs = outputs[0] if nd == 1 else np.concatenate(outputs, axis=-1)
-        self.cache = StackCache(X)
+        self.cache = StackCache(X, lengths)
         return inputs, tuple(np.stack(f) for f in finals)      # (T, B, H*nd), ((L, B, H), ...)
 
-    def backward_stack(self, dHs: np.ndarray, dstate: tuple | None = None,
-                       keep: np.ndarray | None = None, input_grad: bool = True):
+    def backward_stack(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
         """``backward`` of a stacked or bidirectional layer: each copy's own ``backward``,
         last layer first; a layer's input gradient is the sum of both directions'."""
-        self.check_backward_args(dstate, keep)
-        T, B = self.cache.X.shape[:2]
+        lengths = self.cache.lengths
         H, nd = self.hidden_size, self.num_directions
-        check_array(dHs, "dHs", shape=(T, B, H * nd))
         dstate0 = [[None] * (self.num_layers * nd) for _ in self.state_names]
         dout = dHs                                             # dL/d(outputs of layer k)
         for k in reversed(range(self.num_layers)):
@@ -222,11 +319,15 @@ class RecurrentLayer(Layer):
                 row = k * nd + d
                 dH = dout[..., d * H:(d + 1) * H]              # this direction's outputs
                 dsT = None if dstate is None else tuple(a[row:row + 1] for a in dstate)
-                dx, ds0 = layer.backward(np.ascontiguousarray(dH if d == 0 else dH[::-1]), dsT,
-                                         keep=keep if d == 0 else reverse_keep(keep),
-                                         input_grad=input_grad or k > 0)
+                if d == 0:
+                    dx, ds0 = layer.backward(np.ascontiguousarray(dH), dsT, keep,
+                                             input_grad=input_grad or k > 0)
+                else:                                          # reverse: in its own step order
+                    dx, ds0 = layer.backward(np.ascontiguousarray(reverse_padded(dH, lengths)), dsT,
+                                             reverse_keep(keep, lengths),
+                                             input_grad=input_grad or k > 0)
+                    dx = None if dx is None else reverse_padded(dx, lengths)  # to positions
                 if dx is not None:
-                    dx = dx if d == 0 else dx[::-1]            # back to positions
                     dinputs = dx if dinputs is None else dinputs + dx  # both directions read it
                 for i, a in enumerate(ds0):
                     dstate0[i][row] = a[0]
@@ -316,7 +417,8 @@ class RNNCell(_RNNParams):
 class RNNCache(NamedTuple):
     """What ``RNN.backward`` needs from ``forward`` (``rnn.cache``)."""
     X: np.ndarray        # (T, B, D)    the inputs X_1..X_T
-    H: np.ndarray        # (T+1, B, H)  H[0] = H_0 (the initial state), H[t] = H_t
+    H: np.ndarray        # (T+1, B, H)  H[0] = H_0 (the initial state), H[t] = H_t (0 past a length)
+    lengths: np.ndarray | None  # (B,) longest first; None: every sequence runs T steps
 
 
 class RNN(RecurrentLayer, _RNNParams):
@@ -359,10 +461,10 @@ class RNN(RecurrentLayer, _RNNParams):
         _RNNParams.__init__(self, input_size, hidden_size, nonlinearity, None, rng, init,
                             sigma, dtype)
 
-    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
-        if self.layers is not None:                            # stacked or bidirectional
-            return self.forward_stack(X, state, lengths)
-        self.check_forward_args(X, state, lengths)
+    def forward_steps(self, X: np.ndarray, state: tuple | None, lengths):
+        """The one-layer forward (``forward`` checked the arguments and sorted a padded
+        batch longest first): ``X (T, B, D)``, ``state`` ``(h0 (1, B, H),)`` or None,
+        ``lengths (B,)`` sorted or None -> ``(Hs (T, B, H), (h_T (1, B, H),))``."""
         T, B, D = X.shape
         H = self.hidden_size
         p = self.params
@@ -372,23 +474,28 @@ class RNN(RecurrentLayer, _RNNParams):
         np.matmul(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))
         Hbuf[1:] += p["b_h"]
         W_hh = p["W_hh"]
+        sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
         for t in range(T):                                     # H_{t+1} = f(P_t + H_t W_hh)
-            Hbuf[t + 1] += Hbuf[t] @ W_hh
-            _activate(Hbuf[t + 1], self.nonlinearity, out=Hbuf[t + 1])
-        self.cache = RNNCache(X=X, H=Hbuf)
+            n = sizes[t]                                       # rows [:n] (longest first)
+            h = Hbuf[t + 1, :n]
+            h += Hbuf[t, :n] @ W_hh
+            _activate(h, self.nonlinearity, out=h)
+            if n < B:
+                Hbuf[t + 1, n:] = 0                            # a finished sequence outputs 0
+        self.cache = RNNCache(X=X, H=Hbuf, lengths=lengths)
         Hs = Hbuf[1:]
         Hs.flags.writeable = False                             # backward reads H: keep it intact
-        return Hs, (Hbuf[T][None].copy(),)                     # (T, B, H), ((1, B, H),)
+        # each sequence's state at its own length (its state passes through the padding)
+        h_T = Hbuf[T] if lengths is None else Hbuf[lengths, np.arange(B)]
+        return Hs, (h_T[None].copy(),)                         # (T, B, H), ((1, B, H),)
 
-    def backward(self, dHs: np.ndarray, dstate: tuple | None = None,
-                 keep: np.ndarray | None = None, input_grad: bool = True):
-        if self.layers is not None:                            # stacked or bidirectional
-            return self.backward_stack(dHs, dstate, keep, input_grad)
-        self.check_backward_args(dstate, keep)                 # and that forward came first
-        X, Hbuf = self.cache
+    def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
+        """The one-layer backward (``backward`` checked the arguments): padded steps add
+        nothing to any gradient, and a finished sequence's dL/dH passes straight through to
+        its last real step (its row of ``dh_next`` is left alone until then)."""
+        X, Hbuf, lengths = self.cache
         T, B, D = X.shape
         H = self.hidden_size
-        check_array(dHs, "dHs", shape=(T, B, H), dtype=self.dtype)
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
@@ -397,15 +504,20 @@ class RNN(RecurrentLayer, _RNNParams):
                    else dstate[0][0].astype(Hbuf.dtype))       # dL/dH_T from after the window (B, H)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
+        sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
         for t in reversed(range(T)):
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (B, H)
-            np.add(dHs[t], dh_next, out=dZ[t])
+            n = sizes[t]                                       # rows [:n] (longest first)
+            dz, dh = dZ[t, :n], dh_next[:n]
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
+            np.add(dHs[t, :n], dh, out=dz)
             if self.record_grad_norms:
-                self.dh_norms[t] = np.linalg.norm(dZ[t])
-            dZ[t] *= fprime[t]                                 # dL/dZ_t = dL/dH_t * f'(Z_t)  (B, H)
-            np.matmul(dZ[t], W_hh_T, out=dh_next)              # dL/dH_{t-1} = dZ_t W_hh^T    (B, H)
+                self.dh_norms[t] = np.linalg.norm(dz)
+            dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
+            np.matmul(dz, W_hh_T, out=dh)                      # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
             if keep is not None:
-                dh_next *= keep_factor(keep, t)                # truncation: 0 cuts, 1/p reweights
+                dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
+            if n < B:
+                dZ[t, n:] = 0                                  # padded steps: no gradient
         del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
         dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
         g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
