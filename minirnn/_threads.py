@@ -125,14 +125,15 @@ def _get_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def for_rows(body, num_rows: int, row_size: int = 1) -> None:
+def for_rows(body, num_rows: int, row_size: int = 1, split: bool = True) -> None:
     """Call ``body(rows)`` for contiguous slices ``rows`` covering ``range(num_rows)``, in
     parallel over ``get_num_threads()`` threads (the calling thread takes the first block).
 
     ``body`` must write only into its own rows of its outputs; ``row_size`` (the entries
     per row) decides whether the work is big enough to split (``MIN_ELEMENTS``).  An
-    exception in any block is raised here, after every block has finished."""
-    blocks = row_blocks(num_rows, row_size)
+    exception in any block is raised here, after every block has finished.  ``split=False``:
+    one block, ``body(slice(0, num_rows))`` (for a body that needs every row at once)."""
+    blocks = row_blocks(num_rows, row_size) if split else [slice(0, num_rows)]
     if len(blocks) == 1:
         body(blocks[0])
         return

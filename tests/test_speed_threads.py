@@ -144,3 +144,53 @@ def test_a_training_step_same_with_one_and_two_threads(threads):
     assert abs(out[1][0] - out[2][0]) <= 1e-6 * out[1][0]
     for k, g in out[1][1].items():
         assert np.abs(g - out[2][1][k]).max() <= 1e-5 * np.abs(g).max(), k
+
+
+# ---- the gradient checks and equalities again, with every split into row blocks ----------
+# Re-collected here under a fixture that sets two threads and makes every block worth a
+# thread (MIN_ELEMENTS = 1), so the recurrences and the softmax run in row blocks even at
+# the tiny shapes the checks use: lengths (a block's running rows), truncation factors
+# per sequence, the initial state's gradient, stacks and both directions.
+from test_bptt import test_regular_truncation_gradient_check as test_truncation_gradients_in_blocks  # noqa: E402,E501
+from test_layers import test_rnn_equals_cell_looped_step_by_step as test_rnn_equals_cell_in_blocks  # noqa: E402,E501
+from test_layers import test_rnn_gradients as test_rnn_gradients_in_blocks  # noqa: E402
+from test_layers import test_softmax_cross_entropy_gradients as test_softmax_gradients_in_blocks  # noqa: E402,E501
+from test_lengths import test_gradients_with_lengths as test_gradients_with_lengths_in_blocks  # noqa: E402,E501
+from test_lengths import \
+    test_padded_batch_equals_each_sequence_alone as test_padded_batch_in_blocks  # noqa: E402
+from test_models import test_rnnlm_gradients_through_bptt as test_rnnlm_gradients_in_blocks  # noqa: E402,E501
+from test_models import test_rnnlm_with_loss_gradients as test_rnnlm_with_loss_in_blocks  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _blocks_everywhere(request, monkeypatch):
+    if request.function.__name__.endswith("_in_blocks"):
+        before = minirnn.get_num_threads()
+        minirnn.set_num_threads(2)
+        monkeypatch.setattr(_threads, "MIN_ELEMENTS", 1)
+        yield
+        minirnn.set_num_threads(before)
+    else:
+        yield
+
+
+def test_the_checks_above_do_split(monkeypatch):
+    """What the fixture sets really splits a tiny recurrence into two blocks in two threads."""
+    seen = []
+    real = _threads.for_rows
+
+    def spy(body, num_rows, row_size=1, split=True):
+        seen.append(_threads.row_blocks(num_rows, row_size) if split else [slice(0, num_rows)])
+        real(body, num_rows, row_size, split)
+    before = minirnn.get_num_threads()
+    minirnn.set_num_threads(2)
+    monkeypatch.setattr(_threads, "MIN_ELEMENTS", 1)
+    import minirnn.layers.recurrent as recurrent
+    monkeypatch.setattr(recurrent, "for_rows", spy)
+    try:
+        from minirnn.layers import RNN
+        layer = RNN(3, 4, seed=0, dtype=np.float64)
+        layer.forward(np.ones((2, 5, 3)), None, np.array([2, 1, 2, 1, 1]))
+    finally:
+        minirnn.set_num_threads(before)
+    assert seen == [[slice(0, 2), slice(2, 5)]]

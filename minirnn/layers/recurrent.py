@@ -29,6 +29,7 @@ import numpy as np
 
 from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
                        make_rng)
+from .._threads import for_rows
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -55,11 +56,12 @@ def check_keep(keep, T: int, B: int):
         raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
 
 
-def keep_factor(keep, t: int, n: int | None = None):
+def keep_factor(keep, t: int, n: int | slice | None = None):
     """The factor for step t, shaped to broadcast over ``(n, H)`` (the first n rows of the
-    batch: the sequences still running): a scalar or ``(n, 1)``."""
+    batch: the sequences still running; or the rows of a slice ``n``): a scalar or ``(n, 1)``."""
     k = keep[t]
-    return k if np.ndim(k) == 0 else np.asarray(k)[:n, None]
+    rows = n if isinstance(n, slice) else slice(n)
+    return k if np.ndim(k) == 0 else np.asarray(k)[rows, None]
 
 
 def reverse_keep(keep, lengths=None):
@@ -472,16 +474,20 @@ class RNN(RecurrentLayer, _RNNParams):
         Hbuf[0] = 0 if state is None else state[0][0]
         # all input projections at once: P_t = X_t W_xh + b_h  ->  (T, B, H), written into H[1:]
         np.matmul(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))
-        Hbuf[1:] += p["b_h"]
-        W_hh = p["W_hh"]
+        W_hh, b_h = p["W_hh"], p["b_h"]
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
-        for t in range(T):                                     # H_{t+1} = f(P_t + H_t W_hh)
-            n = sizes[t]                                       # rows [:n] (longest first)
-            h = Hbuf[t + 1, :n]
-            h += Hbuf[t, :n] @ W_hh
-            _activate(h, self.nonlinearity, out=h)
-            if n < B:
-                Hbuf[t + 1, n:] = 0                            # a finished sequence outputs 0
+
+        def recurrence(rows):                                  # rows a:b of the batch (each row's
+            a, b = rows.start, rows.stop                       # recurrence is its own)
+            Hbuf[1:, a:b] += b_h                               # P_t = X_t W_xh + b_h
+            for t in range(T):                                 # H_{t+1} = f(P_t + H_t W_hh)
+                n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
+                h = Hbuf[t + 1, a:n]
+                h += Hbuf[t, a:n] @ W_hh
+                _activate(h, self.nonlinearity, out=h)
+                if n < b:
+                    Hbuf[t + 1, n:b] = 0                       # a finished sequence outputs 0
+        for_rows(recurrence, B, T * H)                         # blocks of rows in threads, if set
         self.cache = RNNCache(X=X, H=Hbuf, lengths=lengths)
         Hs = Hbuf[1:]
         Hs.flags.writeable = False                             # backward reads H: keep it intact
@@ -499,30 +505,34 @@ class RNN(RecurrentLayer, _RNNParams):
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
-        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # (T, B, H) f'(Z_t) from H_t, all t
         dh_next = (np.zeros((B, H), Hbuf.dtype) if dstate is None
                    else dstate[0][0].astype(Hbuf.dtype))       # dL/dH_T from after the window (B, H)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
-        for t in reversed(range(T)):
-            n = sizes[t]                                       # rows [:n] (longest first)
-            dz, dh = dZ[t, :n], dh_next[:n]
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
-            np.add(dHs[t, :n], dh, out=dz)
-            if self.record_grad_norms:
-                self.dh_norms[t] = np.linalg.norm(dz)
-            dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
-            np.matmul(dz, W_hh_T, out=dh)                      # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
-            if keep is not None:
-                dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
-            if n < B:
-                dZ[t, n:] = 0                                  # padded steps: no gradient
-        del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
+
+        def recurrence(rows):                                  # rows a:b of the batch (each row's
+            a, b = rows.start, rows.stop                       # recurrence is its own)
+            fprime = activation_grad(Hbuf[1:, a:b], self.nonlinearity)  # f'(Z_t) from H_t, all t
+            for t in reversed(range(T)):
+                n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
+                dz, dh = dZ[t, a:n], dh_next[a:n]
+                # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
+                np.add(dHs[t, a:n], dh, out=dz)
+                if self.record_grad_norms:                     # (one block: see for_rows below)
+                    self.dh_norms[t] = np.linalg.norm(dz)
+                dz *= fprime[t, :n - a]                        # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
+                np.matmul(dz, W_hh_T, out=dh)                  # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
+                if keep is not None:
+                    dh *= keep_factor(keep, t, slice(a, n))    # truncation: 0 cuts, 1/p reweights
+                if n < b:
+                    dZ[t, n:b] = 0                             # padded steps: no gradient
+        for_rows(recurrence, B, T * H, split=not self.record_grad_norms)  # blocks of rows in threads
+        del W_hh_T                                             # freed before the GEMMs' temporaries
         dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
         g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
         g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t  (H, H)
-        g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t      (H,)
+        g["b_h"] += dZ2.T @ np.ones(T * B, dZ2.dtype)          # dL/db_h  = sum_t sum_b dZ_t (H,), a matvec
         dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dstate0
