@@ -36,10 +36,15 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["set_num_threads", "get_num_threads", "for_rows", "row_blocks", "MIN_ELEMENTS"]
+__all__ = ["set_num_threads", "get_num_threads", "for_rows", "matmul_at", "row_blocks",
+           "MIN_ELEMENTS", "MIN_ROWS"]
 
 #: Fewest entries (rows x columns) a block of rows must hold to be worth a thread.
 MIN_ELEMENTS = 1 << 15
+#: Fewest rows a block must hold: with fewer, a block's products re-read their weight
+#: matrix for little work (the 0.17 book's batch of 32 stays one block, BLAS's threads
+#: share its products instead).
+MIN_ROWS = 128
 
 
 def _default_threads() -> int:
@@ -108,9 +113,10 @@ def get_num_threads() -> int:
 
 def row_blocks(num_rows: int, row_size: int = 1, threads: int | None = None) -> list[slice]:
     """``num_rows`` rows cut into at most ``threads`` equal, contiguous blocks, each of at
-    least ``MIN_ELEMENTS / row_size`` rows (entries per row: ``row_size``)."""
+    least ``MIN_ROWS`` rows and ``MIN_ELEMENTS / row_size`` rows (entries per row:
+    ``row_size``)."""
     threads = _num_threads if threads is None else threads
-    min_rows = max(1, -(-MIN_ELEMENTS // max(1, row_size)))   # ceil(MIN_ELEMENTS / row_size)
+    min_rows = max(MIN_ROWS, -(-MIN_ELEMENTS // max(1, row_size)))  # ceil(MIN_ELEMENTS / row_size)
     k = max(1, min(threads, num_rows // min_rows))
     bounds = [num_rows * i // k for i in range(k + 1)]
     return [slice(bounds[i], bounds[i + 1]) for i in range(k)]
@@ -133,7 +139,11 @@ def for_rows(body, num_rows: int, row_size: int = 1, split: bool = True) -> None
     per row) decides whether the work is big enough to split (``MIN_ELEMENTS``).  An
     exception in any block is raised here, after every block has finished.  ``split=False``:
     one block, ``body(slice(0, num_rows))`` (for a body that needs every row at once)."""
-    blocks = row_blocks(num_rows, row_size) if split else [slice(0, num_rows)]
+    for_rows_blocks(body, row_blocks(num_rows, row_size) if split else [slice(0, num_rows)])
+
+
+def for_rows_blocks(body, blocks: list) -> None:
+    """``for_rows`` over the given ``blocks`` (slices), the first in the calling thread."""
     if len(blocks) == 1:
         body(blocks[0])
         return
@@ -149,3 +159,23 @@ def for_rows(body, num_rows: int, row_size: int = 1, split: bool = True) -> None
         _set_blas_threads(_num_threads)
     for f in futures:
         f.result()                                 # re-raise a worker's exception
+
+
+def matmul_at(a, b):
+    """``a^T b`` for ``a (N, m)`` and ``b (N, k)`` (or ``(N,)``): a sum over the N rows, as
+    in every weight gradient (``dL/dW = X^T dZ``).  With threads, each block of rows gives
+    its own ``a[rows]^T b[rows]`` and the blocks' results are added: OpenBLAS's own threads
+    split such a product (N large, m and k small) badly (``benchmarks/throughput.py
+    --choices``).  One block: exactly ``a.T @ b``."""
+    blocks = row_blocks(len(a), a.shape[1] + (b.shape[1] if b.ndim > 1 else 1))
+    if len(blocks) == 1:
+        return a.T @ b
+    parts = [None] * len(blocks)
+
+    def block(rows):
+        parts[blocks.index(rows)] = a[rows].T @ b[rows]
+    for_rows_blocks(block, blocks)
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total

@@ -28,6 +28,7 @@ def test_row_blocks_cover_the_rows_once(num_rows, row_size, n):
     assert 1 <= len(blocks) <= n
     if len(blocks) > 1:                                 # only blocks worth a thread
         assert min(b.stop - b.start for b in blocks) * row_size >= _threads.MIN_ELEMENTS
+        assert min(b.stop - b.start for b in blocks) >= _threads.MIN_ROWS
 
 
 def test_for_rows_runs_blocks_in_other_threads_and_matches_one_thread(threads):
@@ -61,6 +62,16 @@ def test_for_rows_raises_a_workers_exception_after_every_block(threads):
     with pytest.raises(ArithmeticError, match="block at"):
         _threads.for_rows(body, 1 << 16)
     assert done == [slice(0, 1 << 15)]
+
+
+def test_matmul_at_is_the_sum_of_its_blocks(threads):
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((70000, 5)), rng.standard_normal((70000, 3))
+    for n in (1, 3):
+        threads(n)
+        np.testing.assert_allclose(_threads.matmul_at(a, b), a.T @ b, rtol=1e-12)
+        np.testing.assert_allclose(_threads.matmul_at(a, b[:, 0]), a.T @ b[:, 0], rtol=1e-12)
+    assert len(_threads.row_blocks(70000, 8)) == 3          # it did split
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", None])
@@ -148,7 +159,7 @@ def test_a_training_step_same_with_one_and_two_threads(threads):
 
 # ---- the gradient checks and equalities again, with every split into row blocks ----------
 # Re-collected here under a fixture that sets two threads and makes every block worth a
-# thread (MIN_ELEMENTS = 1), so the recurrences and the softmax run in row blocks even at
+# thread (MIN_ELEMENTS = MIN_ROWS = 1), so the recurrences and the softmax run in row blocks even at
 # the tiny shapes the checks use: lengths (a block's running rows), truncation factors
 # per sequence, the initial state's gradient, stacks and both directions.
 from test_bptt import test_regular_truncation_gradient_check as test_truncation_gradients_in_blocks  # noqa: E402,E501
@@ -168,6 +179,7 @@ def _blocks_everywhere(request, monkeypatch):
         before = minirnn.get_num_threads()
         minirnn.set_num_threads(2)
         monkeypatch.setattr(_threads, "MIN_ELEMENTS", 1)
+        monkeypatch.setattr(_threads, "MIN_ROWS", 1)
         yield
         minirnn.set_num_threads(before)
     else:
@@ -185,6 +197,7 @@ def test_the_checks_above_do_split(monkeypatch):
     before = minirnn.get_num_threads()
     minirnn.set_num_threads(2)
     monkeypatch.setattr(_threads, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
     import minirnn.layers.recurrent as recurrent
     monkeypatch.setattr(recurrent, "for_rows", spy)
     try:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._checks import (check_array, check_float_dtype, check_positive_int, check_probability,
                        check_token_ids, make_rng)
+from .._threads import matmul_at
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -137,8 +138,9 @@ class Linear(Layer):
         W = self.params["W"]
         x2 = x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
-        self.grads["W"] += x2.T @ d2                          # dL/dW = x^T dout   (in, out)
-        self.grads["b"] += d2.T @ np.ones(len(d2), d2.dtype)  # dL/db = sum_n dout (out,), a matvec
+        # sums over the N rows, matmul_at(A, B) = A^T B (in row blocks: minirnn._threads)
+        self.grads["W"] += matmul_at(x2, d2)                  # dL/dW = x^T dout   (in, out)
+        self.grads["b"] += matmul_at(d2, np.ones(len(d2), d2.dtype))  # dL/db = sum_n dout (out,)
         W_T = np.ascontiguousarray(W.T)                       # (out, in): BLAS is faster on a copy
         return (d2 @ W_T).reshape(x.shape)                    # dL/dx = dout W^T   (..., in)
 

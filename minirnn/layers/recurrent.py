@@ -29,7 +29,7 @@ import numpy as np
 
 from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
                        make_rng)
-from .._threads import for_rows
+from .._threads import for_rows, matmul_at
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -530,9 +530,10 @@ class RNN(RecurrentLayer, _RNNParams):
         for_rows(recurrence, B, T * H, split=not self.record_grad_norms)  # blocks of rows in threads
         del W_hh_T                                             # freed before the GEMMs' temporaries
         dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
-        g["W_xh"] += X.reshape(T * B, D).T @ dZ2               # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
-        g["W_hh"] += Hbuf[:-1].reshape(T * B, H).T @ dZ2       # dL/dW_hh = sum_t H_{t-1}^T dZ_t  (H, H)
-        g["b_h"] += dZ2.T @ np.ones(T * B, dZ2.dtype)          # dL/db_h  = sum_t sum_b dZ_t (H,), a matvec
+        # the weight gradients: sums over all T*B rows, matmul_at(A, B) = A^T B (in row blocks)
+        g["W_xh"] += matmul_at(X.reshape(T * B, D), dZ2)       # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
+        g["W_hh"] += matmul_at(Hbuf[:-1].reshape(T * B, H), dZ2)  # dL/dW_hh = sum_t H_{t-1}^T dZ_t (H, H)
+        g["b_h"] += matmul_at(dZ2, np.ones(T * B, dZ2.dtype))  # dL/db_h  = sum_t sum_b dZ_t      (H,)
         dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dstate0
