@@ -187,6 +187,18 @@ def make_minirnn_step(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> Callable[[]
     return step
 
 
+def on_one_thread(step: Callable) -> Callable:
+    """``step`` run with ``minirnn.set_num_threads(1)`` (minirnn's row blocks and OpenBLAS),
+    then the run's thread count again: minirnn's speed-up from its threads, taking turns."""
+    def one_thread_step():
+        set_num_threads(1)
+        try:
+            return step()
+        finally:
+            set_num_threads(THREADS)
+    return one_thread_step
+
+
 def randn(rng: np.random.Generator, *shape, scale: float = 1.0, dtype=np.float32) -> np.ndarray:
     """Normal random entries of the given shape, in ``dtype``."""
     return (scale * rng.standard_normal(shape)).astype(dtype)
@@ -656,6 +668,8 @@ def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block:
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
     if use_torch and cfg.has_torch:
         steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
+    if THREADS > 1:                                            # the same step on one thread, in
+        steps["minirnn_1thread"] = on_one_thread(make_minirnn_step(make_model(cfg), X, Y))  # turn
     cpu = {}
     times = time_in_turns(steps, repeats, warmup, block, progress, cpu)
     if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
@@ -746,6 +760,19 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
                      f"{cpu['gemm'] / cpu['minirnn']:.0%} | "
                      + ("n/a | n/a |" if "torch" not in cpu else
                         f"{cpu['torch'] * 1e3:.1f} | {cpu['torch'] / cpu['minirnn']:.2f}x |"))
+    if threads > 1:
+        lines += ["", f"minirnn with {threads} threads against minirnn with one (the same step, taking "
+                  "turns in the same run; `minirnn.set_num_threads`):", "",
+                  f"| configuration | minirnn 1 thread tokens/s | minirnn {threads} threads tokens/s | "
+                  "speed-up (median step) | speed-up (fastest step) |", "|---|---:|---:|---:|---:|"]
+        for r in results:
+            c, med, fast = r["config"], r["median_s"], r["fastest_s"]
+            tokens = c["batch_size"] * c["num_steps"]
+            least = 1.6 if c["name"] == "1.0 scratch" else None
+            lines.append(f"| {c['name']} | {_rate(tokens / med['minirnn_1thread'])} | "
+                         f"{_rate(tokens / med['minirnn'])} | "
+                         f"{_ratio(med['minirnn_1thread'] / med['minirnn'], least)} | "
+                         f"{fast['minirnn_1thread'] / fast['minirnn']:.2f}x |")
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
               "| traced / nominal | peak RSS growth MB | RSS growth / nominal | RSS baseline MB |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -813,7 +840,7 @@ def main(argv=None) -> int:
     else:
         configs = [c for c in CONFIGS if not args.configs or c.name in args.configs]
     version = None if args.no_torch else torch_version()
-    total = sum((3 if version and cfg.has_torch else 2) * args.repeats
+    total = sum((3 if version and cfg.has_torch else 2) * args.repeats + (args.threads > 1) * args.repeats
                 + (2 * args.naive_repeats if cfg.has_naive and not args.no_naive else 0)
                 for cfg in configs)
     load_start = os.getloadavg()[0]

@@ -99,7 +99,7 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
     with _pool_lock:
-        if _pool is not None and n != _num_threads:
+        if _pool is not None and _pool._max_workers < n - 1:    # too small: a new one when used
             _pool.shutdown(wait=True)
             _pool = None
         _num_threads = n
