@@ -434,7 +434,9 @@ class RNN(RecurrentLayer, _RNNParams):
 
     Only the recurrence is a Python loop: input projections and weight gradients are one
     GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
-    inputs).  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
+    inputs).  Each row of the batch has its own recurrence, so the loops are written for
+    rows ``a:b`` and ``minirnn._threads.for_rows`` runs them: all rows at once, or blocks
+    of rows in threads after ``minirnn.set_num_threads(n > 1)``.  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
     into it would change the gradient, so NumPy refuses (copy it to change it).
 
     ``num_layers``, ``bidirectional`` and ``dropout`` are PyTorch's: a stack of these
