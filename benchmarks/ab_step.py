@@ -7,11 +7,13 @@
 The step is ``benchmarks/throughput.py``'s (forward, ``SoftmaxCrossEntropy``, backward,
 ``clip_grad_norm`` theta 1, SGD lr 1, float32, random ids), run by each checkout's own
 code.  ``--baseline COMMIT`` extracts that commit's ``minirnn/`` (``git archive``) into a
-temporary folder; then, for every shape and thread count, a fresh process of each
-checkout times ``--steps`` steps after 5 warm-up steps, the two taking turns ``--pairs``
-times (which goes first alternates), so a machine shared with other jobs slows both alike.
-A process's thread count is set before NumPy loads: ``OPENBLAS_NUM_THREADS`` (BLAS) and,
-where the checkout has it, ``minirnn.set_num_threads`` (its own threads over rows).
+temporary folder as the package ``minirnn_before`` (its imports are relative), and for
+every thread count a fresh process imports both, builds the step with each, and times
+them taking turns, step by step, ``--steps`` steps each after 5 warm-up steps, ``--pairs``
+times per shape: a machine shared with other jobs slows both alike.  The thread count is
+set before NumPy loads (``OPENBLAS_NUM_THREADS``) and, where a checkout has it, by its
+``minirnn.set_num_threads`` (its own threads over rows).  ``--processes``: each checkout in
+fresh processes of its own instead, taking turns (slower, and noisier on a busy machine).
 
 Printed: per shape and thread count, the median wall time and CPU time (``process_time``:
 with two threads, both threads' CPU time adds up) of a step in each pair, the ratios
@@ -73,6 +75,61 @@ def child(shape: str, steps: int) -> dict:
             "has_threads": hasattr(minirnn, "set_num_threads")}
 
 
+def make_step(pkg: str, shape: str):
+    """The training step at ``shape`` built with the package named ``pkg``."""
+    import importlib
+
+    import numpy as np
+    lib = importlib.import_module(pkg)
+    losses, models, optim = (importlib.import_module(f"{pkg}.{m}") for m in ("losses", "models", "optim"))
+    cell, H, B, T, extra = SHAPES[shape]
+    rng = np.random.default_rng(0)
+    model = models.RNNLM(V, H, seed=0, **({"cell": cell, **extra} if cell != "rnn" else {}))
+    opt, loss = optim.SGD(model.params, model.grads, 1.0), losses.SoftmaxCrossEntropy()
+    X, Y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+
+    def step():
+        model.zero_grad()
+        logits, _ = model.forward(X)
+        value = loss.forward(logits, Y)
+        model.backward(loss.backward())
+        optim.clip_grad_norm(model.grads, 1.0)
+        opt.step()
+        return value
+    return lib, step
+
+
+def child_in_turns(shapes: list, steps: int, pairs: int) -> list:
+    """Both checkouts in this process (``minirnn_before`` and ``minirnn``), taking turns
+    step by step: per shape, ``pairs`` rounds of ``steps`` timed steps each."""
+    import time
+
+    import numpy as np
+    threads = int(os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+    out = []
+    for shape in shapes:
+        built = {name: make_step(pkg, shape) for name, pkg in (("before", "minirnn_before"),
+                                                               ("after", "minirnn"))}
+        for lib, _ in built.values():
+            if hasattr(lib, "set_num_threads"):
+                lib.set_num_threads(threads)
+        rounds = []
+        for _ in range(pairs):
+            wall = {name: [] for name in built}
+            cpu = {name: [] for name in built}
+            for i in range(steps + 5):
+                for name, (_, step) in (built.items() if i % 2 else reversed(built.items())):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    step()
+                    if i >= 5:
+                        wall[name].append(time.perf_counter() - t0)
+                        cpu[name].append(time.process_time() - c0)
+            rounds.append({name: {"wall": float(np.median(wall[name])),
+                                  "cpu": float(np.median(cpu[name]))} for name in built})
+        out.append(rounds)
+    return out
+
+
 def run_child(path: str, shape: str, threads: int, steps: int) -> dict:
     env = dict(os.environ, PYTHONPATH=path, OPENBLAS_NUM_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -84,10 +141,15 @@ def run_child(path: str, shape: str, threads: int, steps: int) -> dict:
 
 
 def extract(commit: str, repo: str, into: str) -> str:
-    """``commit``'s ``minirnn/`` package, extracted into the folder ``into``."""
+    """``commit``'s ``minirnn/`` package, extracted into the folder ``into``, and a copy of it
+    named ``minirnn_before`` (for ``--in-turns``)."""
     archive = subprocess.run(["git", "-C", repo, "archive", commit, "minirnn"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    before = os.path.join(into, "before")
+    os.makedirs(before)
+    subprocess.run(["cp", "-r", os.path.join(into, "minirnn"), os.path.join(before, "minirnn_before")],
+                   check=True)
     return into
 
 
@@ -101,10 +163,16 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--pairs", type=int, default=3, help="turns of each pair (default 3)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps a process (default 20)")
+    parser.add_argument("--processes", action="store_true",
+                        help="each checkout in fresh processes of its own, taking turns")
     parser.add_argument("--child", choices=list(SHAPES), help=argparse.SUPPRESS)
+    parser.add_argument("--child-in-turns", nargs="+", choices=list(SHAPES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.steps)))
+        return 0
+    if args.child_in_turns:
+        print(json.dumps(child_in_turns(args.child_in_turns, args.steps, args.pairs)))
         return 0
     if args.shape:                                   # the old interface: this checkout alone
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -120,6 +188,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="minirnn-ab-") as tmp:
         before = extract(args.baseline, repo, tmp)
         for threads in args.threads:
+            if not args.processes:                   # both in one process, taking turns
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.path.join(tmp, "before")]),
+                           OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                           MKL_NUM_THREADS=str(threads))
+                res = subprocess.run([sys.executable, os.path.abspath(__file__), "--child-in-turns",
+                                      *args.shapes, "--steps", str(args.steps), "--pairs",
+                                      str(args.pairs)], env=env, capture_output=True, text=True)
+                if res.returncode != 0:
+                    raise RuntimeError(f"the steps with {threads} thread(s) failed:\n{res.stderr}")
+                for shape, pairs in zip(args.shapes, json.loads(res.stdout.strip().splitlines()[-1])):
+                    rows.append((threads, shape, pairs))
+                continue
             for shape in args.shapes:
                 pairs = []
                 for i in range(args.pairs):
@@ -137,9 +217,12 @@ def main(argv=None) -> int:
           + (f" --shapes {' '.join(args.shapes)}" if args.shapes != list(SHAPES) else "")
           + (f" --pairs {args.pairs}" if args.pairs != 3 else "")
           + (f" --steps {args.steps}" if args.steps != 20 else "")
+          + (" --processes" if args.processes else "")
           + f"`: {args.baseline} (before) against {head} (after), load average {load0:.1f} "
-          f"at the start, {load1:.1f} at the end; median of {args.steps} steps a process, "
-          f"{args.pairs} pairs.\n")
+          f"at the start, {load1:.1f} at the end; median of {args.steps} steps each, "
+          + ("in fresh processes taking turns" if args.processes else
+             "both in one process, taking turns step by step")
+          + f", {args.pairs} rounds per row.\n")
     print("| threads | shape | before ms (wall) | after ms (wall) | after / before (wall) | "
           "before ms (CPU) | after ms (CPU) | after / before (CPU) |")
     print("|---:|---|---|---|---|---|---|---|")
