@@ -36,7 +36,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["set_num_threads", "get_num_threads", "for_rows", "matmul_at", "row_blocks",
+import numpy as np
+
+__all__ = ["set_num_threads", "get_num_threads", "for_rows", "matmul_at", "matmul_rows", "row_blocks",
            "MIN_ELEMENTS", "MIN_ROWS"]
 
 #: Fewest entries (rows x columns) a block of rows must hold to be worth a thread.
@@ -64,7 +66,6 @@ def _find_blas_set_num_threads():
     """OpenBLAS's ``set_num_threads`` in the library NumPy loaded, or None (another BLAS,
     or not Linux).  The same look-up ``threadpoolctl`` makes, for the one BLAS NumPy wheels
     bundle."""
-    import numpy as np                          # noqa: F401  (loads BLAS)
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
@@ -179,3 +180,13 @@ def matmul_at(a, b):
     for part in parts[1:]:
         total += part
     return total
+
+
+def matmul_rows(a, b, out):
+    """``a b`` into ``out`` for ``a (N, k)``, ``b (k, m)``, ``out (N, m)``: each block of rows
+    ``out[rows] = a[rows] b`` (``for_rows``; one BLAS thread a block).  One block: exactly
+    ``np.matmul(a, b, out=out)``."""
+    def block(rows):
+        np.matmul(a[rows], b, out=out[rows])
+    for_rows(block, len(a), a.shape[1] + out.shape[1])
+    return out

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
                        make_rng)
-from .._threads import for_rows, matmul_at
+from .._threads import for_rows, matmul_at, matmul_rows
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -475,7 +475,7 @@ class RNN(RecurrentLayer, _RNNParams):
         Hbuf = np.empty((T + 1, B, H), dtype=p["W_hh"].dtype)  # H[0] = H_0, H[t] = H_t
         Hbuf[0] = 0 if state is None else state[0][0]
         # all input projections at once: P_t = X_t W_xh + b_h  ->  (T, B, H), written into H[1:]
-        np.matmul(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))
+        matmul_rows(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))  # (row blocks)
         W_hh, b_h = p["W_hh"], p["b_h"]
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
 
@@ -539,5 +539,6 @@ class RNN(RecurrentLayer, _RNNParams):
         dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dstate0
-        dX = (dZ2 @ p["W_xh"].T).reshape(T, B, D)              # dL/dX_t  = dZ_t W_xh^T  (T, B, D)
-        return dX, dstate0
+        dX = np.empty((T * B, D), dZ2.dtype)
+        matmul_rows(dZ2, p["W_xh"].T, out=dX)                  # dL/dX_t  = dZ_t W_xh^T  (T*B, D)
+        return dX.reshape(T, B, D), dstate0
