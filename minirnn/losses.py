@@ -66,22 +66,22 @@ class SoftmaxCrossEntropy:
         # row sums (read e); the division by s waits for backward, which reads e once anyway.
         # Beyond that, each row is shifted by its max (e <= 1), a pass more.
         safe = np.log(np.finfo(dtype).max) / 2                     # 44 in float32
-        m = None
-        if z.size and (z.max() > safe or z.min() < -safe):
-            m = z.max(axis=1, keepdims=True)                       # (N, 1) max_j z_j
-        e, s = np.empty_like(z), np.empty(N, dtype)                # (N, V), (N,)
+        e, s, e_y, nll = np.empty_like(z), np.empty(N, dtype), np.empty(N, dtype), np.empty(N, dtype)
+        at_y = np.arange(N) * V + y                                # flat index of (n, y_n) in (N, V)
         ones = np.ones(V, dtype)
 
-        def softmax_rows(rows):                                    # for a block of rows:
-            np.exp(z[rows] if m is None else z[rows] - m[rows], out=e[rows])  # e_j = exp(z_j - m)
+        def cross_entropy_rows(rows):                              # for a block of rows:
+            zr = z[rows]
+            shift = zr.size > 0 and (zr.max() > safe or zr.min() < -safe)  # rare: exp could overflow
+            m = zr.max(axis=1, keepdims=True) if shift else 0      # (n, 1) max_j z_j, or 0
+            np.exp(zr - m if shift else zr, out=e[rows])           # e_j = exp(z_j - m)
             np.matmul(e[rows], ones, out=s[rows])                  # s = sum_j e_j (a BLAS matvec)
-        for_rows(softmax_rows, N, V)                               # threads: minirnn._threads
-        at_y = np.arange(N) * V + y                                # flat index of (n, y_n) in (N, V)
-        e_y = e.reshape(-1)[at_y]                                  # (N,) e_target
-        if m is None:
-            nll = np.log(s / e_y)                                  # -log p_y = log(s / e_y)
-        else:                                                      # (e_y may underflow to 0 here)
-            nll = np.log(s) - (z.reshape(-1)[at_y] - m[:, 0])      # -log p_y = log s - (z_y - m)
+            e_y[rows] = e.reshape(-1)[at_y[rows]]                  # e_target
+            if shift:                                              # (e_y may underflow to 0 here)
+                nll[rows] = np.log(s[rows]) - (z.reshape(-1)[at_y[rows]] - m[:, 0])  # log s - (z_y - m)
+            else:
+                nll[rows] = np.log(s[rows] / e_y[rows])            # -log p_y = log(s / e_y)
+        for_rows(cross_entropy_rows, N, V)                         # threads: minirnn._threads
         if mask is None:
             weights, count = None, targets.size
         else:
@@ -101,19 +101,20 @@ class SoftmaxCrossEntropy:
         scale = dout / count if count else 0.0                     # 1/N: the loss is a mean of N
         if weights is not None:
             scale = weights * scale                                # (N,) w/N: masked tokens count 0
-        r = scale / s                                              # (N,) scale / s: p = e / s
         d = np.empty_like(e)                                       # (N, V), new (cache kept)
 
-        def grad_rows(rows):
-            np.multiply(e[rows], r[rows, None], out=d[rows])       # p_j * scale = e_j * (scale / s)
+        def grad_rows(rows):                                       # for a block of rows:
+            r = (scale if weights is None else scale[rows]) / s[rows]  # (n,) scale / s: p = e / s
+            np.multiply(e[rows], r[:, None], out=d[rows])          # p_j * scale = e_j * (scale / s)
+            d.reshape(-1)[at_y[rows]] = (e_y[rows] - s[rows]) * r  # (p_y - 1) * scale, no cancellation
         for_rows(grad_rows, len(d), d.shape[1])
-        d.reshape(-1)[at_y] = (e_y - s) * r                        # (p_y - 1) * scale, no cancellation
         return _restore_layout(d, shape, order)                    # (..., V) as the logits
 
 
 class _SoftmaxCache(NamedTuple):
     """What ``SoftmaxCrossEntropy.backward`` needs, over the N rows in the logits' memory order."""
     e: np.ndarray             # (N, V) exp(z - m): the softmax before dividing by s
+                              # (m = 0, or each row's max in a block with large logits)
     s: np.ndarray             # (N,)   sum_j e_j
     e_y: np.ndarray           # (N,)   each row's e at its target
     at_y: np.ndarray          # (N,)   flat index of each row's target in (N, V)
