@@ -1,7 +1,7 @@
 """Step through one forward and one backward pass of a tiny RNN language model.
 
     python examples/step_through_backprop.py     # prints every quantity, and the pdb
-                                                 # commands that stop in RNN.backward's loop
+                                                 # commands that stop in RNN.backward_steps' loop
 
 A vocabulary of 4 tokens, 3 hidden units, 3 time steps, batch 1: every array is small
 enough to read whole.  The book's names: X_t one-hot inputs, H_t hidden states,
@@ -23,8 +23,9 @@ from minirnn.models import RNNLM
 
 
 def backward_loop_line() -> tuple[str, int]:
-    """(file relative to the clone's root, line) of the time loop in ``RNN.backward``."""
-    lines, first = inspect.getsourcelines(RNN.backward)
+    """(file relative to the clone's root, line) of the time loop in ``RNN.backward_steps``
+    (the derivatives ``RNN.backward`` runs)."""
+    lines, first = inspect.getsourcelines(RNN.backward_steps)
     offset = next(i for i, line in enumerate(lines) if "for t in reversed(range(T)):" in line)
     path = Path(inspect.getsourcefile(RNN)).resolve()
     root = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ X = np.array([[0, 1, 2]])                          # (B=1, T=3): input tokens
 Y = np.array([[1, 2, 3]])                          # targets: X shifted by one token
 
 file, line = backward_loop_line()
-print("To stop in RNN.backward's time loop and watch dh_next flow back, from the clone's root:")
+print("To stop in RNN.backward_steps' time loop and watch dh_next flow back, from the clone's root:")
 print("    PYTHONPATH=. python -m pdb examples/step_through_backprop.py")
 print(f"    (Pdb) b {file}:{line}")
 print("    (Pdb) c")
@@ -64,7 +65,7 @@ print("O_t (logits[0]):\n", logits[0])
 print(f"L = mean_t -log softmax(O_t)[y_t] = {loss:.4f}")
 
 # %% [markdown]
-# Backward: the breakpoint above stops in RNN.backward at every step t.
+# Backward: the breakpoint above stops in RNN.backward_steps at every step t.
 # %%
 dlogits = loss_fn.backward()                       # (softmax(O) - onehot(Y)) / (B*T)
 model.zero_grad()

@@ -229,3 +229,37 @@ def test_bucket_batches_group_similar_lengths_cover_every_index_and_are_seeded()
     assert all(np.array_equal(a, b) for a, b in zip(batches, bucket_batches(lengths, 32, seed=3)))
     assert not all(np.array_equal(a, b) for a, b in zip(batches, bucket_batches(lengths, 32, seed=4)))
     assert len(bucket_batches(lengths, 300, seed=0, drop_last=True)) == 3
+
+
+# ----------------------------------------------------------------- masked losses
+def test_the_masked_loss_is_a_mean_over_real_tokens_and_padding_changes_nothing():
+    """SoftmaxCrossEntropy(mask=...) divides by the real tokens: padding a batch further
+    (more steps of padding, any logits and targets there) changes neither the loss nor
+    the gradient at real positions.  The 0.17 book's MaskedSoftmaxCELoss (a mean over all
+    T positions of each row, padding counted as 0) changes with the padding: T=4 vs T=8
+    halves it, and it is not the per-token loss."""
+    from minirnn.losses import SoftmaxCrossEntropy
+    rng = np.random.default_rng(0)
+    lengths = np.array([4, 1, 3])
+    logits = rng.standard_normal((3, 8, 5))
+    targets = rng.integers(0, 5, (3, 8))
+    loss = SoftmaxCrossEntropy()
+    values, grads = [], []
+    for T in (4, 8):
+        mask = sequence_mask(lengths, T)
+        values.append(loss.forward(logits[:, :T], targets[:, :T], mask=mask))
+        grads.append(loss.backward()[:, :4])
+    assert values[0] == pytest.approx(values[1], rel=1e-15)
+    np.testing.assert_allclose(grads[0] * sequence_mask(lengths, 4)[..., None],
+                               grads[1] * sequence_mask(lengths, 4)[..., None], rtol=1e-15)
+    assert not grads[1][~sequence_mask(lengths, 4)].any()
+
+    def book_017(T):                                        # (l * mask).mean(dim=1).mean()
+        z = logits[:, :T] - logits[:, :T].max(-1, keepdims=True)
+        nll = np.log(np.exp(z).sum(-1)) - np.take_along_axis(z, targets[:, :T, None], -1)[..., 0]
+        return (nll * sequence_mask(lengths, T)).mean(axis=1).mean(), nll
+    (at4, nll), (at8, _) = book_017(4), book_017(8)
+    assert at8 == pytest.approx(at4 / 2)                    # the same tokens, half the loss
+    per_token = nll[sequence_mask(lengths, 4)].mean()
+    assert values[0] == pytest.approx(per_token)
+    assert at4 == pytest.approx(per_token * lengths.sum() / (3 * 4))   # scaled by 1 - padding

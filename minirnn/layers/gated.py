@@ -61,7 +61,8 @@ import numpy as np
 
 from .._checks import check_array, check_positive_int, make_rng
 from .base import DEFAULT_DTYPE, Layer, init_weight
-from .recurrent import RecurrentLayer, batch_sizes, check_state, keep_factor
+from .recurrent import (RecurrentLayer, batch_sizes, check_state, from_real_rows, input_projection,
+                        keep_factor, real_rows)
 
 __all__ = ["sigmoid", "GRUCell", "GRU", "LSTMCell", "LSTM", "GRUStepCache", "GRUCache",
            "LSTMStepCache", "LSTMCache", "GateView"]
@@ -473,8 +474,7 @@ class GRU(RecurrentLayer, _GRUParams):
         Hbuf[0] = 0 if state is None else state[0][0]
         gates = np.empty((T, B, 3 * H), dtype=dtype)         # [R | Z | H~], first X_t W_x + b
         # all input projections at once: X_t [W_xr | W_xz | W_xh] + b  ->  (T, B, 3H)
-        np.matmul(X.reshape(T * B, D), p["W_x"], out=gates.reshape(T * B, 3 * H))
-        gates += p["b"]
+        input_projection(X, p["W_x"], p["b"], gates, lengths)
         tmp_buf = np.empty((B, H), dtype=dtype)              # scratch for one (B, H) product
         if not self.reset_after:
             RH, HN = np.empty((T, B, H), dtype=dtype), None  # R_t * H_{t-1}, kept for dW_hh
@@ -522,7 +522,8 @@ class GRU(RecurrentLayer, _GRUParams):
 
     def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
         """The one-layer backward (``backward`` checked the arguments): padded steps add
-        nothing to any gradient, and a finished sequence's dL/dH passes straight through to
+        nothing to any gradient (the products after the loop read only real steps' rows),
+        and a finished sequence's dL/dH passes straight through to
         its last real step (its row of ``dh_next`` is left alone until then)."""
         X, Hbuf, gates, RH, HN, lengths = self.cache
         T, B, D = X.shape
@@ -579,28 +580,24 @@ class GRU(RecurrentLayer, _GRUParams):
             dh_prev += dhz                                   # dL/dH_{t-1} = ... + dL/dH_t * Z_t
             if keep is not None:
                 dh_prev *= keep_factor(keep, t, n)           # truncation: 0 cuts, 1/p reweights
-            if n < B:                                        # padded steps: no gradient
-                dA[t, n:] = 0
-                if HN is not None:
-                    dHW[t, n:] = 0
         del fprime
-        dA2 = dA.reshape(T * B, 3 * H)                       # (T*B, 3H): every step stacked
-        Hprev2 = Hbuf[:-1].reshape(T * B, H)                 # (T*B, H):  H_{t-1} for every t
-        g["W_x"] += X.reshape(T * B, D).T @ dA2              # dL/dW_x = sum_t X_t^T dA_t  (D, 3H)
+        dA2 = real_rows(dA, lengths)                         # (N, 3H): every real step stacked
+        Hprev2 = real_rows(Hbuf[:-1], lengths)               # (N, H):  H_{t-1} for every real step
+        g["W_x"] += real_rows(X, lengths).T @ dA2            # dL/dW_x = sum_t X_t^T dA_t  (D, 3H)
         g["b"] += np.einsum("nk->k", dA2)                    # dL/db   = sum_t sum_b dA_t  (3H,)
         if not self.reset_after:
             # dL/d[W_hr | W_hz] = sum_t H_{t-1}^T [da_r | da_z]                      (H, 2H)
             g["W_h"][:, :2 * H] += Hprev2.T @ dA2[:, :2 * H]
             # dL/dW_hh = sum_t (R_t * H_{t-1})^T da_h                                 (H, H)
-            g["W_h"][:, 2 * H:] += RH.reshape(T * B, H).T @ dA2[:, 2 * H:]
+            g["W_h"][:, 2 * H:] += real_rows(RH, lengths).T @ dA2[:, 2 * H:]
         else:
-            dHW2 = dHW.reshape(T * B, 3 * H)
+            dHW2 = real_rows(dHW, lengths)                   # (N, 3H)
             g["W_h"] += Hprev2.T @ dHW2                      # dL/dW_h  = sum_t H_{t-1}^T dHW_t  (H, 3H)
             g["b_hn"] += np.einsum("nh->h", dHW2[:, 2 * H:])  # dL/db_hn = sum_t sum_b da_h * R_t (H,)
         dstate0 = (dh_next[None],)                           # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                   # e.g. one-hot inputs (no gradient)
             return None, dstate0
-        dX = (dA2 @ p["W_x"].T).reshape(T, B, D)             # dL/dX_t = dA_t W_x^T  (T, B, D)
+        dX = from_real_rows(dA2 @ p["W_x"].T, lengths, (T, B, D))  # dL/dX_t = dA_t W_x^T  (T, B, D)
         return dX, dstate0
 
 
@@ -661,8 +658,7 @@ class LSTM(RecurrentLayer, _LSTMParams):
         Cbuf[0] = 0 if state is None else state[1][0]
         gates = np.empty((T, B, 4 * H), dtype=dtype)         # [I | F | O | C~], first X_t W_x + b
         # all input projections at once: X_t [W_xi | W_xf | W_xo | W_xc] + b  ->  (T, B, 4H)
-        np.matmul(X.reshape(T * B, D), p["W_x"], out=gates.reshape(T * B, 4 * H))
-        gates += p["b"]
+        input_projection(X, p["W_x"], p["b"], gates, lengths)
         tanh_C = np.empty((T, B, H), dtype=dtype)            # tanh(C_t), kept for backward
         hw_buf = np.empty((B, 4 * H), dtype=dtype)           # H_{t-1} W_h, all four gates
         tmp_buf = np.empty((B, H), dtype=dtype)
@@ -699,7 +695,8 @@ class LSTM(RecurrentLayer, _LSTMParams):
 
     def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
         """The one-layer backward (``backward`` checked the arguments): padded steps add
-        nothing to any gradient, and a finished sequence's dL/dH and dL/dC pass straight
+        nothing to any gradient (the products after the loop read only real steps' rows),
+        and a finished sequence's dL/dH and dL/dC pass straight
         through to its last real step (its rows of ``dh_next``, ``dc_next`` are left alone)."""
         X, Hbuf, Cbuf, gates, tanh_C, lengths = self.cache
         T, B, D = X.shape
@@ -747,15 +744,13 @@ class LSTM(RecurrentLayer, _LSTMParams):
                 k = keep_factor(keep, t, n)
                 dh_prev *= k
                 dc_prev *= k
-            if n < B:
-                dA[t, n:] = 0                                # padded steps: no gradient
         del fprime, dHdC, W_h_T
-        dA2 = dA.reshape(T * B, 4 * H)                       # (T*B, 4H): every step stacked
-        g["W_x"] += X.reshape(T * B, D).T @ dA2              # dL/dW_x = sum_t X_t^T da_t      (D, 4H)
-        g["W_h"] += Hbuf[:-1].reshape(T * B, H).T @ dA2      # dL/dW_h = sum_t H_{t-1}^T da_t  (H, 4H)
+        dA2 = real_rows(dA, lengths)                         # (N, 4H): every real step stacked
+        g["W_x"] += real_rows(X, lengths).T @ dA2            # dL/dW_x = sum_t X_t^T da_t      (D, 4H)
+        g["W_h"] += real_rows(Hbuf[:-1], lengths).T @ dA2    # dL/dW_h = sum_t H_{t-1}^T da_t  (H, 4H)
         g["b"] += np.einsum("nk->k", dA2)                    # dL/db   = sum_t sum_b da_t      (4H,)
         dstate0 = (dh_next[None], dc_next[None])             # now dL/dH_0, dL/dC_0: ((1, B, H),) * 2
         if not input_grad:                                   # e.g. one-hot inputs (no gradient)
             return None, dstate0
-        dX = (dA2 @ p["W_x"].T).reshape(T, B, D)             # dL/dX_t = da_t W_x^T  (T, B, D)
+        dX = from_real_rows(dA2 @ p["W_x"].T, lengths, (T, B, D))  # dL/dX_t = da_t W_x^T  (T, B, D)
         return dX, dstate0

@@ -106,6 +106,42 @@ def batch_sizes(lengths, num_steps: int, batch_size: int) -> list:
     return (lengths[None, :] > np.arange(num_steps)[:, None]).sum(axis=1).tolist()
 
 
+def real_rows(A: np.ndarray, lengths=None) -> np.ndarray:
+    """Every real step's rows of ``A (T, B, ...)`` stacked, step by step: ``(N, ...)``,
+    N = sum(lengths) (a copy); without lengths all ``T * B`` rows (``A.reshape``, no copy).
+    The matrix products outside the time loop run on these, so padding costs them nothing."""
+    if lengths is None:
+        return A.reshape(A.shape[0] * A.shape[1], *A.shape[2:])
+    return A[np.arange(A.shape[0])[:, None] < lengths]         # (T, B) mask: t < lengths[b]
+
+
+def from_real_rows(rows: np.ndarray, lengths, shape: tuple) -> np.ndarray:
+    """The inverse of ``real_rows``: ``rows (N, ...)`` back at their steps in a new array
+    of ``shape (T, B, ...)``, zero at padded steps."""
+    if lengths is None:
+        return rows.reshape(shape)
+    out = np.zeros(shape, dtype=rows.dtype)
+    out[np.arange(shape[0])[:, None] < lengths] = rows
+    return out
+
+
+def input_projection(X: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray,
+                     lengths=None) -> None:
+    """``out[t] = X_t W + b`` for every step at once, one GEMM ``(T*B, D) @ (D, K)``, into
+    ``out (T, B, K)``; with lengths, for the real steps only (padded rows left alone)."""
+    T, B, D = X.shape
+    if lengths is None:
+        X2, P = X.reshape(T * B, D), out.reshape(T * B, W.shape[1])
+
+        def project(rows):                                     # (row blocks: minirnn._threads)
+            np.matmul(X2[rows], W, out=P[rows])                # X_t W
+            P[rows] += b                                       # + b
+        for_rows(project, T * B, D + W.shape[1])
+    else:
+        real = np.arange(T)[:, None] < lengths                  # (T, B) t < lengths[b]
+        out[real] = X[real] @ W + b
+
+
 def longest_first(lengths):
     """The permutation that sorts a batch by length, longest first (stable), or None when
     it is sorted already (or there are no lengths)."""
@@ -247,6 +283,8 @@ class RecurrentLayer(Layer):
         the sequences still running at step t).
         """
         lengths = self.check_forward_args(X, state, lengths)
+        if lengths is not None and lengths.min() == X.shape[0]:
+            lengths = None                                    # no padding: the plain batch
         self.order = order = longest_first(lengths)           # None: already in order
         if order is not None:                                 # sort longest first
             X, lengths = X[:, order], lengths[order]
@@ -475,13 +513,12 @@ class RNN(RecurrentLayer, _RNNParams):
         Hbuf = np.empty((T + 1, B, H), dtype=p["W_hh"].dtype)  # H[0] = H_0, H[t] = H_t
         Hbuf[0] = 0 if state is None else state[0][0]
         # all input projections at once: P_t = X_t W_xh + b_h  ->  (T, B, H), written into H[1:]
-        matmul_rows(X.reshape(T * B, D), p["W_xh"], out=Hbuf[1:].reshape(T * B, H))  # (row blocks)
-        W_hh, b_h = p["W_hh"], p["b_h"]
+        input_projection(X, p["W_xh"], p["b_h"], Hbuf[1:], lengths)
+        W_hh = p["W_hh"]
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
 
         def recurrence(rows):                                  # rows a:b of the batch (each row's
             a, b = rows.start, rows.stop                       # recurrence is its own)
-            Hbuf[1:, a:b] += b_h                               # P_t = X_t W_xh + b_h
             for t in range(T):                                 # H_{t+1} = f(P_t + H_t W_hh)
                 n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
                 h = Hbuf[t + 1, a:n]
@@ -499,8 +536,9 @@ class RNN(RecurrentLayer, _RNNParams):
 
     def backward_steps(self, dHs: np.ndarray, dstate: tuple | None, keep, input_grad: bool):
         """The one-layer backward (``backward`` checked the arguments): padded steps add
-        nothing to any gradient, and a finished sequence's dL/dH passes straight through to
-        its last real step (its row of ``dh_next`` is left alone until then)."""
+        nothing to any gradient (the products after the loop read only real steps'
+        rows), and a finished sequence's dL/dH passes straight through to its last real
+        step (its row of ``dh_next`` is left alone until then)."""
         X, Hbuf, lengths = self.cache
         T, B, D = X.shape
         H = self.hidden_size
@@ -527,18 +565,15 @@ class RNN(RecurrentLayer, _RNNParams):
                 np.matmul(dz, W_hh_T, out=dh)                  # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
                 if keep is not None:
                     dh *= keep_factor(keep, t, slice(a, n))    # truncation: 0 cuts, 1/p reweights
-                if n < b:
-                    dZ[t, n:b] = 0                             # padded steps: no gradient
         for_rows(recurrence, B, T * H, split=not self.record_grad_norms)  # blocks of rows in threads
         del W_hh_T                                             # freed before the GEMMs' temporaries
-        dZ2 = dZ.reshape(T * B, H)                             # (T*B, H): every step's dZ_t stacked
-        # the weight gradients: sums over all T*B rows, matmul_at(A, B) = A^T B (in row blocks)
-        g["W_xh"] += matmul_at(X.reshape(T * B, D), dZ2)       # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
-        g["W_hh"] += matmul_at(Hbuf[:-1].reshape(T * B, H), dZ2)  # dL/dW_hh = sum_t H_{t-1}^T dZ_t (H, H)
-        g["b_h"] += matmul_at(dZ2, np.ones(T * B, dZ2.dtype))  # dL/db_h  = sum_t sum_b dZ_t      (H,)
+        dZ2 = real_rows(dZ, lengths)                           # (N, H): every real step's dZ_t stacked
+        # the weight gradients: sums over the N rows, matmul_at(A, B) = A^T B (in row blocks)
+        g["W_xh"] += matmul_at(real_rows(X, lengths), dZ2)     # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
+        g["W_hh"] += matmul_at(real_rows(Hbuf[:-1], lengths), dZ2)  # dL/dW_hh = sum_t H_{t-1}^T dZ_t (H, H)
+        g["b_h"] += matmul_at(dZ2, np.ones(len(dZ2), dZ2.dtype))  # dL/db_h = sum_t sum_b dZ_t    (H,)
         dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dstate0
-        dX = np.empty((T * B, D), dZ2.dtype)
-        matmul_rows(dZ2, p["W_xh"].T, out=dX)                  # dL/dX_t  = dZ_t W_xh^T  (T*B, D)
-        return dX.reshape(T, B, D), dstate0
+        dX = matmul_rows(dZ2, p["W_xh"].T, out=np.empty((len(dZ2), D), dZ2.dtype))  # dZ_t W_xh^T
+        return from_real_rows(dX, lengths, (T, B, D)), dstate0  # dL/dX_t  (T, B, D)
