@@ -1,4 +1,4 @@
-"""Threads for the elementwise work of a step: one switch, one pool, rows of the batch.
+"""Threads over the rows of a batch: one switch, one small pool, three helpers.
 
 NumPy's ufuncs (``np.exp``, ``np.tanh``, ``np.multiply``, ...) and its matrix products
 release the GIL while they run, so two Python threads working on two halves of the rows
@@ -6,13 +6,16 @@ of an array run on two cores at once.  That is the only parallelism minirnn adds
 BLAS's own threads, and it lives here, out of the layers' readable code: a layer writes
 its formula once for a block of rows and hands it to ``for_rows``:
 
-    def softmax_rows(rows):                      # e = exp(z), s = sum_j e_j, for z[rows]
-        np.exp(z[rows], out=e[rows])
-        np.matmul(e[rows], ones, out=s[rows])
-    for_rows(softmax_rows, len(z))
+    def recurrence(rows):                        # rows a:b of the batch (each row's own)
+        for t in range(T):                       # H_{t+1} = f(P_t + H_t W_hh)
+            ...
+    for_rows(recurrence, B, T * H)
 
-With one thread (or a small array) ``for_rows`` just calls ``softmax_rows(slice(0, n))``:
-a reader stepping through it in a debugger sees the plain formula over every row.
+With one thread (or a small array) ``for_rows`` just calls ``recurrence(slice(0, B))``: a
+reader stepping through it in a debugger sees the plain formula over every row.  Two
+helpers cover the matrix products outside the loops: ``matmul_rows(a, b, out)``
+(``out = a b``, a block of rows each) and ``matmul_at(a, b)`` (``a^T b``, the sum over the
+rows in every weight gradient ``dL/dW = X^T dZ``: each block's partial sum, added).
 
 The switch: ``minirnn.set_num_threads(n)``, for minirnn's threads and BLAS's (OpenBLAS,
 as NumPy's wheels bundle it, is found among the loaded libraries and told ``n`` too; with
