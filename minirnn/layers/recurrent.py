@@ -56,12 +56,11 @@ def check_keep(keep, T: int, B: int):
         raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
 
 
-def keep_factor(keep, t: int, n: int | slice | None = None):
+def keep_factor(keep, t: int, n: int | None = None):
     """The factor for step t, shaped to broadcast over ``(n, H)`` (the first n rows of the
-    batch: the sequences still running; or the rows of a slice ``n``): a scalar or ``(n, 1)``."""
+    batch: the sequences still running): a scalar or ``(n, 1)``."""
     k = keep[t]
-    rows = n if isinstance(n, slice) else slice(n)
-    return k if np.ndim(k) == 0 else np.asarray(k)[rows, None]
+    return k if np.ndim(k) == 0 else np.asarray(k)[:n, None]
 
 
 def reverse_keep(keep, lengths=None):
@@ -472,10 +471,13 @@ class RNN(RecurrentLayer, _RNNParams):
 
     Only the recurrence is a Python loop: input projections and weight gradients are one
     GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
-    inputs).  Each row of the batch has its own recurrence, so the loops are written for
-    rows ``a:b`` and ``minirnn._threads.for_rows`` runs them: all rows at once, or blocks
-    of rows in threads after ``minirnn.set_num_threads(n > 1)``.  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
-    into it would change the gradient, so NumPy refuses (copy it to change it).
+    inputs).  Each row of the batch has its own recurrence, so the forward loop is written
+    for rows ``a:b`` and ``minirnn._threads.for_rows`` runs it: all rows at once, or blocks
+    of rows in threads after ``minirnn.set_num_threads(n > 1)``.  The backward loop stays
+    one loop over the batch in ``backward_steps`` itself, where a debugger stops in it
+    (``examples/step_through_backprop.py``).  ``Hs`` is a read-only view of ``cache.H``,
+    which backward reads: writing into it would change the gradient, so NumPy refuses
+    (copy it to change it).
 
     ``num_layers``, ``bidirectional`` and ``dropout`` are PyTorch's: a stack of these
     one-layer layers (``RecurrentLayer``), states ``(num_layers * num_directions, B, H)``
@@ -545,28 +547,24 @@ class RNN(RecurrentLayer, _RNNParams):
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
+        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # (T, B, H) f'(Z_t) from H_t, all t
         dh_next = (np.zeros((B, H), Hbuf.dtype) if dstate is None
                    else dstate[0][0].astype(Hbuf.dtype))       # dL/dH_T from after the window (B, H)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
-
-        def recurrence(rows):                                  # rows a:b of the batch (each row's
-            a, b = rows.start, rows.stop                       # recurrence is its own)
-            fprime = activation_grad(Hbuf[1:, a:b], self.nonlinearity)  # f'(Z_t) from H_t, all t
-            for t in reversed(range(T)):
-                n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
-                dz, dh = dZ[t, a:n], dh_next[a:n]
-                # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
-                np.add(dHs[t, a:n], dh, out=dz)
-                if self.record_grad_norms:                     # (one block: see for_rows below)
-                    self.dh_norms[t] = np.linalg.norm(dz)
-                dz *= fprime[t, :n - a]                        # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
-                np.matmul(dz, W_hh_T, out=dh)                  # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
-                if keep is not None:
-                    dh *= keep_factor(keep, t, slice(a, n))    # truncation: 0 cuts, 1/p reweights
-        for_rows(recurrence, B, T * H, split=not self.record_grad_norms)  # blocks of rows in threads
-        del W_hh_T                                             # freed before the GEMMs' temporaries
+        for t in reversed(range(T)):
+            n = sizes[t]                                       # rows [:n] (longest first)
+            dz, dh = dZ[t, :n], dh_next[:n]
+            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
+            np.add(dHs[t, :n], dh, out=dz)
+            if self.record_grad_norms:
+                self.dh_norms[t] = np.linalg.norm(dz)
+            dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
+            np.matmul(dz, W_hh_T, out=dh)                      # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
+            if keep is not None:
+                dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
+        del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
         dZ2 = real_rows(dZ, lengths)                           # (N, H): every real step's dZ_t stacked
         # the weight gradients: sums over the N rows, matmul_at(A, B) = A^T B (in row blocks)
         g["W_xh"] += matmul_at(real_rows(X, lengths), dZ2)     # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
