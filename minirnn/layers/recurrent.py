@@ -561,7 +561,7 @@ class RNN(RecurrentLayer, _RNNParams):
             if self.record_grad_norms:
                 self.dh_norms[t] = np.linalg.norm(dz)
             dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
-            np.matmul(dz, W_hh_T, out=dh)                      # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
+            matmul_rows(dz, W_hh_T, out=dh)                    # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
             if keep is not None:
                 dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
         del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
