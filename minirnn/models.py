@@ -61,6 +61,14 @@ def build_model(name: str, config: dict, **kwargs):
         raise ValueError(f"config does not fit model {name!r}: {err}") from None
 
 
+def input_layer(vocab_size: int, embed_dim: int | None, rng, init: str, sigma: float, dtype):
+    """A model's first layer and its width D: ``OneHot(V)`` (D = V, the book's from-scratch
+    inputs) when ``embed_dim`` is None, else ``Embedding(V, embed_dim)`` (D = embed_dim)."""
+    if embed_dim is None:
+        return OneHot(vocab_size, dtype=dtype), vocab_size
+    return Embedding(vocab_size, embed_dim, rng=rng, init=init, sigma=sigma, dtype=dtype), embed_dim
+
+
 @register_model("rnnlm")
 class RNNLM(Module):
     """The book's RNN language model: inputs -> recurrent layer -> a linear output layer
@@ -138,12 +146,8 @@ class RNNLM(Module):
         self.init, self.sigma, self.cell, self.reset_after = init, sigma, cell, reset_after
         rng = make_rng(seed, rng)
         V, H = self.vocab_size, self.num_hiddens
-        if embed_dim is None:
-            self.add("embedding", OneHot(V, dtype=dtype))
-            D = V
-        else:
-            self.add("embedding", Embedding(V, embed_dim, rng=rng, init=init, sigma=sigma, dtype=dtype))
-            D = embed_dim
+        embedding, D = input_layer(V, embed_dim, rng, init, sigma, dtype)
+        self.add("embedding", embedding)
         stack = dict(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
                      rng=rng, init=init, sigma=sigma, dtype=dtype)
         if cell == "rnn":
@@ -328,13 +332,8 @@ class SequenceTagger(Module):
         self.embed_dim, self.cell, self.init, self.sigma = embed_dim, cell, init, sigma
         rng = make_rng(seed, rng)
         V, H = self.vocab_size, self.num_hiddens
-        if embed_dim is None:
-            self.add("embedding", OneHot(V, dtype=dtype))
-            D = V
-        else:
-            self.add("embedding", Embedding(V, embed_dim, rng=rng, init=init, sigma=sigma,
-                                            dtype=dtype))
-            D = embed_dim
+        embedding, D = input_layer(V, embed_dim, rng, init, sigma, dtype)
+        self.add("embedding", embedding)
         layer = {"rnn": RNN, "gru": GRU, "lstm": LSTM}[cell]
         self.add("rnn", layer(D, H, num_layers=num_layers, bidirectional=bidirectional,
                               dropout=dropout, rng=rng, init=init, sigma=sigma, dtype=dtype))
