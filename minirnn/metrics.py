@@ -1,4 +1,5 @@
-"""Evaluation metrics shared by every language model in minirnn.
+"""Evaluation metrics: perplexity for every language model in minirnn, BLEU for
+sequence-to-sequence outputs.
 
 Perplexity is the one number the chapter uses to compare language models, from the
 counting n-gram models of ``minirnn.ngram`` to the trained RNNs: both compute the mean
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["perplexity"]
+__all__ = ["perplexity", "bleu"]
 
 
 def perplexity(mean_nll: float) -> float:
@@ -41,3 +42,53 @@ def perplexity(mean_nll: float) -> float:
         return math.exp(mean_nll)
     except OverflowError:
         return math.inf
+
+
+def bleu(pred_seq, label_seq, k: int = 2) -> float:
+    """The book's BLEU (d2l ``bleu(pred_seq, label_seq, k)``) of one prediction against
+    one label: a brevity penalty times the clipped n-gram precisions, longer n weighted more.
+
+        BLEU = exp(min(0, 1 - len_label / len_pred)) * prod_{n=1..k} p_n^(1 / 2^n)
+
+    ``p_n`` = (n-grams of the prediction that match one in the label, each label n-gram
+    matched at most as often as it occurs there) / (n-grams in the prediction).  A perfect
+    prediction scores 1; the penalty ``exp(1 - len_label / len_pred) < 1`` catches a
+    prediction shorter than its label, which could otherwise score 1 on precision alone.
+
+    Sequences are sequences of tokens: a ``str`` is read as its characters (BLEU on
+    characters, as for the digits of a sum); for words, pass ``sentence.split()`` (the book
+    splits on spaces).  Where the book's code divides by zero this function says what it
+    does instead: an empty prediction scores 0 (nothing predicted, nothing right), and an
+    order n longer than the prediction has no n-grams to score, so its factor is left out
+    (the brevity penalty already charges a short prediction).
+
+    Args:
+        pred_seq: the predicted tokens (a str of characters, or a list of tokens).
+        label_seq: the reference tokens, at least one.
+        k: int >= 1, the longest n-gram order (the book: 2).
+
+    Returns:
+        float in [0, 1].
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1 (the longest n-gram order), got {k!r}")
+    pred, label = list(pred_seq), list(label_seq)
+    if not label:
+        raise ValueError("label_seq must hold at least one token, got an empty sequence")
+    if not pred:
+        return 0.0
+    len_pred, len_label = len(pred), len(label)
+    score = math.exp(min(0.0, 1.0 - len_label / len_pred))          # the brevity penalty
+    for n in range(1, min(k, len_pred) + 1):
+        label_counts: dict[tuple, int] = {}                          # n-gram -> count in label
+        for i in range(len_label - n + 1):
+            gram = tuple(label[i:i + n])
+            label_counts[gram] = label_counts.get(gram, 0) + 1
+        num_matches = 0
+        for i in range(len_pred - n + 1):
+            gram = tuple(pred[i:i + n])
+            if label_counts.get(gram, 0) > 0:                        # clipped: each label n-gram
+                num_matches += 1                                     # matches at most its count
+                label_counts[gram] -= 1
+        score *= (num_matches / (len_pred - n + 1)) ** (0.5 ** n)    # p_n^(1/2^n)
+    return score

@@ -1,0 +1,103 @@
+"""Data for the author tasks of the chapter's task shapes: passages of two books.
+
+Many-to-one (``examples/classify_author.py``: which book is a passage from?) and
+one-to-many (``examples/conditional_generation.py``: a passage in the style of a given
+book) use the same two corpora, after the book's preprocessing (``preprocess``: lowercase
+letters and spaces, so case and punctuation give nothing away):
+
+    author 0: *The Time Machine* (H. G. Wells)       ``'timemachine'``
+    author 1: *Tiny Shakespeare*                     ``'tinyshakespeare'``
+
+Each text is split once: its first ``train_fraction`` (80%) of characters is for training,
+the rest for evaluation, so no character of an evaluation passage was ever trained on.
+Passages are random windows of a text; ``author_passages`` draws the same number from
+each author (balanced classes).  One vocabulary serves both tasks: ``<unk>`` (0),
+``<pad>`` (1, what ``pad_sequences`` fills with), the space and the 26 letters.
+"""
+from __future__ import annotations
+
+import string
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import check_int, check_positive_int, make_rng
+from .corpus import load_corpus
+from .text import Vocab, preprocess
+
+__all__ = ["AUTHORS", "PAD", "AuthorText", "author_texts", "char_vocab", "sample_passages",
+           "author_passages", "encode_passages"]
+
+#: The authors, in label order: label ``a`` is ``AUTHORS[a]`` (a corpus name of ``CORPORA``).
+AUTHORS = ("timemachine", "tinyshakespeare")
+#: The padding token of the task vocabulary (index 1).
+PAD = "<pad>"
+
+
+class AuthorText(NamedTuple):
+    """One book, preprocessed and split: ``train`` its first part, ``test`` the rest."""
+    name: str
+    train: str
+    test: str
+
+
+def author_texts(root=None, train_fraction: float = 0.8) -> list[AuthorText]:
+    """Both books (``AUTHORS`` order), preprocessed and split at ``train_fraction``.
+
+    Returns ``[AuthorText(name, train, test), ...]``: ``train`` is the first
+    ``int(train_fraction * len(text))`` characters of the preprocessed text, ``test`` the
+    rest (the two never overlap).  ``root``: where to look for the corpora
+    (``load_corpus``).
+    """
+    if not isinstance(train_fraction, float) or not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be a float in (0, 1), got {train_fraction!r}")
+    books = []
+    for name in AUTHORS:
+        text = preprocess(load_corpus(name, root=root)).strip()
+        cut = int(train_fraction * len(text))
+        books.append(AuthorText(name, text[:cut], text[cut:]))
+    return books
+
+
+def char_vocab() -> Vocab:
+    """The task vocabulary (V = 29): ``<unk>`` 0, ``<pad>`` 1, then ``' '`` and ``a``..``z``
+    (what ``preprocess`` leaves), fixed so that a checkpoint's ids never depend on the data."""
+    return Vocab(list(" " + string.ascii_lowercase), reserved_tokens=(PAD,))
+
+
+def sample_passages(text: str, num: int, min_len: int, max_len: int | None = None,
+                    seed=None, rng=None) -> list[str]:
+    """``num`` random windows of ``text``: each starts at a uniform position and has a
+    length drawn uniformly from ``[min_len, max_len]`` (``max_len`` None: exactly
+    ``min_len``).  Windows may overlap one another, never run past the end."""
+    num = check_positive_int(num, "num")
+    min_len = check_positive_int(min_len, "min_len")
+    max_len = min_len if max_len is None else check_int(max_len, "max_len", minimum=min_len)
+    if len(text) < max_len:
+        raise ValueError(f"text has {len(text)} characters, fewer than max_len={max_len}")
+    rng = make_rng(seed, rng)
+    lengths = rng.integers(min_len, max_len + 1, size=num)
+    starts = rng.integers(0, len(text) - lengths + 1)          # start + length <= len(text)
+    return [text[s:s + n] for s, n in zip(starts.tolist(), lengths.tolist())]
+
+
+def author_passages(texts, num_per_author: int, min_len: int, max_len: int | None = None,
+                    seed=None, rng=None):
+    """Balanced passages: ``num_per_author`` windows of each text in ``texts`` (str, one
+    per author, label = its position), shuffled together.
+
+    Returns ``(passages, labels)``: a list of ``A * num_per_author`` str and ``labels``
+    ``(A * num_per_author,)`` int64.
+    """
+    rng = make_rng(seed, rng)
+    passages, labels = [], []
+    for a, text in enumerate(texts):
+        passages += sample_passages(text, num_per_author, min_len, max_len, rng=rng)
+        labels += [a] * num_per_author
+    order = rng.permutation(len(passages))
+    return [passages[i] for i in order], np.array(labels, dtype=np.int64)[order]
+
+
+def encode_passages(passages, vocab: Vocab) -> list[np.ndarray]:
+    """Each passage as an int64 array of character ids (for ``pad_sequences``)."""
+    return [np.array(vocab[list(p)], dtype=np.int64) for p in passages]

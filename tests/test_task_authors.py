@@ -1,0 +1,289 @@
+"""The author tasks of issue #13: many-to-one (SequenceClassifier, classify_author.py) and
+one-to-many (ConditionalLM, conditional_generation.py).
+
+Gradient checks of the whole models with ``lengths`` (every parameter, float64), a padded
+batch against each passage alone, the config / checkpoint round trip, bad input, the task
+data, and each example's fast setting.
+"""
+import json
+import os
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minirnn import checkpoint
+from minirnn.data import Vocab, pad_sequences
+from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,
+                                encode_passages, sample_passages)
+from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
+from minirnn.models import ConditionalLM, SequenceClassifier, build_model, model_name
+
+EPS = 1e-5                 # the gated cells' step (tests/test_gated.py): float64 round-off
+V, C, H, E, A = 7, 3, 4, 3, 2
+LENGTHS = np.array([3, 6, 1, 5])            # unsorted, with 1 and T = 6
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def prepared(model, seed):
+    model.astype(np.float64)
+    randomize_params(model, np.random.default_rng([seed, 1]))
+    return model
+
+
+def padded_batch(rng, lengths=LENGTHS, vocab_size=V):
+    """Random ids (B, T) whose padding is random ids too (lengths must make it ignored)."""
+    return rng.integers(0, vocab_size, size=(len(lengths), int(lengths.max())))
+
+
+# ------------------------------------------------------------------ gradient checks
+@pytest.mark.parametrize("cell, bidirectional, num_layers", [
+    ("rnn", False, 1), ("gru", False, 1), ("lstm", False, 1),
+    ("rnn", True, 1), ("lstm", True, 1), ("rnn", False, 2)])
+def test_classifier_gradients_with_lengths(cell, bidirectional, num_layers):
+    rng = np.random.default_rng(0)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell, num_layers=num_layers,
+                                        bidirectional=bidirectional), 1)
+    errors = check_layer(model, padded_batch(rng), LENGTHS, input_names=["X", "lengths"],
+                         eps=EPS)
+    assert set(errors) == set(model.params) and any(k.startswith("rnn.") for k in errors)
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("cell, num_layers", [("rnn", 2), ("gru", 1), ("lstm", 1)])
+def test_classifier_every_step_gradients_with_lengths(cell, num_layers):
+    """forward_steps / backward_steps: the output layer after every prefix."""
+    rng = np.random.default_rng(17)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
+                                        num_layers=num_layers), 18)
+    errors = check_gradients(model.forward_steps, model.backward_steps, model.params,
+                             model.grads, [padded_batch(rng), LENGTHS], eps=EPS)
+    assert set(errors) == set(model.params)               # G at padded steps too: O_t = b there
+    assert_gradients_ok(errors)
+
+
+def test_classifier_every_step_ends_in_the_final_state_prediction():
+    rng = np.random.default_rng(19)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell="gru", num_layers=2), 20)
+    X = padded_batch(rng)
+    steps, last = model.forward_steps(X, LENGTHS), model.forward(X, LENGTHS)
+    np.testing.assert_allclose(steps[np.arange(len(LENGTHS)), LENGTHS - 1], last, rtol=0,
+                               atol=1e-12)
+    model.forward(X, LENGTHS)
+    with pytest.raises(RuntimeError, match="backward_steps must follow forward_steps"):
+        model.backward_steps(np.zeros(steps.shape))
+    with pytest.raises(ValueError, match="unidirectional"):
+        SequenceClassifier(V, C, H, bidirectional=True).forward_steps(X, LENGTHS)
+
+
+@pytest.mark.parametrize("conditioning", ["state", "input"])
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_conditional_lm_gradients_with_lengths(cell, conditioning):
+    """Through the conditioning: d/dE (author.W), d/dW_ah, d/db_ah (author_to_state.*)."""
+    rng = np.random.default_rng(2)
+    model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell=cell,
+                                   conditioning=conditioning), 3)
+    X, classes = padded_batch(rng), np.array([1, 0, 1, 1])
+    errors = check_layer(model, X, classes, None, LENGTHS, eps=EPS,
+                         input_names=["X", "classes", "state", "lengths"])
+    expected = {"author.W", "embedding.W", "output.W", "output.b"}
+    expected |= {"author_to_state.W", "author_to_state.b"} if conditioning == "state" else set()
+    assert expected <= set(errors) == set(model.params)
+    assert_gradients_ok(errors)
+
+
+def test_conditional_lm_gradients_two_layers():
+    """h_0 = tanh(E[a] W_ah + b_ah) gives every layer its own H units: (B, L*H) -> (L, B, H)."""
+    rng = np.random.default_rng(15)
+    model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru",
+                                   num_layers=2), 16)
+    assert model.params["author_to_state.W"].shape == (A, 2 * H)
+    errors = check_layer(model, padded_batch(rng), np.array([1, 0, 0, 1]), None, LENGTHS,
+                         eps=EPS, input_names=["X", "classes", "state", "lengths"])
+    assert set(errors) == set(model.params)
+    assert_gradients_ok(errors)
+
+
+def test_conditional_lm_gradients_from_a_given_state():
+    """Continuing a text: the state (h, c) is an input and its gradient comes back."""
+    rng = np.random.default_rng(4)
+    model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="lstm"), 5)
+    state = tuple(rng.standard_normal((1, 4, H)) for _ in model.rnn.state_names)
+    errors = check_layer(model, padded_batch(rng), np.array([0, 1, 0, 1]), state, LENGTHS,
+                         eps=EPS, input_names=["X", "classes", "state", "lengths"])
+    names = {f"state[{i}]" for i in range(len(state))}
+    assert set(errors) == set(model.params) | names
+    assert_gradients_ok(errors)
+
+
+# ------------------------------------------------------------ padding is ignored
+@pytest.mark.parametrize("cell, bidirectional", [("rnn", False), ("gru", True), ("lstm", True)])
+def test_classifier_padded_batch_equals_each_passage_alone(cell, bidirectional):
+    rng = np.random.default_rng(6)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
+                                        bidirectional=bidirectional), 7)
+    X = padded_batch(rng)
+    batch = model.forward(X, LENGTHS)
+    for b, L in enumerate(LENGTHS):
+        alone = model.forward(X[b:b + 1, :L])                 # no padding, no lengths
+        np.testing.assert_allclose(batch[b], alone[0], rtol=0, atol=1e-12)
+    junk = X.copy()                                           # other ids in the padding
+    junk[np.arange(X.shape[1])[None, :] >= LENGTHS[:, None]] = 0
+    np.testing.assert_allclose(model.forward(junk, LENGTHS), batch, rtol=0, atol=1e-12)
+    assert np.array_equal(model.predict(X, LENGTHS), batch.argmax(axis=1))
+
+
+def test_conditional_lm_padded_batch_equals_each_sequence_alone():
+    rng = np.random.default_rng(8)
+    model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru"), 9)
+    X, classes = padded_batch(rng), np.array([1, 0, 0, 1])
+    logits, (h,) = model.forward(X, classes, lengths=LENGTHS)
+    for b, L in enumerate(LENGTHS):
+        alone, (h1,) = model.forward(X[b:b + 1, :L], classes[b:b + 1])
+        np.testing.assert_allclose(logits[b, :L], alone[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(h[:, b], h1[:, 0], rtol=0, atol=1e-12)
+
+
+def test_the_author_changes_the_text_model():
+    """A different author gives a different h_0 (state) or input (input), so other logits."""
+    rng = np.random.default_rng(10)
+    X = padded_batch(rng)[:1]
+    for conditioning in ("state", "input"):
+        model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A,
+                                       conditioning=conditioning), 11)
+        a, _ = model.forward(X, np.array([0]))
+        b, _ = model.forward(X, np.array([1]))
+        assert np.abs(a - b).max() > 1e-3
+
+
+# ------------------------------------------------------ config and checkpoints
+@pytest.mark.parametrize("make, args", [
+    (lambda: SequenceClassifier(V, C, H, embed_dim=E, cell="lstm", bidirectional=True), ()),
+    (lambda: ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, conditioning="input"), (1,)),
+    (lambda: ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="lstm", num_layers=2), (1,)),
+])
+def test_config_build_model_and_checkpoint_round_trip(make, args, tmp_path):
+    model = make()
+    randomize_params(model, np.random.default_rng(12))
+    rebuilt = build_model(model_name(model), model.config())
+    assert type(rebuilt) is type(model) and rebuilt.config() == model.config()
+    assert {k: p.shape for k, p in rebuilt.params.items()} == \
+        {k: p.shape for k, p in model.params.items()}
+    vocab = Vocab(list("abcdef"))                             # V = 7 tokens with <unk>
+    path = checkpoint.save(tmp_path / "m.npz", model, vocab, {}, {}, 0, {})
+    loaded = checkpoint.build_model(checkpoint.load(path))
+    X = padded_batch(np.random.default_rng(13))
+    classes = np.array([0, 1, 1, 0])
+    inputs = (X, classes) if args else (X,)
+    out = model.forward(*inputs, lengths=LENGTHS)
+    again = loaded.forward(*inputs, lengths=LENGTHS)
+    first = out[0] if isinstance(out, tuple) else out
+    second = again[0] if isinstance(again, tuple) else again
+    np.testing.assert_array_equal(first, second)
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_input_is_named_before_anything_changes():
+    model = SequenceClassifier(V, C, H, embed_dim=E)
+    X = padded_batch(np.random.default_rng(14))
+    model.forward(X, LENGTHS)
+    before = model.embedding.cache
+    for lengths, match in [(np.array([3, 6, 1]), "lengths must have shape"),
+                           (np.array([3, 7, 1, 5]), r"lengths must be in \[1, 6\]"),
+                           (np.array([3, 0, 1, 5]), r"lengths must be in \[1, 6\]"),
+                           (np.array([3.0, 6, 1, 5]), "lengths must hold integers")]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            model.forward(X, lengths)
+        assert model.embedding.cache is before               # nothing ran
+    with pytest.raises(ValueError, match="token id 9 in X out of range"):
+        model.forward(np.where(X == 0, 9, X), LENGTHS)
+    with pytest.raises(ValueError, match="dlogits must have shape"):
+        model.backward(np.zeros((4, C + 1), np.float32))
+    lm = ConditionalLM(V, 2, H, embed_dim=E, class_dim=A)
+    with pytest.raises(ValueError, match="token id 2 in classes out of range"):
+        lm.forward(X, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match=r"classes must have shape \(4,\)"):
+        lm.forward(X, np.array([0, 1]))
+    with pytest.raises(ValueError, match="conditioning must be one of"):
+        ConditionalLM(V, 2, H, conditioning="prefix")
+    with pytest.raises(RuntimeError, match="before forward"):
+        ConditionalLM(V, 2, H).backward(np.zeros((1, 1, V), np.float32))
+
+
+# ------------------------------------------------------------------ task data
+def test_passages_balanced_in_range_and_train_test_disjoint():
+    vocab = char_vocab()
+    assert len(vocab) == 29 and vocab[PAD] == 1 and vocab.unk == 0
+    text = "the time machine " * 20
+    passages, labels = author_passages([text, text.upper().lower()[::-1]], 30, 20, 200,
+                                       seed=0)
+    assert len(passages) == 60 and np.bincount(labels).tolist() == [30, 30]
+    assert all(20 <= len(p) <= 200 for p in passages)
+    assert all(p in text for p, y in zip(passages, labels) if y == 0)
+    assert sample_passages(text, 5, 7, seed=1) == sample_passages(text, 5, 7, seed=1)
+    ids, lengths = pad_sequences(encode_passages(passages, vocab), pad_id=vocab[PAD])
+    assert ids.shape == (60, lengths.max()) and (ids[:, :20] >= 2).all()
+    with pytest.raises(ValueError, match="fewer than max_len"):
+        sample_passages("short", 1, 3, 10)
+
+
+def needs_corpora():
+    """Skip without the corpora, except in CI (where MINIRNN_DATA must be set), as
+    tests/test_examples.py does."""
+    if not os.environ.get("MINIRNN_DATA"):
+        if os.environ.get("CI"):
+            pytest.fail("MINIRNN_DATA must name the folder holding the corpora in CI")
+        pytest.skip("MINIRNN_DATA not set: the author tasks need both corpora")
+
+
+def test_author_texts_split_80_20_without_overlap():
+    needs_corpora()
+    books = author_texts()
+    assert [b.name for b in books] == list(AUTHORS)
+    for b in books:
+        assert len(b.train) == int(0.8 * (len(b.train) + len(b.test)))
+        assert set(b.train + b.test) <= set(" abcdefghijklmnopqrstuvwxyz")
+
+
+# --------------------------------------------------------------------- examples
+def example(script):
+    """An example's ``main``, run in this process (no second interpreter to start)."""
+    return runpy.run_path(str(EXAMPLES / script), run_name="example")["main"]
+
+
+def test_examples_fast_settings_write_figures_metrics_and_the_judge(tmp_path, capsys):
+    needs_corpora()
+    out = tmp_path / "out"
+    generate = example("conditional_generation.py")
+    with pytest.raises(SystemExit) as exit_info:               # no judge yet: says what to run
+        generate(["--out", str(out)])
+    assert exit_info.value.code == 2 and "classify_author.py" in capsys.readouterr().err
+
+    example("classify_author.py")(["--epochs", "1", "--passages", "40", "--hidden", "8",
+                                   "--test-passages", "10", "--ngram-orders", "2",
+                                   "--train-chars", "20000", "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("accuracy", "ngram_accuracy", "majority_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert set(metrics["accuracy_by_length"]) == {"20", "50", "100", "200"}
+    assert all(0.0 <= a <= 1.0 for a in metrics["accuracy_by_length"].values())
+    assert metrics["majority_accuracy"] == 0.5                 # balanced classes
+    assert metrics["accuracy"] == metrics["accuracy_by_length"]["100"]
+    for png in ("classify_author_accuracy.png", "classify_author_loss.png"):
+        assert (out / png).stat().st_size > 10_000
+    judge = checkpoint.build_model(checkpoint.load(out / "author_classifier.npz"))
+    assert isinstance(judge, SequenceClassifier)
+
+    generate(["--updates", "5", "--hidden", "8", "--samples", "4", "--eval-chars", "2000",
+              "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["style_accuracy"] <= 1.0
+    assert set(metrics["perplexity"]) == {"right", "wrong"}
+    assert all(1.0 < p < 29 * 2 and np.isfinite(p) for p in metrics["perplexity"].values())
+    for name in AUTHORS:
+        assert all(len(s) == 100 and set(s) <= set(" abcdefghijklmnopqrstuvwxyz")
+                   for s in metrics["samples"][name])
+    for png in ("conditional_generation.png", "conditional_generation_loss.png"):
+        assert (out / png).stat().st_size > 10_000
+    assert "style:" in capsys.readouterr().out
