@@ -30,7 +30,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self):
-        self._cache = None
+        self.cache: SoftmaxCache | None = None
 
     def forward(self, logits: np.ndarray, targets: np.ndarray,
                 mask: np.ndarray | None = None) -> float:
@@ -87,17 +87,17 @@ class SoftmaxCrossEntropy:
         else:
             weights = mask.astype(dtype).transpose(order).reshape(-1)   # (N,)
             count = float(weights.sum())
-        self._cache = _SoftmaxCache(e, s, e_y, at_y, weights, count, logits.shape, order)
+        self.cache = SoftmaxCache(e, s, e_y, at_y, weights, count, logits.shape, order)
         if count == 0:
             return 0.0
         total = nll.sum() if weights is None else nll @ weights
         return float(total / count)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
-        if self._cache is None:
+        if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         dout = check_loss_dout(dout)
-        e, s, e_y, at_y, weights, count, shape, order = self._cache
+        e, s, e_y, at_y, weights, count, shape, order = self.cache
         scale = dout / count if count else 0.0                     # 1/N: the loss is a mean of N
         if weights is not None:
             scale = weights * scale                                # (N,) w/N: masked tokens count 0
@@ -111,8 +111,9 @@ class SoftmaxCrossEntropy:
         return _restore_layout(d, shape, order)                    # (..., V) as the logits
 
 
-class _SoftmaxCache(NamedTuple):
-    """What ``SoftmaxCrossEntropy.backward`` needs, over the N rows in the logits' memory order."""
+class SoftmaxCache(NamedTuple):
+    """What ``SoftmaxCrossEntropy.backward`` needs (``loss.cache``), over the N rows in the
+    logits' memory order."""
     e: np.ndarray             # (N, V) exp(z - m): the softmax before dividing by s
                               # (m = 0, or each row's max in a block with large logits)
     s: np.ndarray             # (N,)   sum_j e_j
