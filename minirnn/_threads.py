@@ -147,9 +147,12 @@ def for_rows(body, num_rows: int, row_size: int = 1, split: bool = True) -> None
 
 
 def for_rows_blocks(body, blocks: list) -> None:
-    """``for_rows`` over the given ``blocks`` (slices), the first in the calling thread."""
-    if len(blocks) == 1:
-        body(blocks[0])
+    """``for_rows`` over the given ``blocks`` (slices), the first in the calling thread.
+    Called from inside a block (a worker of the pool), the blocks run one after the other
+    there: waiting in a worker for the pool could wait forever."""
+    if len(blocks) == 1 or threading.current_thread().name.startswith("minirnn"):
+        for rows in blocks:
+            body(rows)
         return
     _set_blas_threads(1)                           # each block's products: one BLAS thread
     try:

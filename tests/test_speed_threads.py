@@ -64,6 +64,19 @@ def test_for_rows_raises_a_workers_exception_after_every_block(threads):
     assert done == [slice(0, 1 << 15)]
 
 
+def test_for_rows_inside_a_block_runs_there_and_does_not_wait_on_the_pool(threads):
+    threads(2)
+    out = np.zeros(1 << 17)
+
+    def inner(rows):
+        out[rows] += 1
+
+    def outer(rows):
+        _threads.for_rows(inner, 1 << 17)                  # from the worker too: no deadlock
+    _threads.for_rows(outer, 1 << 16)
+    np.testing.assert_array_equal(out, 2)                  # once per outer block
+
+
 def test_matmul_at_is_the_sum_of_its_blocks(threads):
     rng = np.random.default_rng(4)
     a, b = rng.standard_normal((70000, 5)), rng.standard_normal((70000, 3))
