@@ -88,12 +88,16 @@ def _find_blas_set_num_threads():
     return None
 
 
-_blas_set_num_threads = _find_blas_set_num_threads()
+_blas_setter = None                 # OpenBLAS's set_num_threads, looked up on first use
+_blas_looked_up = False             # (not at import: ``import minirnn`` loads no NumPy)
 
 
 def _set_blas_threads(n: int) -> None:
-    if _blas_set_num_threads is not None:
-        _blas_set_num_threads(n)
+    global _blas_setter, _blas_looked_up
+    if not _blas_looked_up:
+        _blas_setter, _blas_looked_up = _find_blas_set_num_threads(), True
+    if _blas_setter is not None:
+        _blas_setter(n)
 
 
 def set_num_threads(n: int) -> None:
