@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
+from .._checks import (check_array, check_bool, check_lengths, check_positive_int, check_probability,
                        make_rng)
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
@@ -298,6 +298,7 @@ class RecurrentLayer(Layer):
         into ``grads``.  ``input_grad=False`` skips dX and returns None for it (one-hot
         inputs).  The derivatives are ``backward_steps`` / ``backward_stack``."""
         self.check_backward_args(dstate, keep)                # and that forward came first
+        check_bool(input_grad, "input_grad")
         T, B = self.cache.X.shape[:2]
         check_array(dHs, "dHs", shape=(T, B, self.hidden_size * self.num_directions),
                     dtype=self.dtype)
