@@ -176,8 +176,8 @@ def test_check_lengths_gives_int64_for_any_int_dtype():
     (lambda: bucket_batches(np.array([1, 2], object), 1), TypeError, r"lengths must hold integers.*object"),
     (lambda: bucket_batches(np.zeros(0, np.int64), 1), ValueError, r"lengths must hold at least one length"),
     (lambda: bucket_batches([], 1), ValueError, r"lengths must hold at least one length"),
-    (lambda: bucket_batches(np.array([[1, 2]]), 1), ValueError, r"lengths must be 1-D \(N,\), got shape \(1, 2\)"),
-    (lambda: bucket_batches(np.int64(3), 1), ValueError, r"lengths must be 1-D \(N,\), got shape \(\)"),
+    (lambda: bucket_batches(np.array([[1, 2]]), 1), ValueError, r"lengths must be 1-D \(N,\).*got shape \(1, 2\)"),
+    (lambda: bucket_batches(np.int64(3), 1), ValueError, r"lengths must be 1-D \(N,\).*got shape \(\)"),
     (lambda: bucket_batches(np.array([-1, 2]), 1), ValueError, r"lengths must be >= 1, got -1"),
     (lambda: bucket_batches(np.array([1, 2]), True), TypeError, r"batch_size must be a positive int, got True"),
     (lambda: bucket_batches(np.array([1, 2]), 2.0), TypeError, r"batch_size must be a positive int, got 2.0"),
@@ -229,9 +229,9 @@ BAD_IDS = [
     (IDS, [3, 1], TypeError, r"lengths must be a numpy array"),
     (IDS, np.array([3.0, 1.0]), TypeError, r"lengths must hold integers"),
     (IDS.astype(np.float64), LENGTHS, TypeError, r"must hold integer token ids, got dtype float64"),
-    (np.zeros((0, 3), np.int64), None, ValueError, r"must be a non-empty int array of .*ids.*got \(0, 3\)"),
-    (np.zeros((2, 0), np.int64), None, ValueError, r"must be a non-empty int array of .*ids.*got \(2, 0\)"),
-    (np.zeros((0, 3), np.int64), np.zeros(0, np.int64), ValueError, r"must be a non-empty int array"),
+    (np.zeros((0, 3), np.int64), None, ValueError, r"int array of .*ids with shape \(batch, num_steps\).*got \(0, 3\)"),
+    (np.zeros((2, 0), np.int64), None, ValueError, r"int array of .*ids with shape \(batch, num_steps\).*got \(2, 0\)"),
+    (np.zeros((0, 3), np.int64), np.zeros(0, np.int64), ValueError, r"int array of .*ids with shape"),
 ]
 
 
@@ -281,7 +281,7 @@ def test_seq2seq_names_mismatched_batches_and_target_lengths():
         m.forward(IDS, LENGTHS, tgt, np.array([3, 1]))
     with pytest.raises(ValueError, match=rf"token id {V + 1} in tgt_in out of range"):
         m.forward(IDS, LENGTHS, np.array([[0, 1], [0, V + 1]]), tl)
-    with pytest.raises(ValueError, match=r"tgt_in must be a non-empty int array.*got \(2, 0\)"):
+    with pytest.raises(ValueError, match=r"tgt_in must be .*int array.*got \(2, 0\)"):
         m.forward(IDS, LENGTHS, np.zeros((2, 0), np.int64), None)
     m.forward(IDS, LENGTHS, tgt, tl)
     with pytest.raises(ValueError, match=rf"dlogits must have shape \(2, 2, {V + 1}\)"):
@@ -303,8 +303,8 @@ def test_seq2seq_names_mismatched_batches_and_target_lengths():
     (dict(max_len=2.0), TypeError, r"max_len must be a positive int, got 2.0"),
     (dict(src_lengths=np.array([4, 1])), ValueError, r"src_lengths must be in \[1, 3\].*got 4"),
     (dict(src_lengths=[3, 1]), TypeError, r"src_lengths must be a numpy array"),
-    (dict(src=IDS.tolist()), ValueError, r"src must be a non-empty int array"),
-    (dict(src=np.zeros((0, 3), np.int64), src_lengths=None), ValueError, r"src must be a non-empty int array"),
+    (dict(src=IDS.tolist()), ValueError, r"src must be .*int array.*got list"),
+    (dict(src=np.zeros((0, 3), np.int64), src_lengths=None), ValueError, r"src must be .*int array.*got \(0, 3\)"),
     (dict(src=np.array([[1, V]]), src_lengths=None), ValueError, rf"token id {V} in src out of range"),
 ])
 def test_greedy_decode_names_bad_arguments_and_stays_in_its_mode(kwargs, error, message):
