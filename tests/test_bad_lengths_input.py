@@ -366,3 +366,20 @@ def test_bleu_takes_a_numpy_int_k_and_numpy_token_arrays():
     assert bleu(np.array([1, 2, 3]), np.array([1, 2, 4]), k=np.int32(2)) == \
         pytest.approx((2 / 3) ** 0.5 * (1 / 2) ** 0.25, rel=1e-12)
     assert bleu([], "a") == 0.0
+
+
+def test_the_encoder_and_decoder_alone_check_lengths_before_their_embeddings_run():
+    """``Seq2SeqEncoder`` / ``Seq2SeqDecoder`` are public and take lengths themselves."""
+    m = Seq2Seq(V, V, 3, 4)
+    m.forward(IDS, LENGTHS, IDS, LENGTHS)
+    _, state = m.encoder.forward(IDS, LENGTHS)
+    context = m.context(state)
+    for part, call in [
+            (m.encoder, lambda L: m.encoder.forward(IDS, L)),
+            (m.decoder, lambda L: m.decoder.forward(IDS, state, context, L))]:
+        cache = part.embedding.cache, part.rnn.cache
+        for lengths, error, message in [(np.array([4, 1]), ValueError, r"lengths must be in \[1, 3\].*got 4"),
+                                        ([3, 1], TypeError, r"lengths must be a numpy array")]:
+            with pytest.raises(error, match=message):
+                call(lengths)
+            assert part.embedding.cache is cache[0] and part.rnn.cache is cache[1], type(part).__name__
