@@ -429,6 +429,8 @@ class Seq2SeqEncoder(Module):
             raise ValueError(f"X must be an int array of source ids with shape (batch, num_steps), "
                              f"both >= 1, got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
+        if lengths is not None:                                # before the embedding's cache changes
+            lengths = check_lengths(lengths, X.shape[1], X.shape[0])
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, E)
         return self.rnn.forward(inputs, None, lengths)         # (T, B, H), ((L, B, H), ...)
 
@@ -490,6 +492,8 @@ class Seq2SeqDecoder(Module):
         check_token_ids(X, self.vocab_size, "X")
         check_state(state, "state", self.rnn.state_shape(B), len(self.rnn.state_names), self.dtype)
         check_array(context, "context", shape=(B, self.rnn.hidden_size), dtype=self.dtype)
+        if lengths is not None:                                # before the embedding's cache changes
+            lengths = check_lengths(lengths, T, B)
         E, H = self.embed_dim, self.rnn.hidden_size
         inputs = np.empty((T, B, E + H), dtype=self.dtype)     # X_t = [embedding ; context]
         inputs[..., :E] = self.embedding.forward(X.T)          # W_emb[y_{t-1}]  (T, B, E)

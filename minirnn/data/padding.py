@@ -90,9 +90,10 @@ def bucket_batches(lengths, batch_size: int, seed=None, rng=None, shuffle: bool 
     """Batches of similar lengths: a list of index arrays into ``lengths``.
 
     The indices are ordered by length (ties broken at random when ``shuffle``), cut into
-    consecutive batches of ``batch_size`` (the last one smaller unless ``drop_last``), and
-    the batches' order is shuffled.  Within a batch, indices run longest first, the order
-    a recurrent layer works in (any order is accepted; this one needs no reordering).
+    consecutive batches of ``batch_size`` (the last one smaller unless ``drop_last``: an
+    error if that would leave no batch at all), and the batches' order is shuffled.
+    Within a batch, indices run longest first, the order a recurrent layer works in (any
+    order is accepted; this one needs no reordering).
     Seeded: the same ``seed`` gives the same batches.
     """
     lengths = np.asarray(lengths)
