@@ -383,3 +383,63 @@ def test_the_encoder_and_decoder_alone_check_lengths_before_their_embeddings_run
             with pytest.raises(error, match=message):
                 call(lengths)
             assert part.embedding.cache is cache[0] and part.rnn.cache is cache[1], type(part).__name__
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_keep_after_an_unsorted_padded_forward_is_checked_and_may_be_a_list(kind, bidirectional):
+    """``keep`` (T,) or (T, B) truncation factors: a nested list works as its array does (the
+    batch was sorted: it is reordered with it); strings, objects, NaN and inf are named."""
+    layer = LAYERS[kind](2, 3, bidirectional=bidirectional, seed=0)
+    X = np.random.default_rng(0).standard_normal((3, 2, 2)).astype(np.float32)
+    dHs = np.random.default_rng(1).standard_normal((3, 2, 3 * layer.num_directions)).astype(np.float32)
+    keep = np.array([[1.0, 0.5], [0.0, 1.0], [1.0, 1.0]])
+    results = []
+    for k in (keep, keep.tolist()):
+        layer.zero_grad()
+        layer.forward(X, None, np.array([1, 3]))              # unsorted: the layer sorts it
+        dX, _ = layer.backward(dHs, None, k)
+        results.append((dX, {n: g.copy() for n, g in layer.grads.items()}))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for n in results[0][1]:
+        np.testing.assert_array_equal(results[0][1][n], results[1][1][n], err_msg=n)
+    before = snapshot(layer)
+    for k, error, message in [
+            (np.array(["a", "b", "c"]), TypeError, r"keep must hold real numbers.*<U1"),
+            (np.ones((3, 2), dtype=object), TypeError, r"keep must hold real numbers.*object"),
+            (np.array([1.0, np.nan, 1.0]), ValueError, r"keep must hold finite factors.*nan"),
+            (np.array([[1.0, np.inf]] * 3), ValueError, r"keep must hold finite factors.*inf")]:
+        with pytest.raises(error, match=message):
+            layer.backward(dHs, None, k)
+        assert_unchanged(layer, before, f"keep {k!r}")
+
+
+def test_the_task_models_padding_ids_change_nothing_and_give_finite_outputs():
+    """Saturating weights (x30), every cell, stacks, both directions: the logits of real
+    positions are exactly those with other ids in the padding, and finite."""
+    from minirnn.gradcheck import randomize_params
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        B, T = int(rng.integers(1, 5)), int(rng.integers(1, 8))
+        L = rng.integers(1, T + 1, size=B)
+        X = rng.integers(0, V, size=(B, T))
+        pad = np.arange(T)[None] >= L[:, None]                 # (B, T)
+        X2 = X.copy()
+        X2[pad] = rng.integers(0, V, size=pad.sum())
+        cell, bi, nl = ["rnn", "gru", "lstm"][trial % 3], bool(trial % 2), 1 + (trial // 3) % 2
+        zeros = np.zeros(B, np.int64)
+        for m, f in [
+                (SequenceClassifier(V, 3, 4, 3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, L)),
+                (SequenceTagger(V, 2, 4, embed_dim=3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, L)[~pad]),
+                (ConditionalLM(V, 2, 4, 3, 2, cell=cell, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, zeros, None, L)[0][~pad]),
+                (Seq2Seq(V, V, 3, 4, cell=cell, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, L, ids, L)[~pad])]:
+            randomize_params(m, np.random.default_rng(trial))
+            for p in m.params.values():
+                p *= 30
+            a, b = f(m, X), f(m, X2)
+            assert np.isfinite(a).all(), type(m).__name__
+            np.testing.assert_array_equal(a, b, err_msg=f"{type(m).__name__} {cell} bi={bi} layers={nl}")
