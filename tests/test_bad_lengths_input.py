@@ -443,3 +443,19 @@ def test_the_task_models_padding_ids_change_nothing_and_give_finite_outputs():
             a, b = f(m, X), f(m, X2)
             assert np.isfinite(a).all(), type(m).__name__
             np.testing.assert_array_equal(a, b, err_msg=f"{type(m).__name__} {cell} bi={bi} layers={nl}")
+
+
+@pytest.mark.parametrize("ids", [np.zeros((0, 3), np.int64), np.zeros((2, 0), np.int64)])
+def test_the_language_model_names_an_empty_batch_before_its_embedding_runs(ids):
+    from minirnn.models import RNNLM
+    m = RNNLM(V, 3, embed_dim=2)
+    m.forward(IDS)
+    cache = m.embedding.cache, m.rnn.cache
+    with pytest.raises(ValueError, match=r"X must hold at least one sequence and one step.*got "
+                                         + re_shape(ids.shape)):
+        m.forward(ids)
+    assert m.embedding.cache is cache[0] and m.rnn.cache is cache[1]
+
+
+def re_shape(shape):
+    return r"\(" + ", ".join(map(str, shape)) + r"\)"
