@@ -217,6 +217,9 @@ class RNNLM(Module):
         if not isinstance(X, np.ndarray) or X.ndim != 2:
             raise ValueError(f"X must be an int array of token ids with shape (batch, num_steps), "
                              f"got {getattr(X, 'shape', type(X).__name__)}")
+        if X.size == 0:                                        # before the embedding's cache changes
+            raise ValueError(f"X must hold at least one sequence and one step (batch, num_steps "
+                             f">= 1), got shape {X.shape}")
         check_token_ids(X, self.vocab_size, "X")
         if state is not None:
             check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names),
