@@ -13,3 +13,5 @@ __version__ = "0.1.0"
 # (the command line, the scripts, and code that imports minirnn first).
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     _os.environ.setdefault(_var, "1")
+
+from ._threads import get_num_threads, set_num_threads  # noqa: E402  (after the BLAS threads)
