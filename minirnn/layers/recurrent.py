@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
+from .._checks import (check_array, check_bool, check_lengths, check_positive_int, check_probability,
                        make_rng)
 from .._threads import for_rows, matmul_at, matmul_rows
 from .base import DEFAULT_DTYPE, Layer, init_weight
@@ -51,9 +51,20 @@ def check_state(state, name: str, shape: tuple, num_arrays: int = 1, dtype=None)
 
 
 def check_keep(keep, T: int, B: int):
-    """``keep`` is None, ``(T,)`` (one factor a step) or ``(T, B)`` (one a step and sequence)."""
-    if keep is not None and np.shape(keep) not in ((T,), (T, B)):
+    """``keep`` is None, ``(T,)`` (one factor a step) or ``(T, B)`` (one a step and sequence),
+    of finite real numbers -> None or keep as an array."""
+    if keep is None:
+        return None
+    if np.shape(keep) not in ((T,), (T, B)):
         raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
+    keep = np.asarray(keep)
+    if not (keep.dtype == bool or np.issubdtype(keep.dtype, np.integer)
+            or np.issubdtype(keep.dtype, np.floating)):
+        raise TypeError(f"keep must hold real numbers (truncation factors), got dtype {keep.dtype}")
+    if not np.isfinite(keep).all():
+        bad = keep[~np.isfinite(keep)].flat[0]
+        raise ValueError(f"keep must hold finite factors (0 cuts, 1 keeps), got {bad}")
+    return keep
 
 
 def keep_factor(keep, t: int, n: int | None = None):
@@ -303,7 +314,9 @@ class RecurrentLayer(Layer):
         into ``grads``.  ``input_grad=False`` skips dX and returns None for it (one-hot
         inputs).  The derivatives are ``backward_steps`` / ``backward_stack``."""
         self.check_backward_args(dstate, keep)                # and that forward came first
+        check_bool(input_grad, "input_grad")
         T, B = self.cache.X.shape[:2]
+        keep = check_keep(keep, T, B)                         # a list: as an array
         check_array(dHs, "dHs", shape=(T, B, self.hidden_size * self.num_directions),
                     dtype=self.dtype)
         order = self.order
