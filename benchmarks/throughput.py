@@ -80,7 +80,8 @@ from tqdm import tqdm                            # noqa: E402
 
 from minirnn.bptt import measure_peak_bytes      # noqa: E402
 from minirnn.interop import to_torch_state_dict, torch_module_args   # noqa: E402
-from minirnn.layers import OneHot, scatter_add_rows   # noqa: E402
+from minirnn import _threads, set_num_threads     # noqa: E402
+from minirnn.layers import RNN, OneHot, scatter_add_rows   # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy   # noqa: E402
 from minirnn.models import RNNLM                 # noqa: E402
 from minirnn.optim import SGD, clip_grad_norm    # noqa: E402
@@ -184,6 +185,18 @@ def make_minirnn_step(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> Callable[[]
         optimizer.step()
         return loss
     return step
+
+
+def on_one_thread(step: Callable) -> Callable:
+    """``step`` run with ``minirnn.set_num_threads(1)`` (minirnn's row blocks and OpenBLAS),
+    then the run's thread count again: minirnn's speed-up from its threads, taking turns."""
+    def one_thread_step():
+        set_num_threads(1)
+        try:
+            return step()
+        finally:
+            set_num_threads(THREADS)
+    return one_thread_step
 
 
 def randn(rng: np.random.Generator, *shape, scale: float = 1.0, dtype=np.float32) -> np.ndarray:
@@ -561,29 +574,86 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
             np.take(W_xh, ids, axis=0, out=P, mode="clip")
             scatter_add_rows(dW, ids, dZ)
 
-        def shift_by_target():
-            z_y = np.take_along_axis(logits, targets[..., None], axis=-1)
-            if logits.max() - logits.min() <= 44:
-                np.subtract(logits, z_y, out=probs)
+        z = np.ascontiguousarray(logits.transpose(1, 0, 2)).reshape(-1, V)   # (N, V) rows in memory order
+        e, s = np.empty_like(z), np.empty(len(z), np.float32)
+        y = targets.T.reshape(-1)
+        ones_V, ones_N = np.ones(V, np.float32), np.ones(len(z), np.float32)
+        r = randn(rng, len(z), 1)
+        r_bt = np.ascontiguousarray(r.reshape(T, B, 1).transpose(1, 0, 2))   # as take_along_axis gives
+        dZ2 = dZ.reshape(T * B, H)
+        W_xh_b = W_xh + 1.0                                    # W_xh + b_h, for the gather
+
+        def no_shift():                                        # the loss's: exp(z) when |z| <= 44
+            if z.max() <= 44 and z.min() >= -44:
+                np.exp(z, out=e)
+
+        def shift_by_target():                                 # the loss before: z - z_y, then exp
+            z_y = z[np.arange(len(z)), y][:, None]
+            np.subtract(z, z_y, out=e)
+            np.exp(e, out=e)
 
         def shift_by_max():
-            np.subtract(logits, logits.max(axis=-1, keepdims=True), out=probs)
+            np.subtract(z, z.max(axis=1, keepdims=True), out=e)
+            np.exp(e, out=e)
 
+        def one_hot_gemm_forward():                            # onehot(ids) W_xh + b_h
+            X = OneHot(V).forward(ids).reshape(T * B, V)
+            np.matmul(X, W_xh, out=P.reshape(T * B, H))
+            P[...] += W_xh[0]
+
+        def gather_forward():                                  # (W_xh + b_h)[ids]: no one-hot
+            np.take(W_xh_b, ids, axis=0, out=P)
+
+        def one_block(f):                                      # f with every for_rows one block
+            def g():
+                before, _threads.MIN_ROWS = _threads.MIN_ROWS, 1 << 60
+                try:
+                    f()
+                finally:
+                    _threads.MIN_ROWS = before
+            return g
+        rnn = RNN(V, H, seed=0)
+        X_onehot = OneHot(V).forward(ids)
+        dHs = randn(rng, T, B, H)
+
+        def rnn_step():
+            rnn.forward(X_onehot)
+            rnn.backward(dHs, input_grad=False)
+        loss = SoftmaxCrossEntropy()
+
+        def loss_step():
+            loss.forward(logits, targets)
+            loss.backward()
+        threads = f"{THREADS} thread(s)"
         pairs = [
             ("one-hot inputs: X W_xh and dW_xh", "one-hot GEMMs", dense,
              "row gather + scatter-add", gather),
+            ("one-hot inputs: X W_xh + b_h, forward only", "one-hot GEMM, + b_h", one_hot_gemm_forward,
+             "gather of (W_xh + b_h) rows", gather_forward),
             ("embedding gradient (E = 32)", "scatter_add_rows (flat np.add.at)",
              lambda: scatter_add_rows(emb, ids, dX), "np.add.at on rows",
              lambda: np.add.at(emb, ids.reshape(-1), dX.reshape(-1, 32))),
-            ("softmax shift before exp", "target logit (+ spread check)", shift_by_target,
+            ("softmax: the shift before exp", "none while |z| <= 44 (max, min checked)", no_shift,
+             "target logit", shift_by_target),
+            ("softmax: the shift before exp", "none while |z| <= 44 (max, min checked)", no_shift,
              "row max", shift_by_max),
-            ("row sums over V", 'np.einsum("...v->...")', lambda: np.einsum("...v->...", logits),
-             ".sum(axis=-1)", lambda: logits.sum(axis=-1)),
-            ("bias gradient", 'np.einsum("nk->k")', lambda: np.einsum("nk->k", d2),
-             ".sum(axis=0)", lambda: d2.sum(axis=0)),
+            ("softmax: a column (one number a row) against the logits", "(N, V) rows, (N, 1) column",
+             lambda: np.subtract(z, r, out=e), "(B, T, V) view, C-ordered (B, T, 1) column",
+             lambda: np.subtract(logits, r_bt, out=probs)),
+            ("row sums over V", "BLAS matvec e 1", lambda: np.matmul(z, ones_V, out=s),
+             'np.einsum("nv->n")', lambda: np.einsum("nv->n", z)),
+            ("bias gradient", "BLAS matvec d^T 1", lambda: d2.T @ ones_N,
+             'np.einsum("nk->k")', lambda: np.einsum("nk->k", d2)),
             ("backward loop: dZ_t W_hh^T, T times", "contiguous W_hh^T",
              lambda: [np.matmul(dZ[t], W_hh_T, out=dh) for t in range(T)], "view W_hh.T",
              lambda: [np.matmul(dZ[t], W_hh.T, out=dh) for t in range(T)]),
+            (f"weight gradient X^T dZ over N = T*B rows, {threads}", "matmul_at (row blocks)",
+             lambda: _threads.matmul_at(P.reshape(T * B, H), dZ2), "BLAS alone (its threads)",
+             lambda: P.reshape(T * B, H).T @ dZ2),
+            (f"RNN forward + backward, {threads}", "recurrences in row blocks",
+             rnn_step, "one block (BLAS's threads)", one_block(rnn_step)),
+            (f"SoftmaxCrossEntropy forward + backward, {threads}", "row blocks",
+             loss_step, "one block", one_block(loss_step)),
         ]
         for choice, taken, f, alternative, g in pairs:
             times = time_in_turns({"taken": f, "alternative": g}, repeats, 2, 1)
@@ -599,6 +669,8 @@ def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block:
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
     if use_torch and cfg.has_torch:
         steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
+    if THREADS > 1:                                            # the same step on one thread, in
+        steps["minirnn_1thread"] = on_one_thread(make_minirnn_step(make_model(cfg), X, Y))  # turn
     cpu = {}
     times = time_in_turns(steps, repeats, warmup, block, progress, cpu)
     if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
@@ -689,6 +761,19 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
                      f"{cpu['gemm'] / cpu['minirnn']:.0%} | "
                      + ("n/a | n/a |" if "torch" not in cpu else
                         f"{cpu['torch'] * 1e3:.1f} | {cpu['torch'] / cpu['minirnn']:.2f}x |"))
+    if threads > 1:
+        lines += ["", f"minirnn with {threads} threads against minirnn with one (the same step, taking "
+                  "turns in the same run; `minirnn.set_num_threads`):", "",
+                  f"| configuration | minirnn 1 thread tokens/s | minirnn {threads} threads tokens/s | "
+                  "speed-up (median step) | speed-up (fastest step) |", "|---|---:|---:|---:|---:|"]
+        for r in results:
+            c, med, fast = r["config"], r["median_s"], r["fastest_s"]
+            tokens = c["batch_size"] * c["num_steps"]
+            least = 1.6 if c["name"] == "1.0 scratch" else None
+            lines.append(f"| {c['name']} | {_rate(tokens / med['minirnn_1thread'])} | "
+                         f"{_rate(tokens / med['minirnn'])} | "
+                         f"{_ratio(med['minirnn_1thread'] / med['minirnn'], least)} | "
+                         f"{fast['minirnn_1thread'] / fast['minirnn']:.2f}x |")
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
               "| traced / nominal | peak RSS growth MB | RSS growth / nominal | RSS baseline MB |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -746,6 +831,7 @@ def main(argv=None) -> int:
         value = getattr(args, name)
         if value < least:
             parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    set_num_threads(args.threads)                 # minirnn's row blocks and OpenBLAS's threads
     if args.memory_child:
         for name in args.memory_child:
             print(json.dumps(measure_memory(BY_NAME[name])))
@@ -755,7 +841,7 @@ def main(argv=None) -> int:
     else:
         configs = [c for c in CONFIGS if not args.configs or c.name in args.configs]
     version = None if args.no_torch else torch_version()
-    total = sum((3 if version and cfg.has_torch else 2) * args.repeats
+    total = sum((3 if version and cfg.has_torch else 2) * args.repeats + (args.threads > 1) * args.repeats
                 + (2 * args.naive_repeats if cfg.has_naive and not args.no_naive else 0)
                 for cfg in configs)
     load_start = os.getloadavg()[0]

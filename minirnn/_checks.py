@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 __all__ = ["FLOAT_DTYPES", "check_int", "check_positive_int", "check_non_negative_int",
-           "check_number", "check_positive_number", "check_probability", "check_float_dtype",
+           "check_bool", "check_number", "check_positive_number", "check_probability", "check_float_dtype",
            "check_array", "check_loss_dout", "check_token_ids", "check_lengths", "make_rng", "is_int", "plural"]
 
 #: The dtype policy (docs/layers-and-gradcheck.md): minirnn computes in float32 (training,
@@ -68,6 +68,13 @@ def check_positive_int(value, name: str) -> int:
 def check_non_negative_int(value, name: str, allow_none: bool = False):
     """A count that may be zero (epochs done, tokens to generate, a seed)."""
     return check_int(value, name, minimum=0, allow_none=allow_none)
+
+
+def check_bool(value, name: str) -> bool:
+    """A flag: True or False (or a NumPy bool), not a truthy string such as ``'no'``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def check_number(value, name: str, minimum: float | None = None, maximum: float | None = None,
@@ -188,6 +195,8 @@ def make_rng(seed=None, rng=None) -> np.random.Generator:
 def check_lengths(lengths, num_steps: int, batch_size: int, name: str = "lengths") -> np.ndarray:
     """``lengths`` as an int64 array ``(batch_size,)`` of values in ``[1, num_steps]``,
     else one error naming the argument, the expected and the given value."""
+    num_steps = check_positive_int(num_steps, "num_steps")
+    batch_size = check_positive_int(batch_size, "batch_size")   # an empty batch is no batch
     if not isinstance(lengths, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of ints of shape ({batch_size},), got "
                         f"{type(lengths).__name__}")

@@ -7,9 +7,12 @@ gives the same array twice.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._checks import check_array, check_loss_dout
+from ._threads import for_rows
 
 
 class SoftmaxCrossEntropy:
@@ -19,14 +22,15 @@ class SoftmaxCrossEntropy:
     ``(...)`` of 0/1 (or weights) -> mean over the (unmasked) tokens of
     ``-log softmax(logits)[target]``.
 
-    Stable: each row of logits is shifted before ``exp`` (softmax is unchanged by a shift),
-    by its max, or by the target's logit when no exp can then overflow (see ``forward``).
+    Stable: when some |logit| is large enough for ``exp`` to overflow or vanish, each row
+    is shifted by its max first (softmax is unchanged by a shift; see ``forward``).
     backward: ``dL/dlogits = (softmax(logits) - onehot(targets)) * mask / N`` with N the
-    number of counted tokens.  Both work in the memory layout of ``logits``, without copies.
+    number of counted tokens.  Both work on the rows in the memory order of ``logits``
+    (no copies), over row blocks in threads when ``minirnn.set_num_threads(n > 1)``.
     """
 
     def __init__(self):
-        self._probs = None
+        self.cache: SoftmaxCache | None = None
 
     def forward(self, logits: np.ndarray, targets: np.ndarray,
                 mask: np.ndarray | None = None) -> float:
@@ -53,48 +57,93 @@ class SoftmaxCrossEntropy:
             if mask.size and not (np.isfinite(mask).all() and mask.min() >= 0):
                 raise ValueError(f"mask must hold finite non-negative weights, got values from "
                                  f"{mask.min()} to {mask.max()}")
-        # In the memory layout of ``logits`` (RNNLM's are a (B, T, V) view of a time-major
-        # array): everything works along the last axis, with no reshape (it would copy).
-        probs = np.empty_like(logits)                              # (..., V), logits' memory order
-        z_y = np.take_along_axis(logits, targets[..., None], axis=-1)  # (..., 1) z_target
-        # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any shift m of a row.  The usual
-        # m = max_j z_j keeps every exp <= 1, but a max over many short rows is the slowest
-        # pass here (twice the time of the alternative: benchmarks/throughput.py --choices).
-        # So while max(z) - min(z) <= safe_spread (then no exp can overflow) the shift is
-        # m = z_target, which needs no pass, and -log p_y = log sum_j e_j exactly (e_y = 1).
-        safe_spread = np.log(np.finfo(logits.dtype).max) / 2       # V e^spread << largest float
-        if logits.size and logits.max() - logits.min() <= safe_spread:    # 44 in float32
-            m = z_y
-        else:
-            m = logits.max(axis=-1, keepdims=True)                 # (..., 1) max_j z_j
-        np.subtract(logits, m, out=probs)                          # z - m
-        np.exp(probs, out=probs)                                   # e_j = exp(z_j - m)
-        s = np.einsum("...v->...", probs)                          # (...) sum_j e_j; einsum is 2-4x
-        probs /= s[..., None]                                      # .sum's speed here.  p = e / s
-        nll = np.log(s) - (z_y - m)[..., 0]                        # -log p_y = log s - (z_y - m)
+        z, order = _rows_in_memory_order(logits)               # (N, V) view, N = targets.size
+        y = targets.transpose(order).reshape(-1)               # (N,) the same rows' targets
+        N, dtype = z.shape[0], logits.dtype
+        # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any shift m of a row.  While every
+        # |z| <= 44 (float32; 354 in float64) no exp can overflow or vanish, so m = 0 and the
+        # step makes the fewest passes over the logits: e = exp(z) (read z, write e) and the
+        # row sums (read e); the division by s waits for backward, which reads e once anyway.
+        # Beyond that, each row is shifted by its max (e <= 1), a pass more.
+        safe = np.log(np.finfo(dtype).max) / 2                     # 44 in float32
+        e, s, e_y, nll = np.empty_like(z), np.empty(N, dtype), np.empty(N, dtype), np.empty(N, dtype)
+        at_y = np.arange(N) * V + y                                # flat index of (n, y_n) in (N, V)
+        ones = np.ones(V, dtype)
+
+        def cross_entropy_rows(rows):                              # for a block of rows:
+            zr = z[rows]
+            shift = zr.size > 0 and (zr.max() > safe or zr.min() < -safe)  # rare: exp could overflow
+            m = zr.max(axis=1, keepdims=True) if shift else 0      # (n, 1) max_j z_j, or 0
+            np.exp(zr - m if shift else zr, out=e[rows])           # e_j = exp(z_j - m)
+            np.matmul(e[rows], ones, out=s[rows])                  # s = sum_j e_j (a BLAS matvec)
+            e_y[rows] = e.reshape(-1)[at_y[rows]]                  # e_target
+            if shift:                                              # (e_y may underflow to 0 here)
+                nll[rows] = np.log(s[rows]) - (z.reshape(-1)[at_y[rows]] - m[:, 0])  # log s - (z_y - m)
+            else:
+                nll[rows] = np.log(s[rows] / e_y[rows])            # -log p_y = log(s / e_y)
+        for_rows(cross_entropy_rows, N, V)                         # threads: minirnn._threads
         if mask is None:
             weights, count = None, targets.size
         else:
-            weights = mask.astype(logits.dtype)                    # (...)
+            weights = mask.astype(dtype).transpose(order).reshape(-1)   # (N,)
             count = float(weights.sum())
-        self._probs, self._targets, self._weights, self._count = probs, targets, weights, count
+        self.cache = SoftmaxCache(e, s, e_y, at_y, weights, count, logits.shape, order)
         if count == 0:
             return 0.0
-        total = nll.sum() if weights is None else (nll * weights).sum()
+        total = nll.sum() if weights is None else nll @ weights
         return float(total / count)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
-        if self._probs is None:
+        if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         dout = check_loss_dout(dout)
-        y = self._targets[..., None]
-        scale = dout / self._count if self._count else 0.0        # 1/N: the loss is a mean of N
-        if self._weights is not None:
-            scale = (self._weights * scale)[..., None]             # (..., 1) w/N: masked tokens count 0
-        d = np.multiply(self._probs, scale)                        # (..., V) p * s, new (cache kept)
-        p_y = np.take_along_axis(d, y, axis=-1)                    # (..., 1) p_y * s
-        np.put_along_axis(d, y, p_y - scale, axis=-1)              # (..., V) (p - onehot(y)) * s
-        return d
+        e, s, e_y, at_y, weights, count, shape, order = self.cache
+        scale = dout / count if count else 0.0                     # 1/N: the loss is a mean of N
+        if weights is not None:
+            scale = weights * scale                                # (N,) w/N: masked tokens count 0
+        d = np.empty_like(e)                                       # (N, V), new (cache kept)
+
+        def grad_rows(rows):                                       # for a block of rows:
+            r = (scale if weights is None else scale[rows]) / s[rows]  # (n,) scale / s: p = e / s
+            np.multiply(e[rows], r[:, None], out=d[rows])          # p_j * scale = e_j * (scale / s)
+            d.reshape(-1)[at_y[rows]] = (e_y[rows] - s[rows]) * r  # (p_y - 1) * scale, no cancellation
+        for_rows(grad_rows, len(d), d.shape[1])
+        return _restore_layout(d, shape, order)                    # (..., V) as the logits
+
+
+class SoftmaxCache(NamedTuple):
+    """What ``SoftmaxCrossEntropy.backward`` needs (``loss.cache``), over the N rows in the
+    logits' memory order."""
+    e: np.ndarray             # (N, V) exp(z - m): the softmax before dividing by s
+                              # (m = 0, or each row's max in a block with large logits)
+    s: np.ndarray             # (N,)   sum_j e_j
+    e_y: np.ndarray           # (N,)   each row's e at its target
+    at_y: np.ndarray          # (N,)   flat index of each row's target in (N, V)
+    weights: np.ndarray | None  # (N,) mask weights, or None
+    count: float              # the number of tokens (or the mask's sum) in the mean
+    shape: tuple              # the logits' shape (..., V)
+    order: tuple              # the leading axes in memory order (see _rows_in_memory_order)
+
+
+def _rows_in_memory_order(logits: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The logits ``(..., V)`` as ``(N, V)`` rows in their memory order, and that order of
+    the leading axes.  RNNLM's ``(B, T, V)`` logits are a view of a time-major ``(T, B, V)``
+    array: taking the axes in memory order gives a C-contiguous ``(N, V)`` view, no copy
+    (a reshape in the logical order would copy, and NumPy's broadcasting over short rows
+    in a transposed view is several times slower).  Other layouts are copied once."""
+    lead = logits.ndim - 1
+    order = tuple(sorted(range(lead), key=lambda i: -logits.strides[i]))  # outermost first
+    z = logits.transpose(order + (lead,))
+    if not z.flags.c_contiguous:
+        z = np.ascontiguousarray(z)
+    return z.reshape(-1, logits.shape[-1]), order
+
+
+def _restore_layout(d: np.ndarray, shape: tuple, order: tuple) -> np.ndarray:
+    """``d`` ``(N, V)`` (rows in memory ``order``) as an array of the logits' ``shape``."""
+    lead = len(order)
+    d = d.reshape(tuple(shape[i] for i in order) + (shape[-1],))
+    return d.transpose(tuple(np.argsort(order)) + (lead,))
 
 
 class MSELoss:

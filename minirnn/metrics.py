@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from ._checks import is_int
+
 __all__ = ["perplexity", "bleu"]
 
 
@@ -44,6 +46,23 @@ def perplexity(mean_nll: float) -> float:
         return math.inf
 
 
+def _tokens(seq, name: str) -> list:
+    """``seq`` as a list of tokens, each hashable (n-grams are counted in a dict), else a
+    TypeError naming ``name``."""
+    try:
+        tokens = list(seq)
+    except TypeError as err:                                         # None, 5, a 0-d array
+        raise TypeError(f"{name} must be a sequence of tokens (a str or a list), got "
+                        f"{type(seq).__name__} ({err})") from None
+    for i, token in enumerate(tokens):
+        try:
+            hash(token)
+        except TypeError:                                            # a list, a row of a 2-D array
+            raise TypeError(f"{name} must be a sequence of hashable tokens (str, int), got "
+                            f"{type(token).__name__} at position {i}") from None
+    return tokens
+
+
 def bleu(pred_seq, label_seq, k: int = 2) -> float:
     """The book's BLEU (d2l ``bleu(pred_seq, label_seq, k)``) of one prediction against
     one label: a brevity penalty times the clipped n-gram precisions, longer n weighted more.
@@ -70,9 +89,9 @@ def bleu(pred_seq, label_seq, k: int = 2) -> float:
     Returns:
         float in [0, 1].
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not is_int(k) or k < 1:                                       # a Python or NumPy int
         raise ValueError(f"k must be an int >= 1 (the longest n-gram order), got {k!r}")
-    pred, label = list(pred_seq), list(label_seq)
+    pred, label = _tokens(pred_seq, "pred_seq"), _tokens(label_seq, "label_seq")
     if not label:
         raise ValueError("label_seq must hold at least one token, got an empty sequence")
     if not pred:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_lengths
+from ._checks import check_int, check_lengths
 from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
                      Sequential, check_array, check_positive_int, check_state, check_token_ids,
                      evaluating, make_rng)
@@ -59,6 +59,14 @@ def build_model(name: str, config: dict, **kwargs):
         return MODELS[name](**config, **kwargs)
     except TypeError as err:                                   # an unknown or missing argument
         raise ValueError(f"config does not fit model {name!r}: {err}") from None
+
+
+def input_layer(vocab_size: int, embed_dim: int | None, rng, init: str, sigma: float, dtype):
+    """A model's first layer and its width D: ``OneHot(V)`` (D = V, the book's from-scratch
+    inputs) when ``embed_dim`` is None, else ``Embedding(V, embed_dim)`` (D = embed_dim)."""
+    if embed_dim is None:
+        return OneHot(vocab_size, dtype=dtype), vocab_size
+    return Embedding(vocab_size, embed_dim, rng=rng, init=init, sigma=sigma, dtype=dtype), embed_dim
 
 
 @register_model("rnnlm")
@@ -138,12 +146,8 @@ class RNNLM(Module):
         self.init, self.sigma, self.cell, self.reset_after = init, sigma, cell, reset_after
         rng = make_rng(seed, rng)
         V, H = self.vocab_size, self.num_hiddens
-        if embed_dim is None:
-            self.add("embedding", OneHot(V, dtype=dtype))
-            D = V
-        else:
-            self.add("embedding", Embedding(V, embed_dim, rng=rng, init=init, sigma=sigma, dtype=dtype))
-            D = embed_dim
+        embedding, D = input_layer(V, embed_dim, rng, init, sigma, dtype)
+        self.add("embedding", embedding)
         stack = dict(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
                      rng=rng, init=init, sigma=sigma, dtype=dtype)
         if cell == "rnn":
@@ -213,6 +217,9 @@ class RNNLM(Module):
         if not isinstance(X, np.ndarray) or X.ndim != 2:
             raise ValueError(f"X must be an int array of token ids with shape (batch, num_steps), "
                              f"got {getattr(X, 'shape', type(X).__name__)}")
+        if X.size == 0:                                        # before the embedding's cache changes
+            raise ValueError(f"X must hold at least one sequence and one step (batch, num_steps "
+                             f">= 1), got shape {X.shape}")
         check_token_ids(X, self.vocab_size, "X")
         if state is not None:
             check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names),
@@ -328,13 +335,8 @@ class SequenceTagger(Module):
         self.embed_dim, self.cell, self.init, self.sigma = embed_dim, cell, init, sigma
         rng = make_rng(seed, rng)
         V, H = self.vocab_size, self.num_hiddens
-        if embed_dim is None:
-            self.add("embedding", OneHot(V, dtype=dtype))
-            D = V
-        else:
-            self.add("embedding", Embedding(V, embed_dim, rng=rng, init=init, sigma=sigma,
-                                            dtype=dtype))
-            D = embed_dim
+        embedding, D = input_layer(V, embed_dim, rng, init, sigma, dtype)
+        self.add("embedding", embedding)
         layer = {"rnn": RNN, "gru": GRU, "lstm": LSTM}[cell]
         self.add("rnn", layer(D, H, num_layers=num_layers, bidirectional=bidirectional,
                               dropout=dropout, rng=rng, init=init, sigma=sigma, dtype=dtype))
@@ -357,9 +359,9 @@ class SequenceTagger(Module):
 
     def forward(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """ids ``(B, T)`` (padded past ``lengths``) -> logits ``(B, T, K)``, 0 past each length."""
-        if not isinstance(X, np.ndarray) or X.ndim != 2:
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.size == 0:
             raise ValueError(f"X must be an int array of token ids with shape (batch, num_steps), "
-                             f"got {getattr(X, 'shape', type(X).__name__)}")
+                             f"both >= 1, got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
         B, T = X.shape
         mask = None
@@ -382,7 +384,8 @@ class SequenceTagger(Module):
         check_array(dlogits, "dlogits", shape=(B, T, self.num_tags), dtype=self.dtype)
         dO = dlogits.transpose(1, 0, 2)                        # (T, B, K)
         if self.cache.mask is not None:
-            dO = dO * self.cache.mask[..., None]               # padded O_t are constants: no gradient
+            dO = np.where(self.cache.mask[..., None], dO, 0)   # padded O_t are constants: no gradient
+                                                               # (not dO * mask: NaN * 0 is NaN)
         dHs = self.output.backward(dO)                         # dL/dH_t = dO_t W_hq^T  (T, B, H * nd)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
         dX, _ = self.rnn.backward(dHs, None, input_grad=self.embed_dim is not None)
@@ -425,10 +428,12 @@ class Seq2SeqEncoder(Module):
                                          init, sigma, dtype))
 
     def forward(self, X: np.ndarray, lengths=None):
-        if not isinstance(X, np.ndarray) or X.ndim != 2:
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.size == 0:
             raise ValueError(f"X must be an int array of source ids with shape (batch, num_steps), "
-                             f"got {getattr(X, 'shape', type(X).__name__)}")
+                             f"both >= 1, got {getattr(X, 'shape', type(X).__name__)}")
         check_token_ids(X, self.vocab_size, "X")
+        if lengths is not None:                                # before the embedding's cache changes
+            lengths = check_lengths(lengths, X.shape[1], X.shape[0])
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, E)
         return self.rnn.forward(inputs, None, lengths)         # (T, B, H), ((L, B, H), ...)
 
@@ -483,13 +488,15 @@ class Seq2SeqDecoder(Module):
                                   dtype=dtype))
 
     def forward(self, X: np.ndarray, state: tuple, context: np.ndarray, lengths=None):
-        if not isinstance(X, np.ndarray) or X.ndim != 2:
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.size == 0:
             raise ValueError(f"X must be an int array of target-side ids with shape (batch, "
-                             f"num_steps), got {getattr(X, 'shape', type(X).__name__)}")
+                             f"num_steps), both >= 1, got {getattr(X, 'shape', type(X).__name__)}")
         B, T = X.shape
         check_token_ids(X, self.vocab_size, "X")
         check_state(state, "state", self.rnn.state_shape(B), len(self.rnn.state_names), self.dtype)
         check_array(context, "context", shape=(B, self.rnn.hidden_size), dtype=self.dtype)
+        if lengths is not None:                                # before the embedding's cache changes
+            lengths = check_lengths(lengths, T, B)
         E, H = self.embed_dim, self.rnn.hidden_size
         inputs = np.empty((T, B, E + H), dtype=self.dtype)     # X_t = [embedding ; context]
         inputs[..., :E] = self.embedding.forward(X.T)          # W_emb[y_{t-1}]  (T, B, E)
@@ -585,9 +592,10 @@ class Seq2Seq(Module):
 
     def forward(self, src: np.ndarray, src_lengths, tgt_in: np.ndarray, tgt_lengths=None):
         for name, ids in (("src", src), ("tgt_in", tgt_in)):
-            if not isinstance(ids, np.ndarray) or ids.ndim != 2:
+            if not isinstance(ids, np.ndarray) or ids.ndim != 2 or ids.size == 0:
                 raise ValueError(f"{name} must be an int array of ids with shape (batch, "
-                                 f"num_steps), got {getattr(ids, 'shape', type(ids).__name__)}")
+                                 f"num_steps), both >= 1, got "
+                                 f"{getattr(ids, 'shape', type(ids).__name__)}")
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(f"tgt_in must have one row per source sequence ({src.shape[0]}), "
                              f"got {tgt_in.shape[0]}")
@@ -618,10 +626,14 @@ class Seq2Seq(Module):
 
         -> a list of B int arrays, each sequence's tokens before its ``<eos>``.
         """
-        for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
-            if not (0 <= int(value) < self.tgt_vocab_size) or int(value) != value:
-                raise ValueError(f"{name} must be a token id in [0, {self.tgt_vocab_size}), "
-                                 f"got {value!r}")
+        if not isinstance(src, np.ndarray) or src.ndim != 2 or src.size == 0:
+            raise ValueError(f"src must be an int array of ids with shape (batch, num_steps), "
+                             f"both >= 1, got {getattr(src, 'shape', type(src).__name__)}")
+        check_token_ids(src, self.src_vocab_size, "src")      # everything before the encoder runs
+        if src_lengths is not None:
+            check_lengths(src_lengths, src.shape[1], src.shape[0], "src_lengths")
+        for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):   # target-side token ids
+            check_int(value, name, minimum=0, maximum=self.tgt_vocab_size - 1)
         max_len = check_positive_int(max_len, "max_len")
         with evaluating(self):
             _, state = self.encoder.forward(src, src_lengths)

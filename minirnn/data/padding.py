@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_int, check_lengths, check_positive_int, make_rng
+from .._checks import check_bool, check_int, check_lengths, check_positive_int, make_rng
 
 __all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths"]
 
@@ -37,7 +37,11 @@ def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
         raise ValueError("seqs must hold at least one sequence, got an empty list")
     arrays = []
     for b, s in enumerate(seqs):
-        a = np.asarray(s)
+        try:
+            a = np.asarray(s)
+        except ValueError:                                     # ragged: [1, [2, 3]]
+            raise ValueError(f"seqs[{b}] must be a 1-D sequence of token ids, got a nested or "
+                             f"ragged sequence {s!r}") from None
         if a.ndim != 1:
             raise ValueError(f"seqs[{b}] must be a 1-D sequence of token ids, got shape {a.shape}")
         if a.size == 0:
@@ -47,6 +51,9 @@ def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
             raise TypeError(f"seqs[{b}] must hold integer token ids, got dtype {a.dtype}")
         if a.min() < 0:
             raise ValueError(f"seqs[{b}] holds a negative token id {a.min()}")
+        if a.max() > np.iinfo(np.int64).max:                   # uint64: would wrap round to < 0
+            raise ValueError(f"seqs[{b}] holds token id {a.max()}, more than int64 (the ids' "
+                             f"dtype) can hold")
         arrays.append(a)
     lengths = np.array([a.size for a in arrays], dtype=np.int64)
     T = int(lengths.max())
@@ -66,9 +73,13 @@ def sequence_mask(lengths, num_steps: int, time_major: bool = False) -> np.ndarr
     """The real positions of a padded batch: ``(B, T)`` bool, True where ``t < lengths[b]``
     (``(T, B)`` with ``time_major``).  The book's ``d2l.sequence_mask``."""
     num_steps = check_positive_int(num_steps, "num_steps")
+    check_bool(time_major, "time_major")
     lengths = np.asarray(lengths)
     if lengths.ndim != 1:
         raise ValueError(f"lengths must be 1-D (B,), got shape {lengths.shape}")
+    if lengths.size == 0:
+        raise ValueError(f"lengths must hold at least one length (an empty batch is no batch), "
+                         f"got shape {lengths.shape}")
     lengths = check_lengths(lengths, num_steps, lengths.shape[0])
     mask = np.arange(num_steps)[None, :] < lengths[:, None]      # (B, T)
     return mask.T if time_major else mask
@@ -79,18 +90,31 @@ def bucket_batches(lengths, batch_size: int, seed=None, rng=None, shuffle: bool 
     """Batches of similar lengths: a list of index arrays into ``lengths``.
 
     The indices are ordered by length (ties broken at random when ``shuffle``), cut into
-    consecutive batches of ``batch_size`` (the last one smaller unless ``drop_last``), and
-    the batches' order is shuffled.  Within a batch, indices run longest first, the order
-    a recurrent layer works in (any order is accepted; this one needs no reordering).
+    consecutive batches of ``batch_size`` (the last one smaller unless ``drop_last``: an
+    error if that would leave no batch at all), and the batches' order is shuffled.
+    Within a batch, indices run longest first, the order a recurrent layer works in (any
+    order is accepted; this one needs no reordering).
     Seeded: the same ``seed`` gives the same batches.
     """
     lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(f"lengths must be a non-empty 1-D int array, got shape {lengths.shape} "
-                         f"and dtype {lengths.dtype}")
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must be 1-D (N,), one length per sequence, got shape "
+                         f"{lengths.shape}")
+    if lengths.size == 0:
+        raise ValueError(f"lengths must hold at least one length (no sequences: no batches), "
+                         f"got shape {lengths.shape}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise TypeError(f"lengths must hold integers (each sequence's number of tokens), got "
+                        f"dtype {lengths.dtype}")
     if lengths.min() < 1:
         raise ValueError(f"lengths must be >= 1, got {lengths.min()}")
     batch_size = check_positive_int(batch_size, "batch_size")
+    check_bool(shuffle, "shuffle")
+    check_bool(drop_last, "drop_last")
+    if drop_last and batch_size > lengths.size:
+        raise ValueError(f"drop_last=True with batch_size {batch_size} leaves no batch of the "
+                         f"{lengths.size} sequences (batch_size must be <= {lengths.size}, or "
+                         f"drop_last=False)")
     rng = make_rng(seed, rng)
     ties = rng.permutation(lengths.size) if shuffle else np.arange(lengths.size)
     order = ties[np.argsort(-lengths[ties], kind="stable")]    # longest first, ties at random

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._checks import (check_array, check_float_dtype, check_positive_int, check_probability,
                        check_token_ids, make_rng)
+from .._threads import for_rows, matmul_at
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -63,7 +64,11 @@ class OneHot(Layer):
     def forward(self, ids: np.ndarray) -> np.ndarray:
         check_token_ids(ids, self.vocab_size)
         out = np.zeros(ids.shape + (self.vocab_size,), dtype=self._dtype)
-        np.put_along_axis(out, ids[..., None], 1, axis=-1)   # out[..., ids] = 1
+        ids1, out2 = ids.reshape(-1, 1), out.reshape(-1, self.vocab_size)
+
+        def ones_at_ids(rows):                               # (row blocks: minirnn._threads)
+            np.put_along_axis(out2[rows], ids1[rows], 1, axis=-1)   # out[..., ids] = 1
+        for_rows(ones_at_ids, len(ids1), self.vocab_size)
         return out
 
     def backward(self, dout: np.ndarray) -> None:
@@ -126,8 +131,15 @@ class Linear(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(x, "x", last_dim=self.in_features, dtype=self.dtype)
         self.cache = LinearCache(x)
-        out = x @ self.params["W"]                            # (..., out)
-        return np.add(out, self.params["b"], out=out)         # + b, in place
+        W, b = self.params["W"], self.params["b"]
+        x2 = x.reshape(-1, self.in_features)                  # (N, in), N = all leading dims
+        out = np.empty((len(x2), self.out_features), self.dtype)
+
+        def affine(rows):                                     # rows of x (row blocks: _threads)
+            np.matmul(x2[rows], W, out=out[rows])             # x W   (N, out)
+            out[rows] += b                                    # + b, in place
+        for_rows(affine, len(x2), self.out_features)
+        return out.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.cache is None:
@@ -137,9 +149,16 @@ class Linear(Layer):
         W = self.params["W"]
         x2 = x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
-        self.grads["W"] += x2.T @ d2                          # dL/dW = x^T dout   (in, out)
-        self.grads["b"] += np.einsum("nk->k", d2)             # dL/db = sum_n dout (out,)
-        return (d2 @ W.T).reshape(x.shape)              # dL/dx = dout W^T   (..., in)
+        # sums over the N rows, matmul_at(A, B) = A^T B (in row blocks: minirnn._threads)
+        self.grads["W"] += matmul_at(x2, d2)                  # dL/dW = x^T dout   (in, out)
+        self.grads["b"] += matmul_at(d2, np.ones(len(d2), d2.dtype))  # dL/db = sum_n dout (out,)
+        W_T = np.ascontiguousarray(W.T)                       # (out, in): BLAS is faster on a copy
+        dx = np.empty_like(x2)
+
+        def input_grad(rows):
+            np.matmul(d2[rows], W_T, out=dx[rows])            # dL/dx = dout W^T   (N, in)
+        for_rows(input_grad, len(d2), self.in_features)
+        return dx.reshape(x.shape)                            # (..., in)
 
 
 NONLINEARITIES = ("tanh", "relu")

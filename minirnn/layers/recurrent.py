@@ -27,8 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import (check_array, check_lengths, check_positive_int, check_probability,
+from .._checks import (check_array, check_bool, check_lengths, check_positive_int, check_probability,
                        make_rng)
+from .._threads import for_rows, matmul_at, matmul_rows
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -50,9 +51,20 @@ def check_state(state, name: str, shape: tuple, num_arrays: int = 1, dtype=None)
 
 
 def check_keep(keep, T: int, B: int):
-    """``keep`` is None, ``(T,)`` (one factor a step) or ``(T, B)`` (one a step and sequence)."""
-    if keep is not None and np.shape(keep) not in ((T,), (T, B)):
+    """``keep`` is None, ``(T,)`` (one factor a step) or ``(T, B)`` (one a step and sequence),
+    of finite real numbers -> None or keep as an array."""
+    if keep is None:
+        return None
+    if np.shape(keep) not in ((T,), (T, B)):
         raise ValueError(f"keep must have shape ({T},) or ({T}, {B}), got {np.shape(keep)}")
+    keep = np.asarray(keep)
+    if not (keep.dtype == bool or np.issubdtype(keep.dtype, np.integer)
+            or np.issubdtype(keep.dtype, np.floating)):
+        raise TypeError(f"keep must hold real numbers (truncation factors), got dtype {keep.dtype}")
+    if not np.isfinite(keep).all():
+        bad = keep[~np.isfinite(keep)].flat[0]
+        raise ValueError(f"keep must hold finite factors (0 cuts, 1 keeps), got {bad}")
+    return keep
 
 
 def keep_factor(keep, t: int, n: int | None = None):
@@ -129,8 +141,12 @@ def input_projection(X: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarra
     ``out (T, B, K)``; with lengths, for the real steps only (padded rows left alone)."""
     T, B, D = X.shape
     if lengths is None:
-        np.matmul(X.reshape(T * B, D), W, out=out.reshape(T * B, W.shape[1]))
-        out += b
+        X2, P = X.reshape(T * B, D), out.reshape(T * B, W.shape[1])
+
+        def project(rows):                                     # (row blocks: minirnn._threads)
+            np.matmul(X2[rows], W, out=P[rows])                # X_t W
+            P[rows] += b                                       # + b
+        for_rows(project, T * B, D + W.shape[1])
     else:
         real = np.arange(T)[:, None] < lengths                  # (T, B) t < lengths[b]
         out[real] = X[real] @ W + b
@@ -298,7 +314,9 @@ class RecurrentLayer(Layer):
         into ``grads``.  ``input_grad=False`` skips dX and returns None for it (one-hot
         inputs).  The derivatives are ``backward_steps`` / ``backward_stack``."""
         self.check_backward_args(dstate, keep)                # and that forward came first
+        check_bool(input_grad, "input_grad")
         T, B = self.cache.X.shape[:2]
+        keep = check_keep(keep, T, B)                         # a list: as an array
         check_array(dHs, "dHs", shape=(T, B, self.hidden_size * self.num_directions),
                     dtype=self.dtype)
         order = self.order
@@ -466,8 +484,13 @@ class RNN(RecurrentLayer, _RNNParams):
 
     Only the recurrence is a Python loop: input projections and weight gradients are one
     GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
-    inputs).  ``Hs`` is a read-only view of ``cache.H``, which backward reads: writing
-    into it would change the gradient, so NumPy refuses (copy it to change it).
+    inputs).  Each row of the batch has its own recurrence, so the forward loop is written
+    for rows ``a:b`` and ``minirnn._threads.for_rows`` runs it: all rows at once, or blocks
+    of rows in threads after ``minirnn.set_num_threads(n > 1)``.  The backward loop stays
+    one loop over the batch in ``backward_steps`` itself, where a debugger stops in it
+    (``examples/step_through_backprop.py``).  ``Hs`` is a read-only view of ``cache.H``,
+    which backward reads: writing into it would change the gradient, so NumPy refuses
+    (copy it to change it).
 
     ``num_layers``, ``bidirectional`` and ``dropout`` are PyTorch's: a stack of these
     one-layer layers (``RecurrentLayer``), states ``(num_layers * num_directions, B, H)``
@@ -508,13 +531,17 @@ class RNN(RecurrentLayer, _RNNParams):
         input_projection(X, p["W_xh"], p["b_h"], Hbuf[1:], lengths)
         W_hh = p["W_hh"]
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
-        for t in range(T):                                     # H_{t+1} = f(P_t + H_t W_hh)
-            n = sizes[t]                                       # rows [:n] (longest first)
-            h = Hbuf[t + 1, :n]
-            h += Hbuf[t, :n] @ W_hh
-            _activate(h, self.nonlinearity, out=h)
-            if n < B:
-                Hbuf[t + 1, n:] = 0                            # a finished sequence outputs 0
+
+        def recurrence(rows):                                  # rows a:b of the batch (each row's
+            a, b = rows.start, rows.stop                       # recurrence is its own)
+            for t in range(T):                                 # H_{t+1} = f(P_t + H_t W_hh)
+                n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
+                h = Hbuf[t + 1, a:n]
+                h += Hbuf[t, a:n] @ W_hh
+                _activate(h, self.nonlinearity, out=h)
+                if n < b:
+                    Hbuf[t + 1, n:b] = 0                       # a finished sequence outputs 0
+        for_rows(recurrence, B, T * H)                         # blocks of rows in threads, if set
         self.cache = RNNCache(X=X, H=Hbuf, lengths=lengths)
         Hs = Hbuf[1:]
         Hs.flags.writeable = False                             # backward reads H: keep it intact
@@ -547,16 +574,17 @@ class RNN(RecurrentLayer, _RNNParams):
             if self.record_grad_norms:
                 self.dh_norms[t] = np.linalg.norm(dz)
             dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
-            np.matmul(dz, W_hh_T, out=dh)                      # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
+            matmul_rows(dz, W_hh_T, out=dh)                    # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
             if keep is not None:
                 dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
         del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
         dZ2 = real_rows(dZ, lengths)                           # (N, H): every real step's dZ_t stacked
-        g["W_xh"] += real_rows(X, lengths).T @ dZ2             # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
-        g["W_hh"] += real_rows(Hbuf[:-1], lengths).T @ dZ2     # dL/dW_hh = sum_t H_{t-1}^T dZ_t  (H, H)
-        g["b_h"] += np.einsum("nh->h", dZ2)                    # dL/db_h  = sum_t sum_b dZ_t      (H,)
+        # the weight gradients: sums over the N rows, matmul_at(A, B) = A^T B (in row blocks)
+        g["W_xh"] += matmul_at(real_rows(X, lengths), dZ2)     # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
+        g["W_hh"] += matmul_at(real_rows(Hbuf[:-1], lengths), dZ2)  # dL/dW_hh = sum_t H_{t-1}^T dZ_t (H, H)
+        g["b_h"] += matmul_at(dZ2, np.ones(len(dZ2), dZ2.dtype))  # dL/db_h = sum_t sum_b dZ_t    (H,)
         dstate0 = (dh_next[None],)                             # dh_next is now dL/dH_0: ((1, B, H),)
         if not input_grad:                                     # e.g. one-hot inputs (no gradient)
             return None, dstate0
-        dX = from_real_rows(dZ2 @ p["W_xh"].T, lengths, (T, B, D))  # dL/dX_t = dZ_t W_xh^T  (T, B, D)
-        return dX, dstate0
+        dX = matmul_rows(dZ2, p["W_xh"].T, out=np.empty((len(dZ2), D), dZ2.dtype))  # dZ_t W_xh^T
+        return from_real_rows(dX, lengths, (T, B, D)), dstate0  # dL/dX_t  (T, B, D)
