@@ -25,16 +25,19 @@ training, the rest for testing (no character of a test passage was trained on).
   characters from the test parts.  Target: accuracy >= 0.97 at 100 characters, above the
   n-gram baseline.
 
-    python examples/classify_author.py                 # default: 3 minutes on 2 busy cores
+    python examples/classify_author.py                 # default: about 4 minutes on 2 busy cores
     python examples/classify_author.py --epochs 1 --passages 40 --hidden 8 \
         --test-passages 10 --ngram-orders 2 --train-chars 20000   # seconds (the test)
     python examples/classify_author.py --cell rnn --lr 0.001   # the plain RNN (at lr 0.005
                                                                # it stays at chance)
     python examples/classify_author.py --init-from figures/conditional_lm.npz   # pretrained
 
-Measured (docs/tasks.md): the default GRU scores 0.927 at 100 characters, the 3-gram
+Measured (docs/tasks.md): the default GRU scores 0.919 at 100 characters, the 3-gram
 0.941: the target (0.97, above the n-gram) is missed; the model overfits the chapters it
-trained on (0.98 on passages of the training parts).
+trained on (0.98 on passages of the training parts), and so does the n-gram (0.98 on
+training passages, 0.94 held out).  Batch 32 and the constant lr were chosen on --dev;
+cosine decay (--schedule cosine), lr 0.01, batch 16 and the LSTM did no better there, and
+two seeds differ by up to 3 points at 100 characters.
 
 Writes (in --out, default figures/): classify_author_accuracy.png (accuracy against
 passage length: the model and both baselines), classify_author_loss.png (training curve),
@@ -93,18 +96,27 @@ def predict(model, seqs, batch_size=256) -> np.ndarray:
 
 
 # %% Training
+def cosine_lr(lr: float, step: int, total: int) -> float:
+    """``lr * (1 + cos(pi * step / total)) / 2``: from lr down to 0 over ``total`` steps."""
+    return lr * 0.5 * (1.0 + np.cos(np.pi * step / total))
+
+
 def train(model, texts, vocab, args, rng):
-    """``args.epochs`` epochs, each over ``args.passages`` fresh passages per book.
-    Returns the mean training loss of every batch."""
+    """``args.epochs`` epochs, each over ``args.passages`` fresh passages per book, the
+    learning rate constant or on its cosine over the run (``args.schedule``).
+    Returns the mean training loss of every batch, and the optimizer."""
     opt, loss = Adam(model.params, model.grads, lr=args.lr), SoftmaxCrossEntropy()
     losses = []
+    n = -(-2 * args.passages // args.batch)               # batches per epoch
+    total_steps = args.epochs * n
     for epoch in range(args.epochs):
         passages, labels = author_passages(texts, args.passages, MIN_LEN, MAX_LEN, rng=rng)
         seqs = encode_passages(passages, vocab)
-        n = -(-len(seqs) // args.batch)
         bar = tqdm(batches(seqs, labels, args.batch, rng=rng), total=n, leave=False,
                    desc=f"epoch {epoch + 1}/{args.epochs}", disable=None)   # terminal only
         for ids, lengths, y in bar:
+            if args.schedule == "cosine":
+                opt.lr = cosine_lr(args.lr, len(losses), total_steps)
             model.zero_grad()
             if args.loss == "last":                       # the final state's prediction only
                 losses.append(loss.forward(model.forward(ids, lengths), y))
@@ -158,9 +170,10 @@ def accuracy_figure(results, path, args):
     for key, (color, marker, label) in styles.items():
         acc = [results[key][L] for L in TEST_LENGTHS]
         ax.plot(TEST_LENGTHS, acc, marker=marker, color=color, lw=2, label=label)
+        below = key == "model"                            # under its curve: clear of the n-gram's
         for L, a in zip(TEST_LENGTHS, acc):
-            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points", xytext=(-12, 7),
-                        fontsize=8, color=color)
+            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points",
+                        xytext=(-12, -14 if below else 7), fontsize=8, color=color)
     ax.axhline(TARGET, color="0.3", ls=":", lw=1, label=f"target at 100 characters ({TARGET})")
     ax.set_xscale("log")
     ax.set_xticks(TEST_LENGTHS, [str(L) for L in TEST_LENGTHS])
@@ -204,8 +217,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=6, help="epochs (default %(default)s)")
     parser.add_argument("--passages", type=int, default=3000,
                         help="training passages per book and epoch (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=64, help="batch size (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size (default %(default)s)")
     parser.add_argument("--lr", type=float, default=0.005, help="Adam's lr (default %(default)s)")
+    parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                        help="the learning rate: constant, or cosine decay from --lr to 0 "
+                             "over the run (default %(default)s)")
     parser.add_argument("--clip", type=float, default=1.0,
                         help="gradient-norm clipping (default %(default)s)")
     parser.add_argument("--test-passages", type=int, default=500,

@@ -15,11 +15,13 @@ Why the initial state by default: it is the chapter's one-to-many picture (the f
 enters once, the recurrence carries it), it adds nothing to the per-step work, and it is
 enough.  Both were measured at the default settings (docs/tasks.md): the initial state
 gave a style accuracy of 0.970 and held-out perplexity 4.33 (right author) / 5.07 (wrong);
-feeding the author at every step 0.945 and 4.33 / 5.20.  The right-author perplexity is the
-same; feeding the author at every step makes the model lean on it a little more (the wrong
-author costs more), but the GRU carries the initial state's author along the whole
-64-character window too: the loss gap between the wrong and the right author does not fade
-with the position, it grows, in both runs (the figure's left panel).
+feeding the author at every step 0.945 and 4.33 / 5.20 (both judged by the batch-64
+classifier; the default batch-32 one labels 0.935 of the initial state's samples right).
+The right-author perplexity is the same; feeding the author at every step makes the model
+lean on it a little more (the wrong author costs more), but the GRU carries the initial
+state's author along the whole 64-character window too: the loss gap between the wrong and
+the right author does not fade with the position, it grows, in both runs (the figure's left
+panel).
 
 Evaluation: held-out perplexity of each book's test part (windows of ``--num-steps``
 characters, each starting from the author's state, as in training) under the right and

@@ -287,3 +287,25 @@ def test_examples_fast_settings_write_figures_metrics_and_the_judge(tmp_path, ca
     for png in ("conditional_generation.png", "conditional_generation_loss.png"):
         assert (out / png).stat().st_size > 10_000
     assert "style:" in capsys.readouterr().out
+
+
+def test_classify_author_cosine_schedule_goes_from_lr_to_zero():
+    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
+    cosine_lr, train = ns["cosine_lr"], ns["train"]
+    assert cosine_lr(0.004, 0, 10) == pytest.approx(0.004)
+    assert cosine_lr(0.004, 5, 10) == pytest.approx(0.002)
+    assert cosine_lr(0.004, 10, 10) == pytest.approx(0.0, abs=1e-15)
+    assert cosine_lr(0.004, 3, 10) > cosine_lr(0.004, 4, 10)
+    # the training loop follows it: one value per update, the last one at step total - 1
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(list(" ab"), size=600)), "".join(rng.choice(list(" cd"), size=600))]
+    args = type("Args", (), dict(epochs=2, passages=6, batch=4, lr=0.004, clip=1.0,
+                                 loss="every", schedule="cosine"))()
+    model = SequenceClassifier(len(char_vocab()), 2, 4, embed_dim=3, seed=0)
+    losses, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
+    total = 2 * 3                                              # epochs * ceil(2 * 6 / 4)
+    assert len(losses) == total
+    assert opt.lr == pytest.approx(cosine_lr(0.004, total - 1, total))
+    args.schedule = "constant"
+    _, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
+    assert opt.lr == 0.004
