@@ -41,11 +41,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["set_num_threads", "get_num_threads", "for_rows", "matmul_at", "matmul_rows", "row_blocks",
+__all__ = ["THIN", "thin", "set_num_threads", "get_num_threads", "for_rows", "matmul_at", "matmul_rows", "row_blocks",
            "MIN_ELEMENTS", "MIN_ROWS"]
 
 #: Fewest entries (rows x columns) a block of rows must hold to be worth a thread.
 MIN_ELEMENTS = 1 << 15
+#: Products in row blocks only while every side but N is at most this: a thin product
+#: (the 1.0 book's 28 and 32) is what OpenBLAS's own threads split badly; a wide one (the
+#: 0.17 book's 512) they split well, and blocks on top were 1.3x slower with two threads
+#: (``benchmarks/ab_step.py --baseline 07ff25f --processes``, the 0.17 shape).
+THIN = 128
+
+
+def thin(*sides: int) -> bool:
+    """True when every given side of a product is at most ``THIN``: worth row blocks."""
+    return all(s <= THIN for s in sides)
+
+
 #: Fewest rows a block must hold: with fewer, a block's products re-read their weight
 #: matrix for little work (the 0.17 book's batch of 32 stays one block, BLAS's threads
 #: share its products instead).
@@ -178,7 +190,8 @@ def matmul_at(a, b):
     its own ``a[rows]^T b[rows]`` and the blocks' results are added: OpenBLAS's own threads
     split such a product (N large, m and k small) badly (``benchmarks/throughput.py
     --choices``).  One block: exactly ``a.T @ b``."""
-    blocks = row_blocks(len(a), a.shape[1] + (b.shape[1] if b.ndim > 1 else 1))
+    k = b.shape[1] if b.ndim > 1 else 1
+    blocks = row_blocks(len(a), a.shape[1] + k) if thin(a.shape[1], k) else [slice(0, len(a))]
     if len(blocks) == 1:
         return a.T @ b
     parts = [None] * len(blocks)
@@ -198,5 +211,5 @@ def matmul_rows(a, b, out):
     ``np.matmul(a, b, out=out)``."""
     def block(rows):
         np.matmul(a[rows], b, out=out[rows])
-    for_rows(block, len(a), a.shape[1] + out.shape[1])
+    for_rows(block, len(a), a.shape[1] + out.shape[1], split=thin(a.shape[1], out.shape[1]))
     return out

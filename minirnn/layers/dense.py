@@ -11,7 +11,7 @@ import numpy as np
 
 from .._checks import (check_array, check_float_dtype, check_positive_int, check_probability,
                        check_token_ids, make_rng)
-from .._threads import for_rows, matmul_at
+from .._threads import for_rows, matmul_at, thin
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -138,7 +138,7 @@ class Linear(Layer):
         def affine(rows):                                     # rows of x (row blocks: _threads)
             np.matmul(x2[rows], W, out=out[rows])             # x W   (N, out)
             out[rows] += b                                    # + b, in place
-        for_rows(affine, len(x2), self.out_features)
+        for_rows(affine, len(x2), self.out_features, split=thin(self.in_features, self.out_features))
         return out.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -157,7 +157,8 @@ class Linear(Layer):
 
         def input_grad(rows):
             np.matmul(d2[rows], W_T, out=dx[rows])            # dL/dx = dout W^T   (N, in)
-        for_rows(input_grad, len(d2), self.in_features)
+        for_rows(input_grad, len(d2), self.in_features,
+                 split=thin(self.in_features, self.out_features))
         return dx.reshape(x.shape)                            # (..., in)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._checks import (check_array, check_bool, check_lengths, check_positive_int, check_probability,
                        make_rng)
-from .._threads import for_rows, matmul_at, matmul_rows
+from .._threads import for_rows, matmul_at, matmul_rows, thin
 from .base import DEFAULT_DTYPE, Layer, init_weight
 from .dense import NONLINEARITIES, Dropout, _activate, activation_grad
 
@@ -146,7 +146,7 @@ def input_projection(X: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarra
         def project(rows):                                     # (row blocks: minirnn._threads)
             np.matmul(X2[rows], W, out=P[rows])                # X_t W
             P[rows] += b                                       # + b
-        for_rows(project, T * B, D + W.shape[1])
+        for_rows(project, T * B, D + W.shape[1], split=thin(D, W.shape[1]))
     else:
         real = np.arange(T)[:, None] < lengths                  # (T, B) t < lengths[b]
         out[real] = X[real] @ W + b
