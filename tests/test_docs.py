@@ -199,3 +199,14 @@ def test_the_test_command_prints_its_summary_and_why_tests_were_skipped(tmp_path
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert "1 passed, 1 skipped" in out.stdout, out.stdout
         assert "SKIPPED [1]" in out.stdout and "MINIRNN_DATA not set" in out.stdout, out.stdout
+
+
+def test_tasks_page_python_examples_run_verbatim(tmp_path):
+    """docs/tasks.md's code (padded batches, the classifier) runs as printed."""
+    page = (DOCS / "tasks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) >= 2
+    for code in blocks:
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert out.returncode == 0, out.stderr
