@@ -309,3 +309,50 @@ def test_classify_author_cosine_schedule_goes_from_lr_to_zero():
     args.schedule = "constant"
     _, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
     assert opt.lr == 0.004
+
+
+def test_classify_author_lm_pretraining_learns_and_is_copied(tmp_path):
+    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
+    pretrain_lm, copy_lm_weights = ns["pretrain_lm"], ns["copy_lm_weights"]
+    # a text the LM can learn: each book repeats its own short phrase
+    texts = ["the time machine " * 40, "to be or not to be " * 40]
+    args = type("Args", (), dict(hidden=16, embed=4, cell="gru", seed=0, pretrain_lr=0.05,
+                                 pretrain_num_steps=12, pretrain_lm_steps=150, batch=8,
+                                 clip=1.0))()
+    lm, losses = pretrain_lm(texts, char_vocab(), args, np.random.default_rng(0))
+    assert len(losses) == 150
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])     # it learned the phrases
+    model = SequenceClassifier(len(char_vocab()), 2, 16, embed_dim=4, cell="gru", seed=1)
+    output = {n: p.copy() for n, p in model.params.items() if n.startswith("output.")}
+    names = copy_lm_weights(model, lm)
+    assert "embedding.W" in names and any(n.startswith("rnn.") for n in names)
+    for name in names:
+        np.testing.assert_array_equal(model.params[name], lm.params[name])
+    for name, p in output.items():                                # the head stays
+        np.testing.assert_array_equal(model.params[name], p)
+    small = SequenceClassifier(len(char_vocab()), 2, 8, embed_dim=4, cell="gru", seed=1)
+    before = {n: p.copy() for n, p in small.params.items()}
+    with pytest.raises(ValueError, match="rnn"):                   # H = 8 against the LM's 16
+        copy_lm_weights(small, lm)
+    for name, p in small.params.items():                          # nothing changed
+        np.testing.assert_array_equal(p, before[name])
+
+
+def test_classify_author_pretrain_flag_fast_setting(tmp_path):
+    needs_corpora()
+    out = tmp_path / "out"
+    example("classify_author.py")(["--epochs", "1", "--passages", "40", "--hidden", "8",
+                                   "--test-passages", "10", "--ngram-orders", "2",
+                                   "--train-chars", "20000", "--pretrain-lm-steps", "5",
+                                   "--pretrain-num-steps", "16", "--lr", "0.001",
+                                   "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["pretrain_lm_steps"] == 5
+    assert metrics["seconds"]["pretrain"] > 0.0
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    for bad in (["--pretrain-lm-steps", "-1"], ["--pretrain-num-steps", "0"],
+                ["--pretrain-lr", "0"], ["--pretrain-lm-steps", "5", "--bidirectional"]):
+        with pytest.raises(SystemExit) as exit_info:
+            example("classify_author.py")(bad + ["--out", str(tmp_path / "bad")])
+        assert exit_info.value.code == 2
+    assert not (tmp_path / "bad").exists()
