@@ -407,68 +407,36 @@ def torch_net(torch, obj):
     return net
 
 
-@pytest.mark.parametrize("stack", STACKS, ids=stack_id)
-@pytest.mark.parametrize("variant", RECURRENT)
-def test_layer_equals_pytorch(variant, stack):
-    torch = pytest.importorskip("torch")
-    T, B, D, H = 5, 3, 4, 3
-    layer = randomized(make(variant, D, H, *stack).astype(np.float64), 0)
-    net = torch_net(torch, layer)
-    L = layer.num_layers * layer.num_directions
-    lstm = num_state(layer) == 2
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((T, B, D))
-    state0 = tuple(rng.standard_normal((L, B, H)) for _ in range(num_state(layer)))
-    dHs = rng.standard_normal((T, B, H * layer.num_directions))
-    dstate_T = tuple(rng.standard_normal((L, B, H)) for _ in state0)
-
-    Hs, state_T = layer.forward(X, state0)
-    dX, dstate0 = layer.backward(dHs, dstate_T)
-
-    Xt = torch.tensor(X, requires_grad=True)
-    s0, s0_arg = torch_state(torch, state0, lstm)
-    out, sT = net(Xt, s0_arg)
-    sT = sT if lstm else (sT,)
-    upstream_loss(torch, [out, *sT], [dHs, *dstate_T]).backward()
-
-    np.testing.assert_allclose(Hs, out.detach().numpy(), **TOL)
-    for ours, theirs in zip(state_T, sT):
-        np.testing.assert_allclose(ours, theirs.detach().numpy(), **TOL)
-    np.testing.assert_allclose(dX, Xt.grad.numpy(), **TOL)
-    for ours, theirs in zip(dstate0, s0):
-        np.testing.assert_allclose(ours, theirs.grad.numpy(), **TOL)
-    assert_same_grads(layer, net)
-
-
-@pytest.mark.parametrize("stack", STACKS, ids=stack_id)
-@pytest.mark.parametrize("variant", RECURRENT)
-def test_padded_batch_equals_pytorchs_packed_sequence(variant, stack):
-    """``forward(X, state, lengths)`` against ``pack_padded_sequence`` (unsorted lengths,
-    ``enforce_sorted=False``), 1 and T included: padded outputs (PyTorch pads with 0),
-    final states, dX, dstate0 and every parameter's gradient."""
+def assert_layer_equals_pytorch(variant, stack, T, B, D, H, seed, lengths=None):
+    """minirnn's layer and the torch.nn module with the same weights, one forward and
+    backward each (random initial state and upstream gradients): outputs, final states,
+    dX, dstate0 and every parameter's gradient.  With ``lengths``, PyTorch runs the
+    ``pack_padded_sequence`` path (unsorted: ``enforce_sorted=False``) and pads with 0."""
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-    T, B, D, H = 6, 4, 3, 3
-    lengths = np.array([3, 6, 1, 4])
     layer = randomized(make(variant, D, H, *stack).astype(np.float64), 0)
     net = torch_net(torch, layer)
     L = layer.num_layers * layer.num_directions
     lstm = num_state(layer) == 2
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     X = rng.standard_normal((T, B, D))
     state0 = tuple(rng.standard_normal((L, B, H)) for _ in range(num_state(layer)))
     dHs = rng.standard_normal((T, B, H * layer.num_directions))
-    dHs *= (np.arange(T)[:, None] < lengths)[..., None]        # PyTorch's padded outputs are
-    dstate_T = tuple(rng.standard_normal((L, B, H)) for _ in state0)   # constants: no gradient
+    if lengths is not None:                                    # PyTorch's padded outputs are
+        dHs *= (np.arange(T)[:, None] < lengths)[..., None]    # constants: no gradient
+    dstate_T = tuple(rng.standard_normal((L, B, H)) for _ in state0)
 
     Hs, state_T = layer.forward(X, state0, lengths)
     dX, dstate0 = layer.backward(dHs, dstate_T)
 
     Xt = torch.tensor(X, requires_grad=True)
     s0, s0_arg = torch_state(torch, state0, lstm)
-    packed = pack_padded_sequence(Xt, torch.from_numpy(lengths), enforce_sorted=False)
-    out, sT = net(packed, s0_arg)
-    out, _ = pad_packed_sequence(out, total_length=T)
+    if lengths is None:
+        out, sT = net(Xt, s0_arg)
+    else:
+        packed = pack_padded_sequence(Xt, torch.from_numpy(lengths), enforce_sorted=False)
+        out, sT = net(packed, s0_arg)
+        out, _ = pad_packed_sequence(out, total_length=T)
     sT = sT if lstm else (sT,)
     upstream_loss(torch, [out, *sT], [dHs, *dstate_T]).backward()
 
@@ -479,6 +447,21 @@ def test_padded_batch_equals_pytorchs_packed_sequence(variant, stack):
     for ours, theirs in zip(dstate0, s0):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), **TOL)
     assert_same_grads(layer, net)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=stack_id)
+@pytest.mark.parametrize("variant", RECURRENT)
+def test_layer_equals_pytorch(variant, stack):
+    assert_layer_equals_pytorch(variant, stack, T=5, B=3, D=4, H=3, seed=1)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=stack_id)
+@pytest.mark.parametrize("variant", RECURRENT)
+def test_padded_batch_equals_pytorchs_packed_sequence(variant, stack):
+    """``forward(X, state, lengths)`` against ``pack_padded_sequence`` (unsorted lengths,
+    1 and T included): padded outputs, final states, dX, dstate0, every gradient."""
+    assert_layer_equals_pytorch(variant, stack, T=6, B=4, D=3, H=3, seed=2,
+                                lengths=np.array([3, 6, 1, 4]))
 
 
 @pytest.mark.parametrize("variant", CELLS)
