@@ -42,7 +42,7 @@ def test_the_printed_breakpoint_stops_pdb_in_the_backward_time_loop():
     out = subprocess.run([sys.executable, "-m", "pdb", "examples/step_through_backprop.py"],
                          input=f"b {file}:{line}\nc\nn\np dh_next.shape, t\nq\n",
                          capture_output=True, text=True, cwd=root, env=env, timeout=120)
-    assert f"{Path(file).name}({line})backward_steps()" in out.stdout, out.stdout[-2000:]
+    assert f"{Path(file).name}({line})backprop()" in out.stdout, out.stdout[-2000:]
     assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
 
 

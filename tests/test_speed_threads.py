@@ -201,7 +201,8 @@ def _blocks_everywhere(request, monkeypatch):
 
 
 def test_the_checks_above_do_split(monkeypatch):
-    """What the fixture sets really splits a tiny recurrence into two blocks in two threads."""
+    """What the fixture sets really splits a tiny recurrence, forward and backward, into two
+    blocks in two threads."""
     seen = []
     real = _threads.for_rows
 
@@ -218,6 +219,7 @@ def test_the_checks_above_do_split(monkeypatch):
         from minirnn.layers import RNN
         layer = RNN(3, 4, seed=0, dtype=np.float64)
         layer.forward(np.ones((2, 5, 3)), None, np.array([2, 1, 2, 1, 1]))
+        layer.backward(np.ones((2, 5, 4)))                     # the backward loop too
     finally:
         minirnn.set_num_threads(before)
-    assert seen == [[slice(0, 2), slice(2, 5)]]
+    assert seen == [[slice(0, 2), slice(2, 5)]] * 2

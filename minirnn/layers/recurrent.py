@@ -67,11 +67,11 @@ def check_keep(keep, T: int, B: int):
     return keep
 
 
-def keep_factor(keep, t: int, n: int | None = None):
-    """The factor for step t, shaped to broadcast over ``(n, H)`` (the first n rows of the
-    batch: the sequences still running): a scalar or ``(n, 1)``."""
+def keep_factor(keep, t: int, n: int | None = None, a: int = 0):
+    """The factor for step t, shaped to broadcast over ``(n - a, H)`` (rows ``a:n`` of the
+    batch, the sequences still running among them): a scalar or ``(n - a, 1)``."""
     k = keep[t]
-    return k if np.ndim(k) == 0 else np.asarray(k)[:n, None]
+    return k if np.ndim(k) == 0 else np.asarray(k)[a:n, None]
 
 
 def reverse_keep(keep, lengths=None):
@@ -484,11 +484,12 @@ class RNN(RecurrentLayer, _RNNParams):
 
     Only the recurrence is a Python loop: input projections and weight gradients are one
     GEMM each (``backward(..., input_grad=False)`` skips dX's and returns None: one-hot
-    inputs).  Each row of the batch has its own recurrence, so the forward loop is written
-    for rows ``a:b`` and ``minirnn._threads.for_rows`` runs it: all rows at once, or blocks
-    of rows in threads after ``minirnn.set_num_threads(n > 1)``.  The backward loop stays
-    one loop over the batch in ``backward_steps`` itself, where a debugger stops in it
-    (``examples/step_through_backprop.py``).  ``Hs`` is a read-only view of ``cache.H``,
+    inputs).  Each row of the batch has its own recurrence, forward and backward, so both
+    loops are written for rows ``a:b`` (``recurrence`` in ``forward_steps``, ``backprop`` in
+    ``backward_steps``) and ``minirnn._threads.for_rows`` runs them: all rows at once in
+    the calling thread (the default: a debugger stops in them,
+    ``examples/step_through_backprop.py``), or blocks of rows in threads after
+    ``minirnn.set_num_threads(n > 1)``.  ``Hs`` is a read-only view of ``cache.H``,
     which backward reads: writing into it would change the gradient, so NumPy refuses
     (copy it to change it).
 
@@ -560,24 +561,27 @@ class RNN(RecurrentLayer, _RNNParams):
         p, g = self.params, self.grads
         W_hh_T = np.ascontiguousarray(p["W_hh"].T)             # (H, H), a copy: BLAS is slower on a view
         dZ = np.empty((T, B, H), dtype=Hbuf.dtype)             # dL/dZ_t for every step
-        fprime = activation_grad(Hbuf[1:], self.nonlinearity)  # (T, B, H) f'(Z_t) from H_t, all t
         dh_next = (np.zeros((B, H), Hbuf.dtype) if dstate is None
                    else dstate[0][0].astype(Hbuf.dtype))       # dL/dH_T from after the window (B, H)
         if self.record_grad_norms:
             self.dh_norms = np.empty(T)
         sizes = batch_sizes(lengths, T, B)                     # n_t: sequences running at step t
-        for t in reversed(range(T)):
-            n = sizes[t]                                       # rows [:n] (longest first)
-            dz, dh = dZ[t, :n], dh_next[:n]
-            # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)      (n, H)
-            np.add(dHs[t, :n], dh, out=dz)
-            if self.record_grad_norms:
-                self.dh_norms[t] = np.linalg.norm(dz)
-            dz *= fprime[t, :n]                                # dL/dZ_t = dL/dH_t * f'(Z_t)  (n, H)
-            matmul_rows(dz, W_hh_T, out=dh)                    # dL/dH_{t-1} = dZ_t W_hh^T    (n, H)
-            if keep is not None:
-                dh *= keep_factor(keep, t, n)                  # truncation: 0 cuts, 1/p reweights
-        del fprime, W_hh_T                                     # freed before the GEMMs' temporaries
+
+        def backprop(rows):                                    # rows a:b of the batch (each row's
+            a, b = rows.start, rows.stop                       # gradient flows back on its own)
+            for t in reversed(range(T)):
+                n = min(max(sizes[t], a), b)                   # rows [a:n] still run (longest first)
+                dz, dh = dZ[t, a:n], dh_next[a:n]
+                # dL/dH_t = dHs[t] (from the output at t) + dh_next (from step t+1)  (n-a, H)
+                np.add(dHs[t, a:n], dh, out=dz)
+                if self.record_grad_norms:                     # (one block: every row)
+                    self.dh_norms[t] = np.linalg.norm(dz)
+                dz *= activation_grad(Hbuf[t + 1, a:n], self.nonlinearity)  # dL/dZ_t = dL/dH_t * f'(Z_t)
+                np.matmul(dz, W_hh_T, out=dh)                  # dL/dH_{t-1} = dZ_t W_hh^T
+                if keep is not None:
+                    dh *= keep_factor(keep, t, n, a)           # truncation: 0 cuts, 1/p reweights
+        for_rows(backprop, B, T * H, split=not self.record_grad_norms)   # row blocks in threads, if set
+        del W_hh_T
         dZ2 = real_rows(dZ, lengths)                           # (N, H): every real step's dZ_t stacked
         # the weight gradients: sums over the N rows, matmul_at(A, B) = A^T B (in row blocks)
         g["W_xh"] += matmul_at(real_rows(X, lengths), dZ2)     # dL/dW_xh = sum_t X_t^T dZ_t      (D, H)
