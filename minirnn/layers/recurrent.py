@@ -580,9 +580,7 @@ class RNN(RecurrentLayer, _RNNParams):
                 np.matmul(dz, W_hh_T, out=dh)                  # dL/dH_{t-1} = dZ_t W_hh^T
                 if keep is not None:
                     dh *= keep_factor(keep, t, n, a)           # truncation: 0 cuts, 1/p reweights
-        # row blocks in threads (if set) only when one step's (rows, H) arrays are large: the
-        # loop's small calls (no tanh to amortise them) lose to the GIL's hand-offs otherwise
-        for_rows(backprop, B, H, split=not self.record_grad_norms)
+        for_rows(backprop, B, T * H, split=not self.record_grad_norms)   # row blocks in threads, if set
         del W_hh_T
         dZ2 = real_rows(dZ, lengths)                           # (N, H): every real step's dZ_t stacked
         # the weight gradients: sums over the N rows, matmul_at(A, B) = A^T B (in row blocks)
