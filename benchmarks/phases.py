@@ -11,7 +11,7 @@ and the update.  For each thread count (``minirnn.set_num_threads``, which sets
 OpenBLAS's too) the process runs ``--steps`` steps after 5 warm-up steps, one count after
 the other (not taking turns: a step that follows a two-thread step runs slower while the
 other threads wind down), and prints the median of every phase in milliseconds, the ratio
-of the two, and the load average.  A phase that gains little from the second thread is
+of the two, and the load average; then what the GIL costs small calls (``print_small_calls``).  A phase that gains little from the second thread is
 either a Python loop of small NumPy calls (each call's fixed cost and the hand-over of
 the GIL do not shrink with the rows) or a pass over memory (two cores share one memory bus).
 """
@@ -22,6 +22,7 @@ import os
 os.environ["OPENBLAS_NUM_THREADS"] = "2"      # before NumPy loads: OpenBLAS may use up to 2
 
 import argparse                               # noqa: E402
+import threading                              # noqa: E402
 import time                                   # noqa: E402
 
 import numpy as np                            # noqa: E402
@@ -94,7 +95,48 @@ def main(argv=None) -> int:
         print(f"| {name} | {one:.2f} | {two:.2f} | {one / two:.2f}x |")
     print(f"| the step (sum of the medians) | {ms[1].sum():.2f} | {ms[2].sum():.2f} | "
           f"{ms[1].sum() / ms[2].sum():.2f}x |")
+    print_small_calls(H)
     return 0
+
+
+def print_small_calls(H: int, rows: int = 512, calls: int = 4000) -> None:
+    """The cost of the GIL for small calls: one thread making ``2 * calls`` calls on a
+    ``(rows, H)`` float32 array against two threads making ``calls`` each (what one block
+    of the backward time loop makes per step: ``np.add``, ``np.multiply``, a product with
+    ``(H, H)``; and the forward's ``np.tanh``).  Best of 3."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((H, H)).astype(np.float32)
+    minirnn.set_num_threads(1)                                 # OpenBLAS: one thread a call
+    kinds = {"np.add": lambda a, o: np.add(a, a, out=o),
+             "np.multiply": lambda a, o: np.multiply(a, a, out=o),
+             "np.matmul with (H, H)": lambda a, o: np.matmul(a, W, out=o),
+             "np.tanh": lambda a, o: np.tanh(a, out=o)}
+
+    def work(call, n):
+        a = rng.standard_normal((rows, H)).astype(np.float32)
+        o = np.empty_like(a)
+        for _ in range(n):
+            call(a, o)
+
+    print(f"\nSmall calls on ({rows}, {H}) float32 arrays: one thread making {2 * calls} "
+          f"calls against two threads making {calls} each (best of 3).\n")
+    print("| call | microseconds a call | one thread ms | two threads ms | speed-up |")
+    print("|---|---:|---:|---:|---:|")
+    for name, call in kinds.items():
+        one, two = [], []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            work(call, 2 * calls)
+            one.append(time.perf_counter() - t0)
+            threads = [threading.Thread(target=work, args=(call, calls)) for _ in range(2)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            two.append(time.perf_counter() - t0)
+        print(f"| {name} | {min(one) / (2 * calls) * 1e6:.1f} | {min(one) * 1e3:.0f} | "
+              f"{min(two) * 1e3:.0f} | {min(one) / min(two):.2f}x |")
 
 
 if __name__ == "__main__":
