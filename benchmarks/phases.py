@@ -72,9 +72,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", choices=list(SHAPES), default="1.0",
                         help="the 1.0 book's (default) or the 0.17 book's")
     parser.add_argument("--steps", type=int, default=60, help="timed steps per thread count")
+    parser.add_argument("--calls", type=int, default=4000,
+                        help="small calls per thread in the GIL table (default %(default)s)")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be positive, got {args.steps}")
+    if args.steps < 1 or args.calls < 1:
+        parser.error(f"--steps and --calls must be positive, got {args.steps} and {args.calls}")
     H, B, T = SHAPES[args.shape]
     rng = np.random.default_rng(0)
     X, Y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
         print(f"| {name} | {one:.2f} | {two:.2f} | {one / two:.2f}x |")
     print(f"| the step (sum of the medians) | {ms[1].sum():.2f} | {ms[2].sum():.2f} | "
           f"{ms[1].sum() / ms[2].sum():.2f}x |")
-    print_small_calls(H)
+    print_small_calls(H, calls=args.calls)
     return 0
 
 

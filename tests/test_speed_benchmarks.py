@@ -1,6 +1,6 @@
 """The speed benchmarks of issue #15 run on tiny settings and print their tables: the A/B
-of two checkouts (ab_step.py), the limits (limits.py), and throughput.py's speed-up of
-minirnn's threads.  (Nothing is timed here: the scripts measure, the suite checks they run.)"""
+of two checkouts (ab_step.py), the limits (limits.py), throughput.py's speed-up of
+minirnn's threads, and a step phase by phase (phases.py).  (Nothing is timed here: the scripts measure, the suite checks they run.)"""
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +30,19 @@ def test_ab_step_compares_a_commit_with_this_checkout_in_one_table():
 def test_ab_step_alone_prints_one_checkouts_step_time():
     out = run_script("ab_step.py", "concise", "--steps", "1")
     assert float(out.strip()) > 0
+
+
+def test_phases_prints_every_phase_for_both_thread_counts_and_the_small_calls():
+    out = run_script("phases.py", "--shape", "0.17", "--steps", "1", "--calls", "5")
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| phase") and
+            not line.startswith("| call")}
+    for phase in ("one-hot X", "RNN forward", "output forward", "loss forward", "loss backward",
+                  "output backward", "RNN backward", "clip + SGD", "the step (sum of the medians)",
+                  "np.add", "np.multiply", "np.matmul with (H, H)", "np.tanh"):
+        cells = [c.strip() for c in rows[phase].strip().strip("|").split("|")]
+        assert len(cells) in (4, 5) and cells[-1].endswith("x"), rows[phase]
+        assert all(float(c.rstrip("x")) > 0 for c in cells[1:]), rows[phase]
 
 
 def test_limits_prints_bandwidth_rates_and_floors():
