@@ -69,8 +69,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn import checkpoint  # noqa: E402
 from minirnn.data import bucket_batches, pad_sequences, run_example, sequence_mask  # noqa: E402
-from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,  # noqa: E402
-                                encode_passages)
+from minirnn.data.tasks import (AUTHORS, PAD, TEST_LENGTHS, author_passages,  # noqa: E402
+                                author_test_passages, author_texts, char_vocab, encode_passages)
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from minirnn.models import ConditionalLM, RNNLM, SequenceClassifier  # noqa: E402
 from minirnn.ngram import NGramLM  # noqa: E402
@@ -78,7 +78,6 @@ from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.train import train_step  # noqa: E402
 
-TEST_LENGTHS = (20, 50, 100, 200)
 MIN_LEN, MAX_LEN = 20, 200
 TARGET = 0.97                        # accuracy at 100 characters (issue #13)
 NAMES = {"timemachine": "The Time Machine", "tinyshakespeare": "Tiny Shakespeare"}
@@ -367,10 +366,10 @@ def main(argv=None):
     majority = 0                                          # balanced: a tie, broken to label 0
 
     results = {"model": {}, "ngram": {}, "majority": {}, "ngram_order": order}
-    test_rng = np.random.default_rng([args.seed, 2])      # the same test passages for every run
+    tests = author_test_passages([b.test for b in books], args.test_passages, TEST_LENGTHS,
+                                 seed=args.seed)          # the same test passages for every run
     for L in tqdm(TEST_LENGTHS, desc="test lengths", leave=False, disable=None):
-        passages, labels = author_passages([b.test for b in books], args.test_passages, L,
-                                           rng=test_rng)
+        passages, labels = tests[L]
         results["model"][L] = float(np.mean(predict(model, encode_passages(passages, vocab))
                                             == labels))
         results["ngram"][L] = float(np.mean(ngram_classify(lms, passages) == labels))

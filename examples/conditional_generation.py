@@ -58,7 +58,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn import checkpoint  # noqa: E402
 from minirnn.data import pad_sequences, run_example  # noqa: E402
-from minirnn.data.tasks import AUTHORS, PAD, author_texts, char_vocab, encode_passages  # noqa: E402
+from minirnn.data.tasks import (AUTHORS, PAD, TEST_LENGTHS, author_test_passages,  # noqa: E402
+                                author_texts, char_vocab, encode_passages)
 from minirnn.generate import next_token_probs  # noqa: E402
 from minirnn.layers import evaluating  # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -146,6 +147,23 @@ def sample(model, vocab, author, num, num_chars, temperature, rng) -> list:
     return ["".join(vocab.to_tokens(row.tolist())) for row in out]
 
 
+def classify_test_passages(model, judge, books, vocab, args) -> tuple:
+    """Accuracy by length of ``model.classify`` (the author under which a passage is most
+    probable) and of the judge (``SequenceClassifier``) on the same test passages:
+    ``({L: accuracy}, {L: accuracy})``."""
+    tests = author_test_passages([b.test for b in books], args.test_passages, TEST_LENGTHS,
+                                 seed=args.seed)
+    generative, judged = {}, {}
+    for L in tqdm(TEST_LENGTHS, desc="classifying", leave=False, disable=None):
+        passages, labels = tests[L]
+        ids = np.stack(encode_passages(passages, vocab))       # (N, L): no padding needed
+        generative[L] = float(np.mean(np.concatenate(
+            [model.classify(ids[i:i + 256]) for i in range(0, len(ids), 256)]) == labels))
+        judged[L] = float(np.mean(np.concatenate(
+            [judge.predict(ids[i:i + 256]) for i in range(0, len(ids), 256)]) == labels))
+    return generative, judged
+
+
 def load_classifier(path: Path):
     ckpt = checkpoint.load(path)
     model = checkpoint.build_model(ckpt)
@@ -226,14 +244,18 @@ def main(argv=None):
     parser.add_argument("--classifier", type=Path, default=None,
                         help="the author classifier's checkpoint (default: "
                              "OUT/author_classifier.npz, from examples/classify_author.py)")
+    parser.add_argument("--test-passages", type=int, default=500,
+                        help="passages per book and length for the generative classifier: "
+                             "classify_author.py's test passages (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seeds everything (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("figures"),
                         help="folder for the PNGs, metrics.json and the model (default %(default)s)")
     args = parser.parse_args(argv)
     if min(args.hidden, args.embed, args.author_dim, args.updates, args.batch, args.num_steps,
-           args.samples) < 1 or args.eval_chars < args.num_steps + 1:
-        parser.error("--hidden, --embed, --author-dim, --updates, --batch, --num-steps and "
-                     "--samples must be positive, --eval-chars more than --num-steps")
+           args.samples, args.test_passages) < 1 or args.eval_chars < args.num_steps + 1:
+        parser.error("--hidden, --embed, --author-dim, --updates, --batch, --num-steps, "
+                     "--samples and --test-passages must be positive, --eval-chars more than "
+                     "--num-steps")
     if not (args.lr > 0 and args.clip > 0 and args.temperature > 0):
         parser.error("--lr, --clip and --temperature must be positive")
     classifier_path = args.classifier or args.out / "author_classifier.npz"
@@ -292,6 +314,16 @@ def main(argv=None):
         for s in samples[name][:3]:
             print(f"    {s!r}")
 
+    # the language model as a classifier (generative: Bayes' rule), beside the judge
+    # (discriminative), on classify_author.py's test passages
+    generative, judged = classify_test_passages(model, judge, books, vocab, args)
+    print(f"\nwhich book? {args.test_passages} test passages per book and length "
+          f"(classify_author.py's): this model by Bayes' rule, argmax_a log p(passage | a), "
+          f"against the judge")
+    print(f"{'length':>8}{'generative':>12}{'judge':>8}")
+    for L in TEST_LENGTHS:
+        print(f"{L:>8}{generative[L]:>12.3f}{judged[L]:>8.3f}")
+
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"saved {conditioning_figure(nll, style, args.out / 'conditional_generation.png', args)}")
     print(f"saved {loss_figure(losses, args.out / 'conditional_generation_loss.png', args)}")
@@ -309,6 +341,9 @@ def main(argv=None):
         "loss_gap_by_position": {name: {"first": float(d["wrong"][0] - d["right"][0]),
                                         "last": float(d["wrong"][-1] - d["right"][-1])}
                                  for name, d in nll.items()},
+        "generative_accuracy": generative[100],
+        "generative_accuracy_by_length": {str(L): generative[L] for L in TEST_LENGTHS},
+        "judge_accuracy_by_length": {str(L): judged[L] for L in TEST_LENGTHS},
         "target_met": style_accuracy >= TARGET,
         "train_perplexity": float(np.exp(losses[-50:].mean())),
         "samples": {name: s[:5] for name, s in samples.items()},

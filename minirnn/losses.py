@@ -27,10 +27,14 @@ class SoftmaxCrossEntropy:
     backward: ``dL/dlogits = (softmax(logits) - onehot(targets)) * mask / N`` with N the
     number of counted tokens.  Both work on the rows in the memory order of ``logits``
     (no copies), over row blocks in threads when ``minirnn.set_num_threads(n > 1)``.
+
+    ``token_nll``: the last forward's ``-log softmax(logits)[target]`` of every token,
+    ``targets``' shape, before any mask (a sequence's log-likelihood is minus its sum).
     """
 
     def __init__(self):
         self.cache: SoftmaxCache | None = None
+        self.token_nll: np.ndarray | None = None
 
     def forward(self, logits: np.ndarray, targets: np.ndarray,
                 mask: np.ndarray | None = None) -> float:
@@ -88,6 +92,7 @@ class SoftmaxCrossEntropy:
             weights = mask.astype(dtype).transpose(order).reshape(-1)   # (N,)
             count = float(weights.sum())
         self.cache = SoftmaxCache(e, s, e_y, at_y, weights, count, logits.shape, order)
+        self.token_nll = _restore_layout(nll, targets.shape + (1,), order)[..., 0]  # (...) as targets
         if count == 0:
             return 0.0
         total = nll.sum() if weights is None else nll @ weights

@@ -15,6 +15,7 @@ from ._checks import check_int, check_lengths
 from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
                      Sequential, check_array, check_positive_int, check_state, check_token_ids,
                      evaluating, make_rng)
+from .losses import SoftmaxCrossEntropy
 
 #: The recurrent cells a language model can use.
 CELLS = ("rnn", "gru", "lstm")
@@ -947,3 +948,27 @@ class ConditionalLM(Module):
         de = self.author_to_state.backward(dz)                 # dW_ah += e^T dz, db_ah += sum dz;
         self.author.backward(de)                               # dL/de = dz W_ah^T -> E[a] rows
         return None
+
+    def log_likelihood(self, X: np.ndarray, classes: np.ndarray,
+                       lengths: np.ndarray | None = None) -> np.ndarray:
+        """``log p(x_1 .. x_{L-1} | x_0, a) = sum_t log softmax(O_t)[x_{t+1}]`` of each
+        sequence (its own length L; the first token is given, the model predicts the rest)
+        under class ``classes[b]``, from the initial state of the class: ``(B,)`` float64
+        (dropout off).  The per-token terms are ``SoftmaxCrossEntropy``'s."""
+        with evaluating(self):
+            logits, _ = self.forward(X, classes, None, lengths)    # (B, T, V); checks X, classes
+        loss = SoftmaxCrossEntropy()
+        loss.forward(logits[:, :-1], X[:, 1:])                 # O_t predicts x_{t+1}
+        nll = loss.token_nll.astype(np.float64)                # (B, T-1) -log p(x_{t+1} | ...)
+        if lengths is not None:
+            nll[np.arange(1, X.shape[1]) >= np.asarray(lengths)[:, None]] = 0   # padding: nothing
+        return -nll.sum(axis=1)
+
+    def classify(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The generative classifier, Bayes' rule with equal priors: the class under which
+        each sequence is most probable, ``argmax_a log p(X | a)`` ``(B,)`` int64 (ties: the
+        lower class)."""
+        B = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
+        scores = np.stack([self.log_likelihood(X, np.full(B, a), lengths)
+                           for a in range(self.num_classes)], axis=1)   # (B, C)
+        return scores.argmax(axis=1)

@@ -297,6 +297,24 @@ def test_softmax_cross_entropy_value_and_stability():
     np.testing.assert_allclose(d1.sum(axis=-1), 0, atol=1e-15)    # softmax - onehot sums to 0 per row
 
 
+@pytest.mark.parametrize("layout", ["c", "time-major view", "fortran"])
+def test_softmax_cross_entropy_token_nll_is_each_tokens_minus_log_softmax(layout):
+    """token_nll, in the targets' layout whatever the logits' memory order, is each
+    token's -log softmax(z)[y] (written out here), and its masked mean is the loss."""
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((3, 5, 6)) * 3
+    y = rng.integers(0, 6, size=(3, 5))
+    logits = {"c": z, "time-major view": np.ascontiguousarray(z.transpose(1, 0, 2)).transpose(1, 0, 2),
+              "fortran": np.asfortranarray(z)}[layout]
+    mask = (rng.random((3, 5)) < 0.6).astype(float)
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(logits, y, mask)
+    expected = np.log(np.exp(z).sum(-1)) - np.take_along_axis(z, y[..., None], -1)[..., 0]
+    assert loss.token_nll.shape == y.shape
+    np.testing.assert_allclose(loss.token_nll, expected, rtol=1e-12)
+    assert value == pytest.approx((expected * mask).sum() / mask.sum(), rel=1e-12)
+
+
 def test_uniform_logits_give_log_vocab_size():
     V = 28
     value = SoftmaxCrossEntropy().forward(np.zeros((4, 7, V)), np.zeros((4, 7), dtype=int))

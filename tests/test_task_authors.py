@@ -15,8 +15,8 @@ import pytest
 
 from minirnn import checkpoint
 from minirnn.data import Vocab, pad_sequences
-from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_texts, char_vocab,
-                                encode_passages, sample_passages)
+from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_test_passages, author_texts,
+                                char_vocab, encode_passages, sample_passages)
 from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
 from minirnn.models import ConditionalLM, SequenceClassifier, build_model, model_name
 
@@ -145,6 +145,42 @@ def test_conditional_lm_padded_batch_equals_each_sequence_alone():
         np.testing.assert_allclose(h[:, b], h1[:, 0], rtol=0, atol=1e-12)
 
 
+def test_conditional_lm_log_likelihood_and_the_generative_classifier():
+    """log p(x_1.. | x_0, a) is minus the sum of the written-out -log softmax terms; with
+    lengths each sequence's own (padding adds nothing); classify takes the class with the
+    larger likelihood (ties: the lower class)."""
+    rng = np.random.default_rng(12)
+    model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru"), 13)
+    X, classes = padded_batch(rng), np.array([1, 0, 0, 1])
+    ll = model.log_likelihood(X, classes)
+    logits, _ = model.forward(X, classes)
+    z = logits[:, :-1]
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    expected = np.take_along_axis(logp, X[:, 1:, None], -1)[..., 0].sum(1)
+    assert ll.dtype == np.float64 and ll.shape == (4,)
+    np.testing.assert_allclose(ll, expected, rtol=1e-12)
+    padded = model.log_likelihood(X, classes, LENGTHS)
+    for b, L in enumerate(LENGTHS):
+        alone = model.log_likelihood(X[b:b + 1, :L], classes[b:b + 1])
+        assert padded[b] == pytest.approx(alone[0], rel=1e-12)
+    scores = np.stack([model.log_likelihood(X, np.full(4, a), LENGTHS) for a in (0, 1)], 1)
+    np.testing.assert_array_equal(model.classify(X, LENGTHS), scores.argmax(1))
+    long = LENGTHS > 1
+    assert (scores[long, 0] != scores[long, 1]).all()          # the authors' states differ
+    assert (scores[~long] == 0).all() and (model.classify(X, LENGTHS)[~long] == 0).all()
+    # (one token: nothing to predict, log p = 0 for both: the tie goes to class 0)
+
+
+def test_generative_classifier_bad_input_is_named():
+    model = ConditionalLM(V, 2, H, embed_dim=E, class_dim=A)
+    with pytest.raises(ValueError, match="X"):
+        model.classify(np.full((2, 3), V), None)               # ids outside the vocabulary
+    with pytest.raises(ValueError, match="lengths"):
+        model.classify(np.zeros((2, 3), dtype=np.int64), np.array([0, 3]))
+    with pytest.raises(ValueError, match="classes"):
+        model.log_likelihood(np.zeros((2, 3), dtype=np.int64), np.array([0, 2]))
+
+
 def test_the_author_changes_the_text_model():
     """A different author gives a different h_0 (state) or input (input), so other logits."""
     rng = np.random.default_rng(10)
@@ -237,6 +273,20 @@ def needs_corpora():
         pytest.skip("MINIRNN_DATA not set: the author tasks need both corpora")
 
 
+def test_author_test_passages_are_one_seeded_draw_per_length_in_order():
+    texts = ["abcdefghij" * 5, "klmnopqrst" * 5]
+    got = author_test_passages(texts, 3, (5, 7), seed=1)
+    rng = np.random.default_rng([1, 2])
+    for L in (5, 7):
+        passages, labels = author_passages(texts, 3, L, rng=rng)
+        assert got[L][0] == passages and (got[L][1] == labels).all()
+        assert all(len(p) == L for p in passages)
+    assert author_test_passages(texts, 3, (5, 7), seed=1)[7][0] == got[7][0]   # repeatable
+    assert author_test_passages(texts, 3, (5, 7), seed=2)[7][0] != got[7][0]
+    with pytest.raises(ValueError, match="seed"):
+        author_test_passages(texts, 3, (5,), seed=-1)
+
+
 def test_author_texts_split_80_20_without_overlap():
     needs_corpora()
     books = author_texts()
@@ -274,10 +324,17 @@ def test_examples_fast_settings_write_figures_metrics_and_the_judge(tmp_path, ca
         assert (out / png).stat().st_size > 10_000
     judge = checkpoint.build_model(checkpoint.load(out / "author_classifier.npz"))
     assert isinstance(judge, SequenceClassifier)
+    judged_there = metrics["accuracy_by_length"]
 
     generate(["--updates", "5", "--hidden", "8", "--samples", "4", "--eval-chars", "2000",
-              "--out", str(out)])
+              "--test-passages", "10", "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
+    # the generative classifier is scored on classify_author.py's own test passages: the
+    # judge scores exactly what it scored there
+    assert metrics["judge_accuracy_by_length"] == judged_there
+    assert set(metrics["generative_accuracy_by_length"]) == {"20", "50", "100", "200"}
+    assert all(0.0 <= a <= 1.0 for a in metrics["generative_accuracy_by_length"].values())
+    assert metrics["generative_accuracy"] == metrics["generative_accuracy_by_length"]["100"]
     assert 0.0 <= metrics["style_accuracy"] <= 1.0
     assert set(metrics["perplexity"]) == {"right", "wrong"}
     assert all(1.0 < p < 29 * 2 and np.isfinite(p) for p in metrics["perplexity"].values())

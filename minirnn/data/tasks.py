@@ -26,12 +26,14 @@ from .corpus import load_corpus
 from .text import Vocab, preprocess
 
 __all__ = ["AUTHORS", "PAD", "AuthorText", "author_texts", "char_vocab", "sample_passages",
-           "author_passages", "encode_passages"]
+           "author_passages", "author_test_passages", "encode_passages", "TEST_LENGTHS"]
 
 #: The authors, in label order: label ``a`` is ``AUTHORS[a]`` (a corpus name of ``CORPORA``).
 AUTHORS = ("timemachine", "tinyshakespeare")
 #: The padding token of the task vocabulary (index 1).
 PAD = "<pad>"
+#: The passage lengths the author classifiers are tested at.
+TEST_LENGTHS = (20, 50, 100, 200)
 
 
 class AuthorText(NamedTuple):
@@ -96,6 +98,15 @@ def author_passages(texts, num_per_author: int, min_len: int, max_len: int | Non
         labels += [a] * num_per_author
     order = rng.permutation(len(passages))
     return [passages[i] for i in order], np.array(labels, dtype=np.int64)[order]
+
+
+def author_test_passages(texts, num_per_author: int, lengths=TEST_LENGTHS, seed: int = 0) -> dict:
+    """The test passages of the author classifiers: for each length L in ``lengths`` (in
+    that order), ``author_passages(texts, num_per_author, L)`` from one generator seeded
+    ``[seed, 2]``, so every example that asks with the same arguments scores the same
+    passages.  Returns ``{L: (passages, labels)}``."""
+    rng = np.random.default_rng([check_int(seed, "seed", minimum=0), 2])
+    return {L: author_passages(texts, num_per_author, L, rng=rng) for L in lengths}
 
 
 def encode_passages(passages, vocab: Vocab) -> list[np.ndarray]:
