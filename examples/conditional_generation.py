@@ -16,7 +16,8 @@ enters once, the recurrence carries it), it adds nothing to the per-step work, a
 enough.  Both were measured at the default settings (docs/tasks.md): the initial state
 gave a style accuracy of 0.970 and held-out perplexity 4.33 (right author) / 5.07 (wrong);
 feeding the author at every step 0.945 and 4.33 / 5.20 (both judged by the batch-64
-classifier; the default batch-32 one labels 0.935 of the initial state's samples right).
+classifier; the default batch-32 one labels 0.920 of the initial state's samples right,
+and 0.925 of the other's).
 The right-author perplexity is the same; feeding the author at every step makes the model
 lean on it a little more (the wrong author costs more), but the GRU carries the initial
 state's author along the whole 64-character window too: the loss gap between the wrong and
@@ -29,18 +30,25 @@ the wrong author; and ``--samples`` samples of 100 characters per author (sample
 ``--temperature``, starting from a space), which the author classifier of
 ``examples/classify_author.py`` (its checkpoint ``author_classifier.npz``) labels: the
 style accuracy is the fraction labelled with the requested author (target >= 0.90).
+And the model as a classifier, generative where the judge is discriminative: the author
+under which a passage is most probable (``ConditionalLM.classify``, Bayes' rule with equal
+priors), on classify_author.py's own test passages (``author_test_passages``,
+``--test-passages`` per book and length), beside the judge on the same passages: 0.923 at
+100 characters against the judge's 0.922 (docs/tasks.md).
 
     python examples/classify_author.py --out figures     # first: the judge, its checkpoint
     python examples/conditional_generation.py            # default: a few minutes on 2 cores
     python examples/conditional_generation.py --conditioning input --out figures/input
     python examples/conditional_generation.py --updates 5 --hidden 8 --samples 4 \
-        --eval-chars 2000 --classifier DIR/author_classifier.npz   # seconds (the test)
+        --eval-chars 2000 --test-passages 10 --classifier DIR/author_classifier.npz
+        # seconds (the test)
 
 Writes (in --out, default figures/): conditional_generation.png (held-out loss by
 position under the right and the wrong author; style accuracy per author),
 conditional_generation_loss.png (training curve), conditional_lm.npz (the model) and
 metrics.json (``style_accuracy``, ``perplexity`` {"right", "wrong"}, per book and per
-author, samples, settings, wall times).
+author, ``generative_accuracy`` at 100 characters and ``generative_accuracy_by_length``,
+``judge_accuracy_by_length``, samples, settings, wall times).
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
