@@ -72,10 +72,11 @@ from minirnn import checkpoint  # noqa: E402
 from minirnn.data import bucket_batches, pad_sequences, run_example, sequence_mask  # noqa: E402
 from minirnn.data.tasks import (AUTHORS, PAD, TEST_LENGTHS, author_passages,  # noqa: E402
                                 author_test_passages, author_texts, char_vocab, encode_passages)
+from minirnn.layers import Linear  # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from minirnn.models import ConditionalLM, RNNLM, SequenceClassifier  # noqa: E402
 from minirnn.ngram import NGramLM  # noqa: E402
-from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.optim import Adam, WeightAverage, clip_grad_norm  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.train import train_step  # noqa: E402
 
@@ -112,9 +113,28 @@ def cosine_lr(lr: float, step: int, total: int) -> float:
 def train(model, texts, vocab, args, rng):
     """``args.epochs`` epochs, each over ``args.passages`` fresh passages per book, the
     learning rate constant or on its cosine over the run (``args.schedule``).
-    Returns the mean training loss of every batch, and the optimizer."""
-    opt, loss = Adam(model.params, model.grads, lr=args.lr), SoftmaxCrossEntropy()
-    losses = []
+
+    Two regularisers (on by default; measured in docs/tasks.md):
+
+    * ``args.aux_lm > 0``: an auxiliary task on the same states, each ``H_t`` also predicts
+      the next character through a ``Linear`` head of its own (thrown away after
+      training), its cross-entropy weighted ``args.aux_lm``: the GRU must keep what
+      describes the text, not only what told the training passages apart;
+    * ``args.average > 0``: the weights' moving average (``WeightAverage``, decay
+      ``args.average``) replaces the last weights at the end.
+
+    Returns the mean training loss (the classification's) of every batch, and the optimizer.
+    """
+    params, grads = dict(model.params), dict(model.grads)
+    head = None                                           # the next-character head
+    if args.aux_lm:
+        head = Linear(model.num_hiddens, len(vocab), rng=np.random.default_rng([args.seed, 4]),
+                      init="xavier", dtype=model.dtype)
+        params.update({f"lm_head.{k}": p for k, p in head.params.items()})
+        grads.update({f"lm_head.{k}": g for k, g in head.grads.items()})
+    opt, loss, lm_loss = Adam(params, grads, lr=args.lr), SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
+    average = WeightAverage(model.params, args.average) if args.average else None
+    losses, lm_losses = [], []
     n = -(-2 * args.passages // args.batch)               # batches per epoch
     total_steps = args.epochs * n
     for epoch in range(args.epochs):
@@ -133,13 +153,30 @@ def train(model, texts, vocab, args, rng):
                 T = ids.shape[1]
                 mask = sequence_mask(lengths, T) & (np.arange(T) >= MIN_LEN - 1)   # (B, T)
                 targets = np.repeat(y[:, None], T, axis=1)                        # (B, T)
-                losses.append(loss.forward(model.forward_steps(ids, lengths), targets, mask))
-                model.backward_steps(loss.backward())
-            clip_grad_norm(model.grads, args.clip)
+                if head is None:
+                    losses.append(loss.forward(model.forward_steps(ids, lengths), targets, mask))
+                    model.backward_steps(loss.backward())
+                else:
+                    head.zero_grad()
+                    logits, Hs = model.forward_steps(ids, lengths, return_states=True)
+                    losses.append(loss.forward(logits, targets, mask))
+                    # the auxiliary task: H_t predicts x_{t+1}, for t < L - 1
+                    following = np.roll(ids, -1, axis=1)                          # (B, T)
+                    lm_mask = np.arange(T) < (lengths - 1)[:, None]               # (B, T)
+                    lm_losses.append(lm_loss.forward(head.forward(Hs).transpose(1, 0, 2),
+                                                     following, lm_mask))
+                    dHs = head.backward(lm_loss.backward(args.aux_lm).transpose(1, 0, 2))
+                    model.backward_steps(loss.backward(), dHs)   # both heads' dL/dH_t
+            clip_grad_norm(grads, args.clip)
             opt.step()
+            if average is not None:
+                average.update()
             if len(losses) % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        print(f"epoch {epoch + 1}: mean training loss {np.mean(losses[-n:]):.4f}")
+        lm = f", next-character loss {np.mean(lm_losses[-n:]):.4f}" if lm_losses else ""
+        print(f"epoch {epoch + 1}: mean training loss {np.mean(losses[-n:]):.4f}{lm}")
+    if average is not None:
+        average.copy_to(model.params)                     # evaluate (and save) the average
     model.zero_grad()
     return losses, opt
 
@@ -263,7 +300,7 @@ def main(argv=None):
                              "default with --bidirectional)")
     parser.add_argument("--hidden", type=int, default=128, help="hidden units (default %(default)s)")
     parser.add_argument("--embed", type=int, default=16, help="embedding size (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs (default %(default)s)")
     parser.add_argument("--passages", type=int, default=3000,
                         help="training passages per book and epoch (default %(default)s)")
     parser.add_argument("--batch", type=int, default=32, help="batch size (default %(default)s)")
@@ -273,6 +310,12 @@ def main(argv=None):
                              "over the run (default %(default)s)")
     parser.add_argument("--clip", type=float, default=1.0,
                         help="gradient-norm clipping (default %(default)s)")
+    parser.add_argument("--aux-lm", type=float, default=1.0,
+                        help="weight of the auxiliary next-character loss on the same states "
+                             "(0: off; needs --loss every) (default %(default)s)")
+    parser.add_argument("--average", type=float, default=0.999,
+                        help="evaluate the weights' moving average with this decay (0: the "
+                             "last weights) (default %(default)s)")
     parser.add_argument("--test-passages", type=int, default=500,
                         help="test passages per book and length (default %(default)s)")
     parser.add_argument("--ngram-orders", type=int, nargs="+", default=[2, 3, 4, 5, 6],
@@ -319,8 +362,14 @@ def main(argv=None):
         parser.error(f"--pretrain-lr must be positive, got {args.pretrain_lr}")
     if not args.lr > 0 or not args.clip > 0:
         parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
+    if not (args.aux_lm >= 0 and 0 <= args.average < 1):
+        parser.error(f"--aux-lm must be >= 0 and --average in [0, 1), got {args.aux_lm} and "
+                     f"{args.average}")
     if args.loss is None:
         args.loss = "last" if args.bidirectional else "every"
+    if args.aux_lm and args.loss != "every":
+        args.aux_lm = 0.0                                 # the auxiliary loss reads every H_t
+        print("--aux-lm is off with --loss last (it reads the states of every step)")
     if args.loss == "every" and args.bidirectional:
         parser.error("--loss every needs a unidirectional model: the reverse direction reads "
                      "past each prefix (use --loss last with --bidirectional)")

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_int, check_lengths
+from ._checks import check_bool, check_int, check_lengths
 from .layers import (DEFAULT_DTYPE, GRU, LSTM, Embedding, Linear, Module, OneHot, ReLU, RNN,
                      Sequential, check_array, check_positive_int, check_state, check_token_ids,
                      evaluating, make_rng)
@@ -781,7 +781,8 @@ class SequenceClassifier(Module):
         dX, _ = self.rnn.backward(dHs, dstate)                 # BPTT from the final state
         self.embedding.backward(dX)                            # scatter-add into embedding.W
 
-    def forward_steps(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    def forward_steps(self, X: np.ndarray, lengths: np.ndarray | None = None,
+                      return_states: bool = False):
         """The prediction after every prefix: ``O_t = H_t W + b``, logits ``(B, T, C)``.
 
         A training signal at every step (each prefix of a passage is a shorter passage of
@@ -789,25 +790,41 @@ class SequenceClassifier(Module):
         unidirectional layer's final state is its last output; past a length ``H_t = 0``
         (mask those positions in the loss).  Unidirectional only: a reverse direction's
         ``H_t`` has read the rest of the passage.
+
+        ``return_states=True``: ``(logits, Hs)`` with the states ``Hs (T, B, H)`` (read
+        only), for another head on the same states, e.g. an auxiliary next-token loss;
+        its ``dL/dH_t`` goes to ``backward_steps(dlogits, dHs)``.
         """
         if self.bidirectional:
             raise ValueError("forward_steps needs a unidirectional model (bidirectional=False): "
                              "the reverse direction's H_t has read past step t")
         lengths = _check_ids_and_lengths(X, self.vocab_size, lengths)   # before any change
+        check_bool(return_states, "return_states")
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, E)
         Hs, _ = self.rnn.forward(inputs, None, lengths)        # (T, B, H), 0 past each length
-        return self.output.forward(Hs).transpose(1, 0, 2)      # O_t = H_t W + b  (B, T, C)
+        logits = self.output.forward(Hs).transpose(1, 0, 2)    # O_t = H_t W + b  (B, T, C)
+        if not return_states:
+            return logits
+        Hs = Hs.view()
+        Hs.flags.writeable = False                             # backward reads them: keep intact
+        return logits, Hs
 
-    def backward_steps(self, dlogits: np.ndarray) -> None:
-        """dlogits ``(B, T, C)`` of ``forward_steps`` -> None; adds every parameter's gradient."""
+    def backward_steps(self, dlogits: np.ndarray, dHs: np.ndarray | None = None) -> None:
+        """dlogits ``(B, T, C)`` of ``forward_steps`` -> None; adds every parameter's
+        gradient.  ``dHs (T, B, H)``: ``dL/dH_t`` from another head on the states
+        (``return_states``), added to the output layer's."""
         if self.rnn.cache is None or self.output.cache is None:
             raise RuntimeError("SequenceClassifier.backward_steps called before forward_steps")
         T, B = self.rnn.cache.X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, T, self.num_classes), dtype=self.dtype)
         if self.output.cache.x.shape != (T, B, self.num_hiddens):
             raise RuntimeError("backward_steps must follow forward_steps, not forward")
-        dHs = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W^T  (T, B, H)
-        dX, _ = self.rnn.backward(np.ascontiguousarray(dHs))   # BPTT; padded steps add nothing
+        if dHs is not None:
+            check_array(dHs, "dHs", shape=(T, B, self.num_hiddens), dtype=self.dtype)
+        dH = self.output.backward(dlogits.transpose(1, 0, 2))  # dL/dH_t = dO_t W^T  (T, B, H)
+        if dHs is not None:
+            dH += dHs                                          # + the other head's dL/dH_t
+        dX, _ = self.rnn.backward(np.ascontiguousarray(dH))    # BPTT; padded steps add nothing
         self.embedding.backward(dX)                            # scatter-add into embedding.W
 
     def predict_proba(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._checks import check_array, check_int, check_positive_number
 
-__all__ = ["grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer",
+           "WeightAverage"]
 
 
 def _check_grads(grads, name: str = "grads") -> None:
@@ -181,6 +182,58 @@ class Adam:
 
     def __repr__(self):
         return f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, t={self.t})"
+
+
+class WeightAverage:
+    """An exponential moving average of the parameters (Polyak averaging), kept beside
+    training and used in place of the last weights for evaluation:
+
+        a <- d a + (1 - d) param       after every update (a starts at 0)
+        a_hat = a / (1 - d^t)          bias-corrected, as Adam's moments: at step t the
+                                       weights of the last ~1 / (1 - d) updates, averaged
+
+    The average of a noisy walk around a minimum sits nearer its centre than the last
+    point does.  ``update()`` after each ``optimizer.step()``; ``averages()`` returns
+    ``{name: a_hat}`` (new arrays); ``copy_to(params)`` writes them into the parameters.
+    """
+
+    def __init__(self, params: dict, decay: float = 0.999):
+        _check_grads(params, "params")
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be a number in (0, 1), got {decay!r}")
+        self.params, self.decay, self.t = params, float(decay), 0
+        self.a = {k: np.zeros_like(p) for k, p in params.items()}
+
+    def update(self) -> None:
+        d = self.decay
+        self.t += 1
+        for k, p in self.params.items():
+            a = self.a[k]
+            a *= d
+            a += (1 - d) * p                                     # a <- d a + (1 - d) param
+
+    def averages(self) -> dict:
+        """``{name: a / (1 - d^t)}``, the bias-corrected averages (new arrays)."""
+        if self.t == 0:
+            raise RuntimeError("WeightAverage.averages called before any update()")
+        c = 1 - self.decay ** self.t                             # bias correction
+        return {k: (a / c).astype(a.dtype) for k, a in self.a.items()}
+
+    def copy_to(self, params: dict) -> None:
+        """Write the averages into ``params`` (same names and shapes), in place."""
+        averages = self.averages()
+        _check_grads(params, "params")
+        if set(params) != set(averages):
+            raise ValueError(f"params must have the averaged names {sorted(averages)}, got "
+                             f"{sorted(params)}")
+        for k, p in params.items():
+            if p.shape != averages[k].shape:
+                raise ValueError(f"params[{k!r}] has shape {p.shape}, the average {averages[k].shape}")
+        for k, p in params.items():                              # checked: now change them
+            p[...] = averages[k]
+
+    def __repr__(self):
+        return f"WeightAverage(decay={self.decay:g}, t={self.t})"
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

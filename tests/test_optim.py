@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minirnn.models import RNNLM
-from minirnn.optim import SGD, Adam, clip_grad_norm, grad_norm, make_optimizer
+from minirnn.optim import SGD, Adam, WeightAverage, clip_grad_norm, grad_norm, make_optimizer
 
 
 def random_dicts(seed=0, shapes=((3, 4), (4,), (2, 2, 2))):
@@ -210,3 +210,51 @@ def test_grad_clipping_is_the_books_name_for_clipping_a_models_gradients():
     before = grad_norm(model.grads)
     assert grad_clipping(model, 0.5) == pytest.approx(before)
     assert grad_norm(model.grads) == pytest.approx(0.5, rel=1e-6)
+
+
+# ---- WeightAverage: the exponential moving average of the parameters ---------------------
+def test_weight_average_is_the_bias_corrected_ema_of_the_updates():
+    """After updates with the parameter at p_1 .. p_t, the average is
+    sum_i (1 - d) d^(t-i) p_i / (1 - d^t), written out here; with a constant parameter it
+    is that constant (the bias correction); copy_to writes it into the parameters."""
+    rng = np.random.default_rng(0)
+    params = {"W": np.zeros((3, 2)), "b": np.zeros(2)}
+    avg, d = WeightAverage(params, decay=0.9), 0.9
+    seen = []
+    for _ in range(5):
+        for p in params.values():
+            p[...] = rng.standard_normal(p.shape)
+        seen.append({k: p.copy() for k, p in params.items()})
+        avg.update()
+    t = len(seen)
+    for k in params:
+        expected = sum((1 - d) * d ** (t - i) * seen[i - 1][k] for i in range(1, t + 1)) / (1 - d ** t)
+        np.testing.assert_allclose(avg.averages()[k], expected, rtol=1e-12)
+    const = {"W": np.full((2, 2), 3.0)}
+    c = WeightAverage(const, decay=0.99)
+    for _ in range(3):
+        c.update()
+    np.testing.assert_allclose(c.averages()["W"], 3.0, rtol=1e-12)
+    target = {k: np.zeros_like(p) for k, p in params.items()}
+    avg.copy_to(target)
+    for k in params:
+        np.testing.assert_array_equal(target[k], avg.averages()[k])
+
+
+def test_weight_average_bad_input_is_named_before_anything_changes():
+    params = {"W": np.zeros((2, 2))}
+    for bad in (0.0, 1.0, 1.5, -0.1, True, "0.9", None):
+        with pytest.raises(ValueError, match="decay"):
+            WeightAverage(params, decay=bad)
+    with pytest.raises(TypeError, match="params"):
+        WeightAverage([np.zeros(2)])
+    avg = WeightAverage(params)
+    with pytest.raises(RuntimeError, match="before any update"):
+        avg.averages()
+    avg.update()
+    other = {"W": np.ones((2, 3))}
+    with pytest.raises(ValueError, match="shape"):
+        avg.copy_to(other)
+    assert (other["W"] == 1).all()                              # unchanged
+    with pytest.raises(ValueError, match="names"):
+        avg.copy_to({"V": np.ones((2, 2))})

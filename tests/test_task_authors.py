@@ -63,6 +63,29 @@ def test_classifier_every_step_gradients_with_lengths(cell, num_layers):
     assert_gradients_ok(errors)
 
 
+@pytest.mark.parametrize("cell, num_layers", [("gru", 1), ("lstm", 2)])
+def test_classifier_states_for_another_head_gradients_with_lengths(cell, num_layers):
+    """forward_steps(..., return_states=True) -> (logits, Hs); backward_steps(dlogits, dHs)
+    adds the other head's dL/dH_t: checked with random upstream gradients on both."""
+    rng = np.random.default_rng(21)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
+                                        num_layers=num_layers), 22)
+    # eps 1e-4: the two-layer LSTM's smallest entries (dL/dW ~ 5e-6) lose digits to float64
+    # round-off at 1e-5 (rel. error 3.4e-6 at 1e-5, 4.2e-6 at 1e-6, 1.5e-7 at 1e-4: it falls
+    # as eps grows, so it is round-off, not the derivative)
+    errors = check_gradients(lambda X, lengths: model.forward_steps(X, lengths, True),
+                             model.backward_steps, model.params, model.grads,
+                             [padded_batch(rng), LENGTHS], eps=1e-4)
+    assert set(errors) == set(model.params)
+    assert_gradients_ok(errors)
+    logits, Hs = model.forward_steps(padded_batch(rng), LENGTHS, return_states=True)
+    assert Hs.shape == (int(LENGTHS.max()), len(LENGTHS), H) and not Hs.flags.writeable
+    with pytest.raises(ValueError, match="dHs"):
+        model.backward_steps(np.zeros(logits.shape), np.zeros((2, 2, H)))
+    with pytest.raises(TypeError, match="return_states"):
+        model.forward_steps(padded_batch(rng), LENGTHS, return_states="yes")
+
+
 def test_classifier_every_step_ends_in_the_final_state_prediction():
     rng = np.random.default_rng(19)
     model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell="gru", num_layers=2), 20)
@@ -357,7 +380,8 @@ def test_classify_author_cosine_schedule_goes_from_lr_to_zero():
     rng = np.random.default_rng(0)
     texts = ["".join(rng.choice(list(" ab"), size=600)), "".join(rng.choice(list(" cd"), size=600))]
     args = type("Args", (), dict(epochs=2, passages=6, batch=4, lr=0.004, clip=1.0,
-                                 loss="every", schedule="cosine"))()
+                                 loss="every", schedule="cosine", aux_lm=0.0, average=0.0,
+                                 seed=0))()
     model = SequenceClassifier(len(char_vocab()), 2, 4, embed_dim=3, seed=0)
     losses, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
     total = 2 * 3                                              # epochs * ceil(2 * 6 / 4)
@@ -366,6 +390,38 @@ def test_classify_author_cosine_schedule_goes_from_lr_to_zero():
     args.schedule = "constant"
     _, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
     assert opt.lr == 0.004
+
+
+def test_classify_author_auxiliary_loss_and_weight_average(capsys):
+    """--aux-lm: a next-character head on the same states learns (its loss falls far below
+    log V) and is trained with the model; --average: the same training run ends in other
+    weights (the average), which tell this easy pair apart."""
+    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
+    train = ns["train"]
+    texts = ["the time machine " * 60, "to be or not to be " * 60]
+    vocab = char_vocab()
+    finals = {}
+    for aux, average in ((1.0, 0.0), (1.0, 0.9), (0.0, 0.0)):
+        args = type("Args", (), dict(epochs=6, passages=32, batch=8, lr=0.02, clip=1.0,
+                                     loss="every", schedule="constant", aux_lm=aux,
+                                     average=average, seed=0))()
+        model = SequenceClassifier(len(vocab), 2, 16, embed_dim=4, seed=0)
+        losses, opt = train(model, texts, vocab, args, np.random.default_rng(1))
+        assert any(k.startswith("lm_head.") for k in opt.params) == bool(aux)
+        finals[aux, average] = {k: p.copy() for k, p in model.params.items()}
+        seqs = [np.array(vocab[list(t[i:i + 40])]) for t in texts for i in (3, 50)]
+        ids, lengths = pad_sequences(seqs, pad_id=vocab[PAD])
+        if average:                                            # the average is a working model
+            assert (model.predict(ids, lengths) == [0, 0, 1, 1]).all()
+    out = capsys.readouterr().out
+    lm_losses = [float(line.split()[-1]) for line in out.splitlines()
+                 if "next-character loss" in line]
+    assert len(lm_losses) == 12 and lm_losses[5] < 0.5 * np.log(len(vocab))   # it learns
+    assert lm_losses[5] < lm_losses[0]
+    # the same run (same seed, same draws) with the average: other final weights
+    assert any(np.abs(finals[1.0, 0.9][k] - finals[1.0, 0.0][k]).max() > 1e-4 for k in finals[1.0, 0.0])
+    # the auxiliary loss changes the training itself
+    assert any(np.abs(finals[1.0, 0.0][k] - finals[0.0, 0.0][k]).max() > 1e-4 for k in finals[0.0, 0.0])
 
 
 def test_classify_author_lm_pretraining_learns_and_is_copied(tmp_path):
