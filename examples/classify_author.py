@@ -371,9 +371,9 @@ def main(argv=None):
         parser.error(f"--pretrain-lr must be positive, got {args.pretrain_lr}")
     if not args.lr > 0 or not args.clip > 0:
         parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
-    if not (args.aux_lm >= 0 and 0 <= args.average < 1):
-        parser.error(f"--aux-lm must be >= 0 and --average in [0, 1), got {args.aux_lm} and "
-                     f"{args.average}")
+    if not (0 <= args.aux_lm < np.inf and 0 <= args.average < 1):
+        parser.error(f"--aux-lm must be a finite number >= 0 and --average in [0, 1), got "
+                     f"{args.aux_lm} and {args.average}")
     if args.loss is None:
         args.loss = "last" if args.bidirectional else "every"
     if args.aux_lm and args.loss != "every":

@@ -464,7 +464,9 @@ def test_classify_author_pretrain_flag_fast_setting(tmp_path):
     assert metrics["seconds"]["pretrain"] > 0.0
     assert 0.0 <= metrics["accuracy"] <= 1.0
     for bad in (["--pretrain-lm-steps", "-1"], ["--pretrain-num-steps", "0"],
-                ["--pretrain-lr", "0"], ["--pretrain-lm-steps", "5", "--bidirectional"]):
+                ["--pretrain-lr", "0"], ["--pretrain-lm-steps", "5", "--bidirectional"],
+                ["--aux-lm", "-1"], ["--aux-lm", "inf"], ["--aux-lm", "nan"],
+                ["--average", "1"], ["--average", "-0.5"], ["--average", "nan"]):
         with pytest.raises(SystemExit) as exit_info:
             example("classify_author.py")(bad + ["--out", str(tmp_path / "bad")])
         assert exit_info.value.code == 2
