@@ -126,8 +126,8 @@ def test_conditional_lm_scoring_errors_name_the_argument():
     model = ConditionalLM(7, 3, 5, embed_dim=4, class_dim=2, seed=0)
     X, classes, lengths = np.array([[1, 2, 3, 4], [2, 3, 1, 0]]), np.array([0, 2]), np.array([4, 2])
     for bad_classes, error, message in (
-            (np.array([0, 3]), ValueError, r"classes must be in \[0, 3\) \(num_classes=3\), got 3"),
-            (np.array([-1, 0]), ValueError, r"classes must be in \[0, 3\) \(num_classes=3\), got -1"),
+            (np.array([0, 3]), ValueError, r"token id 3 in classes out of range for vocab_size 3"),
+            (np.array([-1, 0]), ValueError, r"token id -1 in classes is negative; ids must be in \[0, 3\)"),
             (np.array([0.0, 1.0]), TypeError, "classes must be an int numpy array"),
             (np.array([0]), ValueError, r"classes must have shape \(2,\)")):
         with pytest.raises(error, match=message):
