@@ -371,6 +371,8 @@ def main(argv=None):
         parser.error(f"--pretrain-lr must be positive, got {args.pretrain_lr}")
     if not args.lr > 0 or not args.clip > 0:
         parser.error(f"--lr and --clip must be positive, got {args.lr} and {args.clip}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     if not (0 <= args.aux_lm < np.inf and 0 <= args.average < 1):
         parser.error(f"--aux-lm must be a finite number >= 0 and --average in [0, 1), got "
                      f"{args.aux_lm} and {args.average}")

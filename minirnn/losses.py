@@ -30,6 +30,8 @@ class SoftmaxCrossEntropy:
 
     ``token_nll``: the last forward's ``-log softmax(logits)[target]`` of every token,
     ``targets``' shape, before any mask (a sequence's log-likelihood is minus its sum).
+    A forward that raises (bad logits, targets or mask) changes neither ``token_nll`` nor
+    the cache: both stay the last successful forward's, a consistent pair.
     """
 
     def __init__(self):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_int, check_positive_number
+from ._checks import check_array, check_int, check_positive_number, check_probability
 
 __all__ = ["grad_norm", "clip_grad_norm", "grad_clipping", "SGD", "Adam", "OPTIMIZERS", "make_optimizer",
            "WeightAverage"]
@@ -199,12 +199,27 @@ class WeightAverage:
 
     def __init__(self, params: dict, decay: float = 0.999):
         _check_grads(params, "params")
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
-            raise ValueError(f"decay must be a number in (0, 1), got {decay!r}")
-        self.params, self.decay, self.t = params, float(decay), 0
+        if not params:
+            raise ValueError("params must hold at least one array, got an empty dict")
+        decay = check_probability(decay, "decay", allow_zero=False, allow_one=False)
+        self.params, self.decay, self.t = params, decay, 0
         self.a = {k: np.zeros_like(p) for k, p in params.items()}
 
+    def _check_like_averages(self, params: dict) -> None:
+        """``params`` has the averaged names, shapes and dtypes (before anything changes)."""
+        _check_grads(params, "params")
+        if set(params) != set(self.a):
+            raise ValueError(f"params must have the averaged names {sorted(self.a)}, got "
+                             f"{sorted(params)}")
+        for k, p in params.items():
+            if p.shape != self.a[k].shape:
+                raise ValueError(f"params[{k!r}] has shape {p.shape}, its average {self.a[k].shape}")
+            if p.dtype != self.a[k].dtype:
+                raise TypeError(f"params[{k!r}] has dtype {p.dtype}, its average {self.a[k].dtype}: "
+                                f"average a model of one dtype (a new WeightAverage after astype)")
+
     def update(self) -> None:
+        self._check_like_averages(self.params)             # a parameter replaced since: refuse
         d = self.decay
         self.t += 1
         for k, p in self.params.items():
@@ -220,15 +235,13 @@ class WeightAverage:
         return {k: (a / c).astype(a.dtype) for k, a in self.a.items()}
 
     def copy_to(self, params: dict) -> None:
-        """Write the averages into ``params`` (same names and shapes), in place."""
+        """Write the averages into ``params`` (same names, shapes and dtypes, writeable), in
+        place; nothing is written unless all of them fit."""
         averages = self.averages()
-        _check_grads(params, "params")
-        if set(params) != set(averages):
-            raise ValueError(f"params must have the averaged names {sorted(averages)}, got "
-                             f"{sorted(params)}")
+        self._check_like_averages(params)
         for k, p in params.items():
-            if p.shape != averages[k].shape:
-                raise ValueError(f"params[{k!r}] has shape {p.shape}, the average {averages[k].shape}")
+            if not p.flags.writeable:
+                raise ValueError(f"params[{k!r}] is read-only: copy_to writes the averages in place")
         for k, p in params.items():                              # checked: now change them
             p[...] = averages[k]
 

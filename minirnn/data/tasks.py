@@ -104,7 +104,27 @@ def author_test_passages(texts, num_per_author: int, lengths=TEST_LENGTHS, seed:
     """The test passages of the author classifiers: for each length L in ``lengths`` (in
     that order), ``author_passages(texts, num_per_author, L)`` from one generator seeded
     ``[seed, 2]``, so every example that asks with the same arguments scores the same
-    passages.  Returns ``{L: (passages, labels)}``."""
+    passages.  Returns ``{L: (passages, labels)}`` (L a Python int)."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise TypeError(f"texts must be a list of str (one text per author), got "
+                        f"{type(texts).__name__}")
+    if not texts:
+        raise ValueError("texts must be a non-empty list of str (one text per author), got []")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be a list of str (one text per author), got "
+                            f"{type(text).__name__} at texts[{i}]")
+    num_per_author = check_positive_int(num_per_author, "num_per_author")
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, (list, tuple, np.ndarray)) \
+            or np.ndim(lengths) != 1:
+        raise TypeError(f"lengths must be a non-empty sequence of passage lengths, got {lengths!r}")
+    if len(lengths) == 0:
+        raise ValueError(f"lengths must be a non-empty sequence of passage lengths, got {lengths!r}")
+    shortest = min(map(len, texts))
+    lengths = [check_int(L, f"lengths[{i}]", minimum=1, maximum=max(shortest, 1),
+                         why="the shortest text's length") for i, L in enumerate(lengths)]
+    if len(set(lengths)) != len(lengths):
+        raise ValueError(f"lengths must not repeat a length, got {tuple(lengths)}")
     rng = np.random.default_rng([check_int(seed, "seed", minimum=0), 2])
     return {L: author_passages(texts, num_per_author, L, rng=rng) for L in lengths}
 
