@@ -38,8 +38,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._checks import check_array, check_int, check_number, check_positive_int, make_rng
-from .layers import DEFAULT_DTYPE, Linear, Module, RNN
+from .layers import DEFAULT_DTYPE
 from .losses import MSELoss
+from .models import RNNRegressor  # noqa: F401  (the exercise's model, in minirnn.models)
 from .optim import make_optimizer
 
 __all__ = ["sine_series", "window_series", "SeriesWindows", "ArrayLoader", "load_array",
@@ -186,55 +187,6 @@ def load_array(data_arrays: tuple[np.ndarray, np.ndarray], batch_size: int,
     ``is_train``.  ``seed``: int or ``np.random.Generator`` for the order."""
     features, labels = data_arrays
     return ArrayLoader(features, labels, batch_size, shuffle=is_train, seed=seed)
-
-
-# --------------------------------------------------------------------------- the RNN model
-class RNNRegressor(Module):
-    """The book's exercise, an RNN for the same task: read the window, predict the next value.
-
-        X_t = x_{i+t-1}                                 (the window, one value per step)
-        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),      t = 1..tau,  H_0 = 0
-        y   = H_tau W_hq + b_q                          (the last hidden state only)
-
-    forward: ``X (B, tau)``, the same rows the MLP reads -> ``(B, 1)``.
-    backward: ``dY (B, 1)`` -> ``dX (B, tau)``; full BPTT over the window (the gradient
-    reaches every step; nothing is truncated, the state starts at zero for every window).
-
-    Only the last step is read out: the label of a window is the one value after it, and
-    the MLP is trained on the same pairs, so the two models are compared on equal terms.
-
-    params (dotted): ``rnn.W_xh (1, H)``, ``rnn.W_hh (H, H)``, ``rnn.b_h (H,)``,
-    ``output.W (H, 1)`` (the book's ``W_hq``), ``output.b (1,)`` (``b_q``).
-    The recurrent weights start as the book's framework RNN layer,
-    U(-1/sqrt(H), 1/sqrt(H)) (``init='uniform'``); the output layer is Xavier, like the MLP.
-    """
-
-    def __init__(self, num_hiddens: int = 16, seed: int | None = 0,
-                 rng: np.random.Generator | None = None, init: str = "uniform",
-                 dtype=DEFAULT_DTYPE):
-        super().__init__()
-        self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
-        rng = make_rng(seed, rng)
-        self.add("rnn", RNN(1, self.num_hiddens, rng=rng, init=init, dtype=dtype))
-        self.add("output", Linear(self.num_hiddens, 1, rng=rng, init="xavier", dtype=dtype))
-        self._dtype = np.dtype(dtype)
-        self._shape = None      # (B, tau) of the last forward's X
-
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        check_array(X, "X", ndim=2)
-        self._shape = X.shape                                   # (B, tau)
-        _, (h_T,) = self.rnn.forward(X.T[:, :, None])           # (B, tau) -> (tau, B, 1) time-major
-        return self.output.forward(h_T[0])                      # y = H_tau W_hq + b_q   (B, 1)
-
-    def backward(self, dY: np.ndarray) -> np.ndarray:
-        if self._shape is None:
-            raise RuntimeError("RNNRegressor.backward called before forward")
-        B, tau = self._shape
-        check_array(dY, "dY", shape=(B, 1))
-        dh_T = self.output.backward(dY)                         # dL/dH_tau = dY W_hq^T  (B, H)
-        dHs = np.zeros((tau, B, self.num_hiddens), dY.dtype)    # no output at steps < tau
-        dX, _ = self.rnn.backward(dHs, (dh_T[None],))           # BPTT over the whole window
-        return dX[:, :, 0].T                                    # (tau, B, 1) -> (B, tau)
 
 
 # --------------------------------------------------------------------------- training

@@ -451,7 +451,7 @@ def test_the_language_model_names_an_empty_batch_before_its_embedding_runs(ids):
     m = RNNLM(V, 3, embed_dim=2)
     m.forward(IDS)
     cache = m.embedding.cache, m.rnn.cache
-    with pytest.raises(ValueError, match=r"X must hold at least one sequence and one step.*got shape "
+    with pytest.raises(ValueError, match=r"X must be a non-empty int array of token ids.*got "
                                          + re_shape(ids.shape)):
         m.forward(ids)
     assert m.embedding.cache is cache[0] and m.rnn.cache is cache[1]

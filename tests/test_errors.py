@@ -49,7 +49,7 @@ def test_token_ids_are_checked():
         model.forward(np.array([[1, -1]]))
     with pytest.raises(TypeError, match="X must hold integer token ids, got dtype float64"):
         model.forward(np.array([[1.0, 2.0]]))
-    with pytest.raises(ValueError, match=r"X must be an int array of token ids with shape \(batch, num_steps\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"X must be a non-empty int array of token ids with shape \(batch, num_steps\), got \(5,\)"):
         model.forward(np.arange(5))
     with pytest.raises(ValueError, match="token id 9 in ids out of range for vocab_size 4"):
         Embedding(4, 2).forward(np.array([[9]]))

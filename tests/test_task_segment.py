@@ -216,7 +216,7 @@ def test_bad_ids_and_dlogits_are_named():
     model = SequenceTagger(V, K, H, embed_dim=E)
     with pytest.raises(ValueError, match="token id 6 in X out of range for vocab_size 6"):
         model.forward(np.array([[1, 6]]), np.array([2]))
-    with pytest.raises(ValueError, match=r"X must be an int array .* \(batch, num_steps\)"):
+    with pytest.raises(ValueError, match=r"X must be a non-empty int array .* \(batch, num_steps\)"):
         model.forward(np.array([1, 2]))
     with pytest.raises(RuntimeError, match="before forward"):
         model.backward(np.zeros((1, 2, K), dtype=np.float32))

@@ -1,0 +1,96 @@
+"""The sequence-models section's regressors: the book's ``MLP`` and, for its exercise,
+``RNNRegressor``; both map a window of ``tau`` past values to the next value
+(``minirnn.sequence`` has the data and the predictions).
+
+Dimension letters: B batch, tau window length (the RNN's steps), H hidden.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import DEFAULT_DTYPE, Linear, Module, ReLU, RNN, Sequential, check_array, make_rng
+from .._checks import check_positive_int
+from .registry import register_model
+
+__all__ = ["MLP", "RNNRegressor"]
+
+
+@register_model("mlp")
+class MLP(Sequential):
+    """The book's sequence-model MLP: ``Linear(num_inputs, num_hiddens) -> ReLU -> Linear(.., 1)``.
+
+    Weights are Xavier-uniform initialised as in the book (``init='xavier'``), biases 0.
+    forward: ``(B, num_inputs)`` -> ``(B, num_outputs)``.  params ``0.W``, ``0.b``, ``2.W``, ``2.b``.
+    """
+
+    def __init__(self, num_inputs: int = 4, num_hiddens: int = 10, num_outputs: int = 1,
+                 seed: int | None = 0, rng: np.random.Generator | None = None,
+                 init: str = "xavier", dtype=DEFAULT_DTYPE):
+        rng = make_rng(seed, rng)
+        super().__init__(Linear(num_inputs, num_hiddens, rng=rng, init=init, dtype=dtype),
+                         ReLU(),
+                         Linear(num_hiddens, num_outputs, rng=rng, init=init, dtype=dtype))
+        self.init = init
+
+    def config(self) -> dict:
+        """The JSON-able constructor arguments (``build_model('mlp', config)``)."""
+        first, last = self.layers[0], self.layers[-1]
+        return {"num_inputs": first.in_features, "num_hiddens": first.out_features,
+                "num_outputs": last.out_features, "init": self.init}
+
+
+
+@register_model("rnn_regressor")
+class RNNRegressor(Module):
+    """The book's exercise, an RNN for the same task: read the window, predict the next value.
+
+        X_t = x_{i+t-1}                                 (the window, one value per step)
+        H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),      t = 1..tau,  H_0 = 0
+        y   = H_tau W_hq + b_q                          (the last hidden state only)
+
+    forward: ``X (B, tau)``, the same rows the MLP reads -> ``(B, 1)``.
+    backward: ``dY (B, 1)`` -> ``dX (B, tau)``; full BPTT over the window (the gradient
+    reaches every step; nothing is truncated, the state starts at zero for every window).
+
+    Only the last step is read out: the label of a window is the one value after it, and
+    the MLP is trained on the same pairs, so the two models are compared on equal terms.
+
+    params (dotted): ``rnn.W_xh (1, H)``, ``rnn.W_hh (H, H)``, ``rnn.b_h (H,)``,
+    ``output.W (H, 1)`` (the book's ``W_hq``), ``output.b (1,)`` (``b_q``).
+    The recurrent weights start as the book's framework RNN layer,
+    U(-1/sqrt(H), 1/sqrt(H)) (``init='uniform'``); the output layer is Xavier, like the MLP.
+    """
+
+    def __init__(self, num_hiddens: int = 16, seed: int | None = 0,
+                 rng: np.random.Generator | None = None, init: str = "uniform",
+                 dtype=DEFAULT_DTYPE):
+        super().__init__()
+        self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
+        self.init = init
+        rng = make_rng(seed, rng)
+        self.add("rnn", RNN(1, self.num_hiddens, rng=rng, init=init, dtype=dtype))
+        self.add("output", Linear(self.num_hiddens, 1, rng=rng, init="xavier", dtype=dtype))
+        self._dtype = np.dtype(dtype)
+        self._shape = None      # (B, tau) of the last forward's X
+
+    def config(self) -> dict:
+        """The JSON-able constructor arguments (``build_model('rnn_regressor', config)``)."""
+        return {"num_hiddens": self.num_hiddens, "init": self.init}
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        check_array(X, "X", ndim=2)
+        self._shape = X.shape                                   # (B, tau)
+        _, (h_T,) = self.rnn.forward(X.T[:, :, None])           # (B, tau) -> (tau, B, 1) time-major
+        return self.output.forward(h_T[0])                      # y = H_tau W_hq + b_q   (B, 1)
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        if self._shape is None:
+            raise RuntimeError("RNNRegressor.backward called before forward")
+        B, tau = self._shape
+        check_array(dY, "dY", shape=(B, 1))
+        dh_T = self.output.backward(dY)                         # dL/dH_tau = dY W_hq^T  (B, H)
+        dHs = np.zeros((tau, B, self.num_hiddens), dY.dtype)    # no output at steps < tau
+        dX, _ = self.rnn.backward(dHs, (dh_T[None],))           # BPTT over the whole window
+        return dX[:, :, 0].T                                    # (tau, B, 1) -> (B, tau)
+
+
