@@ -36,6 +36,8 @@ book's as aliases (``num_hiddens``); models take the book's (``RNNLM(vocab_size,
 num_hiddens)``).  Recurrent layers are time-major: ``X`` is ``(T, B, D)``.
 """
 from .._checks import check_array, check_positive_int, check_token_ids, make_rng
+from .attention import (AdditiveAttention, AttentionCache, DotProductAttention,
+                        masked_softmax)
 from .base import DEFAULT_DTYPE, Layer, Module, Sequential, evaluating, init_weight, storage
 from .dense import (NONLINEARITIES, ActivationCache, Dropout, DropoutCache, Embedding,
                     EmbeddingCache, Linear, LinearCache, OneHot, ReLU, Tanh, activation_grad,
@@ -49,6 +51,7 @@ __all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "evaluating", "init
            "NONLINEARITIES", "scatter_add_rows", "RNNCell", "RNN", "StepCache", "RNNCache",
            "GRUCell", "GRU", "GRUStepCache", "GRUCache", "LSTMCell", "LSTM", "LSTMStepCache",
            "LSTMCache", "GateView", "sigmoid",
+           "DotProductAttention", "AdditiveAttention", "AttentionCache", "masked_softmax",
            "EmbeddingCache", "LinearCache", "ActivationCache", "DropoutCache",
            "check_state", "check_keep", "check_array", "check_positive_int",
            "check_token_ids", "make_rng"]
