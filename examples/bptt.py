@@ -1,12 +1,12 @@
 """Backpropagation through time (d2l, "Backpropagation Through Time"): the three strategies
 and the gradient flow.
 
-1. One RNN language model (one-hot characters, ``--num-hiddens`` units, the book's
+1. One RNN language model (one-hot characters, ``--hidden`` units, the book's
    N(0, 0.01^2) init, SGD with lr 1 and clipping theta = 1) trained from the same init on
    the first 10,000 characters of The Time Machine, sequential partitioning (batch 32,
    num_steps 35, the 0.17 book's data), once per strategy: ``bptt='truncated'`` (windows
    of 35), ``'full'`` (one window per row of the corpus: 312 steps, one update an epoch)
-   and ``'randomized'`` (each step's recurrent gradient kept with probability ``--p``,
+   and ``'randomized'`` (each step's recurrent gradient kept with probability ``--bptt-p``,
    weighted by 1/p).  Prints a table (final training perplexity, perplexity on the next
    10,000 characters, wall time) and plots perplexity against wall time and epoch.
 2. Memory: what full BPTT's caches cost for this run and for the whole book.
@@ -16,31 +16,28 @@ and the gradient flow.
    same way, at the book's init and after training.
 4. The book's exercise: powers of a symmetric matrix align with its top eigenvector.
 
-    python examples/bptt.py [--epochs 100] [--num-hiddens 128] [--p 0.9] [--out figures/]
+    python examples/bptt.py [--epochs 100] [--hidden 128] [--bptt-p 0.9] [--seed 0]
+                            [--out figures] [--no-progress]
 
 Figures: bptt_perplexity.png, bptt_gradient_flow_linear.png, bptt_gradient_flow_rnnlm.png.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
-import os
 import sys
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
+import minirnn  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
+import numpy as np
+from tqdm.auto import tqdm
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,  # noqa: E402
+from minirnn.bptt import (FullBPTTMemoryError, check_full_bptt_memory, fit_rate,
                           full_bptt_cache_bytes, gradient_flow)
-from minirnn.data import SeqDataLoader, load_corpus_time_machine, run_example  # noqa: E402
-from minirnn.linear_rnn import (power_alignment, random_symmetric,  # noqa: E402
-                                scale_to_spectral_radius, spectral_radius_demo)
-from minirnn.models import RNNLM  # noqa: E402
-from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis  # noqa: E402
-from minirnn.train import Trainer, evaluate  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine
+from minirnn.linear_rnn import (power_alignment, random_symmetric, scale_to_spectral_radius,
+                                spectral_radius_demo)
+from minirnn.models import RNNLM
+from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis
+from minirnn.run import check_run_memory
+from minirnn.settings import example_parser, run_example
+from minirnn.train import Trainer, evaluate
 
 BATCH_SIZE, NUM_STEPS, TRAIN_TOKENS = 32, 35, 10000
 RADII = (0.9, 1.0, 1.1)
@@ -54,17 +51,18 @@ def train_strategies(corpus, vocab, args):
     wall time counts only its own epochs."""
     train_ids, heldout_ids = corpus[:TRAIN_TOKENS], corpus[TRAIN_TOKENS:2 * TRAIN_TOKENS]
     trainers = {}
-    for bptt, p in (("truncated", None), ("full", None), ("randomized", args.p)):
+    for bptt, p in (("truncated", None), ("full", None), ("randomized", args.bptt_p)):
         label = bptt if p is None else f"{bptt} (p = {p})"
-        data = SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=0)
-        model = RNNLM(len(vocab), args.num_hiddens, seed=0)
+        data = SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=args.seed)
+        model = RNNLM(len(vocab), args.num_hiddens, seed=args.seed)
         trainers[label] = Trainer(model, data, vocab, optimizer="sgd", lr=1.0, clip=1.0,
-                                  bptt=bptt, bptt_p=p, seed=0, sample_every=0, progress=False)
-    X, _ = next(iter(SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=1)))
+                                  bptt=bptt, bptt_p=p, seed=args.seed, sample_every=0,
+                                  progress=False)
+    X, _ = next(iter(SeqDataLoader(train_ids, BATCH_SIZE, NUM_STEPS, seed=args.seed + 1)))
     for trainer in trainers.values():                  # warm up (first-call costs) before timing
         trainer.model.forward(X)
-    for epoch in tqdm(range(1, args.epochs + 1), desc="training 3 strategies", unit="epoch",
-                      disable=None):
+    for epoch in tqdm(range(1, args.num_epochs + 1), desc="training 3 strategies", unit="epoch",
+                      disable=True if args.no_progress else None):
         for trainer in trainers.values():
             trainer.fit(epoch)
     runs = {}
@@ -145,13 +143,14 @@ def linear_flows():
     return flows
 
 
-def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained):
+def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained, args):
     """The tanh language model: W_hh of the book's init scaled to each radius, and the
     trained model as it is; loss at the last of FLOW_STEPS steps."""
     flows = {}
     print("\ntanh RNN LM, loss at the last step: fitted rate of ||dL/dh_t|| (distances >= 50)")
-    for radius in tqdm(RADII, desc="gradient flow", leave=False, disable=None):
-        model = RNNLM(vocab_size, num_hiddens, seed=0).astype(np.float64)
+    for radius in tqdm(RADII, desc="gradient flow", leave=False,
+                       disable=True if args.no_progress else None):
+        model = RNNLM(vocab_size, num_hiddens, seed=args.seed).astype(np.float64)
         W_hh = model.params["rnn.W_hh"]
         W_hh[...] = scale_to_spectral_radius(W_hh, radius)
         flow = gradient_flow(model, X, Y)
@@ -171,9 +170,9 @@ def rnnlm_flows(vocab_size, num_hiddens, X, Y, trained):
 
 
 # %% The book's exercise: powers of a symmetric matrix
-def power_exercise():
+def power_exercise(seed):
     """Powers of a symmetric matrix turn towards its top eigenvector at rate |l2/l1|."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     W = random_symmetric(8, rng)
     lam = np.sort(np.abs(np.linalg.eigvalsh(W)))[::-1]
     align = power_alignment(W, rng.standard_normal(8), 60)
@@ -188,18 +187,15 @@ def power_exercise():
 
 # %% Run everything
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=100,
-                        help="epochs per strategy (default %(default)s)")
-    parser.add_argument("--num-hiddens", type=int, default=128,
-                        help="hidden units of the language model (default %(default)s)")
-    parser.add_argument("--p", type=float, default=0.9,
-                        help="keep probability of 'randomized' (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("figures"),
-                        help="folder for the PNGs (default %(default)s)")
-    args = parser.parse_args(argv)
+    parser = example_parser(__doc__, "num_epochs", "num_hiddens", "bptt_p", "seed", "out",
+                            "no_progress",
+                            defaults={"num_epochs": 100, "num_hiddens": 128, "bptt_p": 0.9})
+    args = parser.parse_args(argv)              # every flag checked, --out writable
 
     corpus, vocab = load_corpus_time_machine()
+    check_run_memory({"num_hiddens": args.num_hiddens, "batch_size": BATCH_SIZE,
+                      "num_steps": (TRAIN_TOKENS - 1) // BATCH_SIZE}, len(vocab), copies=3,
+                     flags="--hidden")
     runs = train_strategies(corpus, vocab, args)
     print_table(runs)
     path = perplexity_figure(runs, args.out / "bptt_perplexity.png", args)
@@ -214,13 +210,13 @@ def main(argv=None):
     rows = corpus[start:start + FLOW_BATCH * (FLOW_STEPS + 1)].reshape(FLOW_BATCH, FLOW_STEPS + 1)
     X, Y = rows[:, :-1], rows[:, 1:]
     trained = {label: runs[label]["model"] for label in ("truncated", "full")}
-    flows = rnnlm_flows(len(vocab), args.num_hiddens, X, Y, trained)
+    flows = rnnlm_flows(len(vocab), args.num_hiddens, X, Y, trained, args)
     path = plot_gradient_flow(flows, args.out / "bptt_gradient_flow_rnnlm.png",
                               title=f"tanh RNN LM ({args.num_hiddens} hidden units), "
                                     f"{FLOW_BATCH} sequences of The Time Machine, loss at step "
                                     f"{FLOW_STEPS}")
     print(f"saved {path}")
-    power_exercise()
+    power_exercise(args.seed)
 
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
@@ -228,4 +224,4 @@ if __name__ == "__main__":
     if "ipykernel" in sys.modules:
         main([])                                        # a kernel's own argv is not ours
     else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+        sys.exit(run_example(main))                     # an error: one line, never a traceback

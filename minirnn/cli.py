@@ -26,94 +26,45 @@ from pathlib import Path
 # One BLAS thread unless the user chose otherwise: set by minirnn/__init__.py, which runs
 # before this module and before NumPy is imported.
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: ``minirnn train: error: ...``, exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _int_at_least(lowest: int):
-    """An argparse type: an int >= ``lowest``, else a one-line error."""
-    what = "a positive integer" if lowest == 1 else f"an integer >= {lowest}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
-        return value
-    return parse
+#: The settings (``minirnn.settings``) that ``minirnn train`` takes, by group.
+TRAIN_GROUPS = {
+    "data": ("corpus", "token", "sampling", "max_tokens", "num_train", "num_val", "num_steps",
+             "batch_size"),
+    "model": ("cell", "num_hiddens", "num_layers", "bidirectional", "dropout", "reset_after",
+              "embed_dim", "tie_weights", "nonlinearity", "init"),
+    "optimization": ("optimizer", "lr", "num_epochs", "clip", "bptt", "bptt_p", "seed"),
+    "output": ("out", "sample_every", "prefix", "num_preds", "no_progress"),
+}
+#: What may still change when resuming (config keys).
+RESUME_KEYS = ("num_epochs", "sample_every", "prefix", "num_preds")
 
 
-_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _clip(text: str):
-    if text.lower() in ("none", "off"):
-        return "none"
-    return _positive_float(text)
-
-
-def _probability(text: str) -> float:
-    value = _positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text}")
-    return value
-
-
-def _dropout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text}")
-    return value
-
-
-def _max_tokens(text: str):
-    return "all" if text.lower() == "all" else _positive_int(text)
-
-
-# option -> config key, for the options that set a config value
-TRAIN_OPTIONS = {"corpus": "corpus", "token": "token", "hidden": "num_hiddens",
-                 "embed_dim": "embed_dim", "steps": "num_steps", "batch": "batch_size",
-                 "lr": "lr", "epochs": "num_epochs", "clip": "clip", "optimizer": "optimizer",
-                 "seed": "seed", "bptt": "bptt", "bptt_p": "bptt_p", "sampling": "sampling",
-                 "max_tokens": "max_tokens", "num_train": "num_train", "num_val": "num_val",
-                 "init": "init", "nonlinearity": "nonlinearity", "tie_weights": "tie_weights",
-                 "cell": "cell", "layers": "num_layers", "bidirectional": "bidirectional",
-                 "dropout": "dropout", "reset_after": "reset_after",
-                 "sample_every": "sample_every", "prefix": "prefix",
-                 "num_preds": "num_preds"}
-# what may still change when resuming
-RESUME_OPTIONS = ("epochs", "sample_every", "prefix", "num_preds")
+def _preset_lines(presets: dict) -> str:
+    """Each preset as the flags it sets, its name on a line of its own."""
+    from .settings import SETTINGS
+    lines = []
+    for name, values in presets.items():
+        flags = [SETTINGS[k].flag if v is True else f"{SETTINGS[k].flag}\0{v}"   # \0: kept
+                 for k, v in values.items() if k != "sample_every"]                # together
+        lines.append(f"  {name}")
+        lines += [line.replace("\0", " ") for line in textwrap.wrap(
+            " ".join(flags), width=84, initial_indent=" " * 6, subsequent_indent=" " * 6,
+            break_on_hyphens=False, break_long_words=False)]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .run import PRESETS, SAMPLINGS
-    parser = _Parser(
+    from dataclasses import replace
+
+    from . import __version__
+    from .run import PRESETS
+    from .settings import SETTINGS, Parser, Setting, add_settings
+    parser = Parser(
         prog="minirnn",
         description="Recurrent neural networks from Dive into Deep Learning, in pure NumPy.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    parser.add_argument("--version", action="version", version=f"minirnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    presets = "\n".join(textwrap.fill(
-        ", ".join(f"{k}={v}" for k, v in PRESETS[name].items() if k != "sample_every"),
-        width=88, initial_indent=f"  {name:<18}", subsequent_indent=" " * 20) for name in PRESETS)
     tr = sub.add_parser(
         "train", help="train an RNN language model and write a run folder",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,72 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
             Train an RNN language model (the book's RNN from scratch / concise) and write a
             run folder: checkpoint.npz, config.json, history.json, perplexity.png,
             samples.txt.  Options override the preset.  Ctrl-C saves a checkpoint and
-            exits with code 130; --resume continues from it."""),
-        epilog="presets (unlisted: timemachine characters, one-hot inputs, tanh, sgd, init normal,\n"
-               "truncated BPTT, seed 0):\n" + presets)
-    g = tr.add_argument_group("data")
-    g.add_argument("--preset", choices=list(PRESETS),
-                   help="the starting settings (default: default, the README's main job)")
-    g.add_argument("--corpus", help="timemachine, tinyshakespeare, or the path of a UTF-8 text file")
-    g.add_argument("--token", choices=["char", "word"], help="token kind (default char)")
-    g.add_argument("--sampling", choices=list(SAMPLINGS),
-                   help="sequential partitioning, random sampling (0.17 book), or shuffled "
-                        "windows with validation (1.0 book)")
-    g.add_argument("--max-tokens", type=_max_tokens, metavar="N|all",
-                   help="use the first N tokens of the corpus")
-    g.add_argument("--num-train", type=_positive_int, metavar="N", help="training windows (windowed)")
-    g.add_argument("--num-val", type=_non_negative_int, metavar="N",
-                   help="validation windows (windowed; 0 for none)")
-    g.add_argument("--steps", type=_positive_int, metavar="T", help="num_steps, the window length")
-    g.add_argument("--batch", type=_positive_int, metavar="B", help="batch size")
-    g = tr.add_argument_group("model")
-    g.add_argument("--cell", choices=["rnn", "gru", "lstm"],
-                   help="the recurrent cell (default rnn, the book's chapter 9; gru, lstm: "
-                        "chapter 10)")
-    g.add_argument("--hidden", type=_positive_int, metavar="H", help="num_hiddens")
-    g.add_argument("--layers", type=_positive_int, metavar="N",
-                   help="stacked recurrent layers (default 1)")
-    g.add_argument("--bidirectional", action="store_const", const=True, default=None,
-                   help="read the text both ways (its samples are then not next-token "
-                        "predictions: the book's lesson)")
-    g.add_argument("--dropout", type=_dropout, metavar="P",
-                   help="dropout between stacked layers, in [0, 1) (default 0)")
-    g.add_argument("--reset-after", action="store_const", const=True, default=None,
-                   help="--cell gru: PyTorch's GRU (the reset gate after the product), not "
-                        "the book's")
-    g.add_argument("--embed-dim", type=_positive_int, metavar="E",
-                   help="learned embeddings of this size (default: one-hot inputs, as the book)")
-    g.add_argument("--tie-weights", action="store_const", const=True, default=None,
-                   help="share the embedding matrix with the output layer, W_hq = W_emb^T "
-                        "(Press and Wolf, 2017); needs --embed-dim equal to --hidden")
-    g.add_argument("--nonlinearity", choices=["tanh", "relu"],
-                   help="the RNN's f in H_t = f(X_t W_xh + H_{t-1} W_hh + b_h) (default tanh, "
-                        "the book's; relu: an exercise)")
-    g.add_argument("--init", choices=["normal", "uniform", "xavier"],
-                   help="normal: N(0, 0.01^2) (book, scratch); uniform: U(+-1/sqrt(H)) "
-                        "(book, concise); xavier: U(+-sqrt(6/(fan_in+fan_out)))")
-    g = tr.add_argument_group("optimization")
-    g.add_argument("--optimizer", choices=["sgd", "adam"])
-    g.add_argument("--lr", type=_positive_float, help="learning rate")
-    g.add_argument("--epochs", type=_positive_int, metavar="N",
-                   help="number of epochs (with --resume: the total to reach)")
-    g.add_argument("--clip", type=_clip, metavar="THETA|none",
-                   help="clip the global gradient norm to THETA; 'none' for no clipping")
-    g.add_argument("--bptt", choices=["truncated", "full", "randomized"],
-                   help="backpropagation through time (default truncated)")
-    g.add_argument("--bptt-p", type=_probability, metavar="P",
-                   help="keep probability of --bptt randomized")
-    g.add_argument("--seed", type=_non_negative_int,
-                   help="seed of the init, the data order and the trainer")
-    g = tr.add_argument_group("output")
-    g.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<time>)")
-    g.add_argument("--resume", metavar="PATH",
-                   help="continue from a checkpoint (or run folder) to --epochs in all")
-    g.add_argument("--sample-every", type=_non_negative_int, metavar="K",
-                   help="print a sample every K epochs (0: never)")
-    g.add_argument("--prefix", help="prefix of the samples (default 'time traveller')")
-    g.add_argument("--num-preds", type=_positive_int, metavar="N", help="tokens per sample")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+            exits with code 130; --resume continues from it (--epochs: the total)."""),
+        epilog="presets (unlisted: --corpus timemachine --token char, one-hot inputs, --cell rnn,\n"
+               "--nonlinearity tanh --optimizer sgd --init normal --bptt truncated --seed 0):\n"
+               + _preset_lines(PRESETS))
+    for title, keys in TRAIN_GROUPS.items():
+        g = tr.add_argument_group(title)
+        if title == "data":
+            add_settings(g, Setting("preset", "--preset", tuple(PRESETS), "default",
+                                    "the starting settings (default: default, the README's "
+                                    "main job; the list is below)", metavar="NAME"),
+                         given_only=True)
+        add_settings(g, *keys, given_only=True)
+        if title == "output":
+            g.add_argument("--resume", metavar="PATH",
+                           help="continue from a checkpoint (or run folder) to --epochs in all")
     tr.set_defaults(func=_cmd_train)
 
     ge = sub.add_parser(
@@ -197,19 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "read as <unk>, with a warning.")
     ge.add_argument("--checkpoint", required=True, metavar="PATH",
                     help="checkpoint.npz, or the run folder that holds it")
-    ge.add_argument("--prefix", default="time traveller", help="default: %(default)r")
-    ge.add_argument("--num-preds", type=_non_negative_int, default=100, metavar="N",
-                    help="tokens to generate (default %(default)s)")
-    ge.add_argument("--temperature", type=_positive_float, metavar="T",
-                    help="sample from softmax(o / T) instead of taking the argmax")
-    ge.add_argument("--alpha", type=_positive_float, metavar="A",
-                    help="sample from q ∝ P^A (the book's sharpening; = temperature 1/A)")
-    ge.add_argument("--seed", type=_non_negative_int, default=0,
-                    help="seed of the sampling (default 0)")
+    add_settings(ge, "prefix", replace(SETTINGS["num_preds"], low=0, default=100,
+                                       help="tokens to generate"),
+                 Setting("temperature", "--temperature", float, None,
+                         "sample from softmax(o / T) instead of taking the argmax",
+                         low=0, open_low=True, metavar="T"),
+                 Setting("alpha", "--alpha", float, None,
+                         "sample from q ∝ P^A (the book's sharpening; = temperature 1/A)",
+                         low=0, open_low=True, metavar="A"),
+                 replace(SETTINGS["seed"], help="seed of the sampling"))
     ge.set_defaults(func=_cmd_generate)
 
-    gc = sub.add_parser("gradcheck", help="check every layer's backward pass against centered "
-                                          "differences in float64 and print a table",
+    gc = sub.add_parser("gradcheck", help="check every layer's gradients (float64)",
                         description="Gradient-check every layer and the language model "
                                     "(float64, centered differences); exit 1 if any max "
                                     "relative error is 1e-6 or more.")
@@ -224,17 +123,25 @@ class UsageError(Exception):
 # ------------------------------------------------------------------------ train
 def _config_from_args(args) -> dict:
     from .data import CORPORA
-    from .run import preset_config
-    overrides = {key: getattr(args, opt) for opt, key in TRAIN_OPTIONS.items()}
+    from .run import DEFAULT_CONFIG, preset_config
+    overrides = {key: value for key, value in vars(args).items() if key in DEFAULT_CONFIG}
     try:
-        config = preset_config(args.preset or "default", **overrides)
+        config = preset_config(getattr(args, "preset", "default"), **overrides)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    for key in ("clip", "max_tokens"):             # '--clip none', '--max-tokens all'
-        if config[key] in ("none", "all"):
-            config[key] = None
     if config["corpus"] not in CORPORA and Path(config["corpus"]).is_file():
         config["corpus"] = str(Path(config["corpus"]).resolve())   # --resume from anywhere
+    if config["nonlinearity"] != "tanh" and config["cell"] != "rnn":
+        raise UsageError(f"--nonlinearity {config['nonlinearity']} applies to --cell rnn only, "
+                         f"not --cell {config['cell']}")
+    if config["reset_after"] and config["cell"] != "gru":
+        raise UsageError(f"--reset-after applies to --cell gru only, not --cell {config['cell']}")
+    if config["tie_weights"] and config["embed_dim"] != config["num_hiddens"] * (
+            2 if config["bidirectional"] else 1):
+        raise UsageError(f"--tie-weights needs --embed-dim equal to --hidden"
+                         f"{' times 2 (--bidirectional)' if config['bidirectional'] else ''}"
+                         f", got {'no --embed-dim' if config['embed_dim'] is None else '--embed-dim ' + str(config['embed_dim'])}"
+                         f" and --hidden {config['num_hiddens']}")
     if config["bptt"] == "randomized" and config["bptt_p"] is None:
         raise UsageError("--bptt randomized needs --bptt-p P (the keep probability, in (0, 1])")
     if config["bptt"] != "randomized" and config["bptt_p"] is not None:
@@ -253,43 +160,31 @@ def _describe_model(config: dict) -> str:
 
 
 def _cmd_train(args) -> int:
-    from .run import (DEFAULT_CONFIG, LATER_KEYS, load_run_checkpoint, new_run_dir, prepare_run,
-                      release_out_dir)
+    from .run import DEFAULT_CONFIG, load_run_checkpoint
 
+    from .run import new_run_dir, prepare_run, release_out_dir, resume_config
+    given = {key: value for key, value in vars(args).items() if key in DEFAULT_CONFIG}
+    if "preset" in args:
+        given["preset"] = args.preset
     resume = None
-    if args.out == "":
-        raise UsageError("--out must name a folder, got ''")
     if args.resume is not None:                                # (--resume '' is a bad path)
-        given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS
-                 if getattr(args, opt) is not None and opt not in RESUME_OPTIONS]
-        if given or args.preset is not None:
-            raise UsageError(f"{', '.join(given + (['--preset'] if args.preset is not None else []))} "
-                             f"cannot change when resuming; only --epochs, --out, "
-                             f"--sample-every, --prefix, --num-preds and --no-progress can")
         try:
             resume = load_run_checkpoint(args.resume)
+            config = resume_config(resume, given)
         except (ValueError, OSError) as err:
             raise UsageError(str(err)) from None
-        resume.config = {**LATER_KEYS, **resume.config}      # a version-1 checkpoint's run
-        missing = sorted(set(DEFAULT_CONFIG) - set(resume.config))
-        if missing:
-            raise UsageError(f"checkpoint {str(resume.path)!r} was not written by minirnn train "
-                             f"(its config lacks {', '.join(missing)}); continue it in Python "
-                             f"with minirnn.train.Trainer.restore")
-        config = dict(resume.config)
-        for opt in RESUME_OPTIONS:
-            if getattr(args, opt) is not None:
-                config[TRAIN_OPTIONS[opt]] = getattr(args, opt)
-        out = Path(args.out) if args.out is not None else resume.path.parent
+        out = Path(args.out) if "out" in args else resume.path.parent
     else:
         config = _config_from_args(args)
-        out = Path(args.out) if args.out is not None else new_run_dir(config["preset"])
+        out = Path(args.out) if "out" in args else new_run_dir(config["preset"])
     try:
-        trainer = prepare_run(config, out, progress=not args.no_progress, resume=resume)
+        trainer = prepare_run(config, out, progress="no_progress" not in args, resume=resume)
     except (ValueError, TypeError, OSError) as err:
         raise UsageError(str(err)) from None
     except MemoryError as err:
-        raise UsageError(f"not enough memory for this run ({err}); lower --hidden, --batch "
+        from .settings import SizeError
+        raise UsageError(str(err) if isinstance(err, SizeError) else
+                         f"not enough memory for this run ({err}); lower --hidden, --batch "
                          f"or --steps") from None
     try:
         return _train(trainer, config, out)
@@ -414,6 +309,9 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:                                   # a bare 'minirnn'
+        parser.print_help()
+        return 2
 
     def one_line(message, category, filename, lineno, file=None, line=None):
         print(f"minirnn {args.command}: warning: {message}", file=sys.stderr)

@@ -24,13 +24,14 @@ import numpy as np
 
 from ._checks import plural
 from ._files import atomic_write_text
+from .settings import RUN_KEYS, SETTINGS, check_config, check_memory, defaults
 from .checkpoint import build_model as build_model_from_checkpoint
 from .data import SeqDataLoader, WindowedData, build_corpus, load_corpus
 from .models import build_model
 from .plotting import plot_history
 from .train import Trainer
 
-__all__ = ["DEFAULT_CONFIG", "PRESETS", "BOOK_RESULTS", "SAMPLINGS", "MODEL_KEYS", "LATER_KEYS",
+__all__ = ["DEFAULT_CONFIG", "run_bytes", "check_run_memory", "PRESETS", "BOOK_RESULTS", "SAMPLINGS", "MODEL_KEYS", "LATER_KEYS",
            "preset_config", "model_config", "make_data", "make_model", "make_trainer",
            "RUN_FILES", "ERROR_FILE", "SAMPLE_TEMPERATURES", "OutDirError", "new_run_dir",
            "check_out_dir", "claim_out_dir", "release_out_dir", "out_dir_in_use",
@@ -38,18 +39,9 @@ __all__ = ["DEFAULT_CONFIG", "PRESETS", "BOOK_RESULTS", "SAMPLINGS", "MODEL_KEYS
 
 SAMPLE_TEMPERATURES = (0.5, 1.0)
 
-#: Every setting of a run.  The presets fill them all; the command line overrides some.
-DEFAULT_CONFIG = {
-    "corpus": "timemachine", "token": "char", "max_tokens": None,
-    "sampling": "windowed",            # 'sequential' | 'random' | 'windowed'
-    "num_train": 10000, "num_val": 5000, "batch_size": 1024, "num_steps": 32,
-    "model": "rnnlm", "cell": "rnn", "num_hiddens": 32, "num_layers": 1, "bidirectional": False,
-    "dropout": 0.0, "reset_after": False, "embed_dim": None, "tie_weights": False,
-    "nonlinearity": "tanh", "init": "normal", "sigma": 0.01,
-    "optimizer": "sgd", "lr": 1.0, "clip": 1.0, "num_epochs": 100,
-    "bptt": "truncated", "bptt_p": None, "seed": 0,
-    "sample_every": 10, "prefix": "time traveller", "num_preds": 50,
-}
+#: Every setting of a run, with its default (``minirnn.settings`` defines them).  The
+#: presets fill them all; the command line overrides some.
+DEFAULT_CONFIG = defaults(RUN_KEYS)
 
 _D2L_017 = {"max_tokens": 10000, "sampling": "sequential", "batch_size": 32, "num_steps": 35,
             "num_hiddens": 512, "lr": 1.0, "clip": 1.0, "num_epochs": 500, "sample_every": 50}
@@ -95,16 +87,23 @@ SAMPLINGS = ("sequential", "random", "windowed")
 
 
 def preset_config(name: str, **overrides) -> dict:
-    """The full config of preset ``name`` with ``overrides`` (None values are ignored)."""
+    """The full config of preset ``name`` with ``overrides`` (config keys, e.g.
+    ``num_hiddens=64``; ``clip=None``: no clipping), each checked by its setting.
+
+    Raises:
+        ValueError: an unknown preset or key, a value its setting refuses (naming the
+            key), or a window setting without windowed data.
+    """
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
     unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(DEFAULT_CONFIG)}")
-    config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name}
-    config.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        SETTINGS[key].check(value)
+    config = {**DEFAULT_CONFIG, **PRESETS[name], "preset": name, **overrides}
     if config["sampling"] != "windowed":             # windows are the windowed data's only
-        given = [f"--{k.replace('_', '-')}" for k in WINDOW_KEYS if overrides.get(k) is not None]
+        given = [SETTINGS[k].flag for k in WINDOW_KEYS if overrides.get(k) is not None]
         if given:
             raise ValueError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
                              f"only to --sampling windowed (its training and validation "
@@ -158,9 +157,36 @@ def model_config(config: dict, vocab_size: int) -> dict:
     return {"vocab_size": vocab_size, **{k: config[k] for k in MODEL_KEYS}}
 
 
+def run_bytes(config: dict, vocab_size: int) -> int:
+    """About how many bytes a run of an RNN language model holds (float32): its
+    parameters, their gradients and two optimizer buffers (Adam's), and one batch's
+    caches and logits.  Python ints: no overflow, whatever the sizes."""
+    get = {**DEFAULT_CONFIG, **config}.get
+    H, L, V = get("num_hiddens"), get("num_layers"), vocab_size
+    D = 2 if get("bidirectional") else 1
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}.get(get("cell"), 4)
+    E = get("embed_dim") or 0
+    params = V * E + H * D * V + V
+    for layer in range(L):
+        inputs = (E or V) if layer == 0 else H * D
+        params += D * gates * (inputs * H + H * H + 2 * H)
+    batch = get("batch_size") * get("num_steps") * (L * D * H * (gates + 3) + 3 * V + E)
+    return 4 * (4 * params + batch)
+
+
+def check_run_memory(config: dict, vocab_size: int, copies: int = 1,
+                     flags: str = "--hidden, --layers, --embed-dim, --batch or --steps") -> None:
+    """Refuse a run (or ``copies`` runs side by side) that no memory of this machine can
+    hold, before anything is allocated: a ``SizeError`` (a ``MemoryError``) naming
+    ``flags``, the settings to lower."""
+    check_memory(copies * run_bytes(config, vocab_size), "the model, its gradients and a "
+                 "batch", flags)
+
+
 def make_model(config: dict, vocab_size: int):
     """The language model of a config, built by name from the registry (its init drawn
     from the config's seed).  Sizes no memory can hold are a ``MemoryError``."""
+    check_run_memory(config, vocab_size)
     try:
         return build_model(config["model"], model_config(config, vocab_size),
                            rng=_seeds(config["seed"])["model"])
@@ -349,6 +375,60 @@ def load_run_checkpoint(path):
         raise FileNotFoundError(f"{where}: its run stopped before the end of its first epoch "
                                 f"(killed?); start a new run (it may reuse this --out)")
     return load(path)
+
+
+#: What may change when a run is resumed (config keys); the rest is the run's.
+RESUME_KEYS = ("num_epochs", "sample_every", "prefix", "num_preds")
+
+
+def resume_config(ckpt, given: dict | None = None) -> dict:
+    """The config of a run continued from checkpoint ``ckpt``: its stored config (a
+    version-1 checkpoint's completed by ``LATER_KEYS``), checked entry by entry and against
+    its model's config, with ``given`` (config keys -> values, from the command line)
+    applied.  Only ``RESUME_KEYS`` may differ from the stored values; a value equal to the
+    stored one is accepted.
+
+    Raises:
+        ValueError: a config that is not a run's, an entry its setting refuses or that
+            disagrees with the model (an edited file), or a setting that would change.
+    """
+    where = f"checkpoint {str(ckpt.path)!r}"
+    if not isinstance(ckpt.config, dict):
+        raise ValueError(f"{where}: its run config must be a JSON object, got "
+                         f"{type(ckpt.config).__name__}")
+    config = {**LATER_KEYS, **ckpt.config}
+    missing = sorted(set(DEFAULT_CONFIG) - set(config))
+    if missing:
+        raise ValueError(f"{where} was not written by minirnn train (its config lacks "
+                         f"{', '.join(missing)}); continue it in Python with "
+                         f"minirnn.train.Trainer.restore")
+    check_config(config, f"{where}: config")
+    if ckpt.model.get("name") != config["model"]:
+        raise ValueError(f"{where}: config entry 'model' is {config['model']!r} but the "
+                         f"stored model is {ckpt.model.get('name')!r}; the file was edited")
+    stored = ckpt.model.get("config", {})
+    for key in MODEL_KEYS:
+        if key in stored and stored[key] != config[key]:
+            raise ValueError(f"{where}: config entry {key!r} is {config[key]!r} but its "
+                             f"model's is {stored[key]!r}; the file was edited")
+    given = dict(given or {})
+    changed = [key for key, value in given.items() if key not in RESUME_KEYS
+               and config.get(key, PRESET_KEY_DEFAULT) != value]
+    if changed:
+        flags = ", ".join(f"{_flag(k)} {given[k]}" for k in changed)
+        now = ", ".join(f"{_flag(k)} {config.get(k)}" for k in changed)
+        raise ValueError(f"{flags} cannot change when resuming (the run has {now}); only "
+                         f"--epochs, --out, --sample-every, --prefix, --num-preds and "
+                         f"--no-progress can")
+    config.update({k: v for k, v in given.items() if k in RESUME_KEYS})
+    return config
+
+
+PRESET_KEY_DEFAULT = object()
+
+
+def _flag(key: str) -> str:
+    return "--preset" if key == "preset" else SETTINGS[key].flag
 
 
 def prepare_run(config: dict, out: Path, progress: bool = True, resume=None):

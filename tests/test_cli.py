@@ -168,14 +168,14 @@ def test_gradcheck_still_runs(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--batch", "0"], "argument --batch: expected a positive integer, got 0"),
-    (["train", "--steps", "-3"], "argument --steps: expected a positive integer, got -3"),
-    (["train", "--hidden", "many"], "argument --hidden: expected a positive integer, got 'many'"),
-    (["train", "--lr", "0"], "argument --lr: expected a positive number, got 0"),
-    (["train", "--clip", "-1"], "argument --clip: expected a positive number, got -1"),
-    (["train", "--preset", "d2l-3"], "argument --preset: invalid choice: 'd2l-3'"),
-    (["train", "--token", "byte"], "argument --token: invalid choice: 'byte'"),
-    (["train", "--bptt-p", "1.5", "--bptt", "randomized"], "expected a probability in (0, 1], got 1.5"),
+    (["train", "--batch", "0"], "--batch must be an integer in [1, 16777216], got '0'"),
+    (["train", "--steps", "-3"], "--steps must be an integer in [1, 16777216], got '-3'"),
+    (["train", "--hidden", "many"], "--hidden must be an integer in [1, 65536], got 'many'"),
+    (["train", "--lr", "0"], "--lr must be a finite number > 0, got '0'"),
+    (["train", "--clip", "-1"], "--clip must be a finite number > 0 or 'none', got '-1'"),
+    (["train", "--preset", "d2l-3"], "--preset must be one of default, d2l-0.17, d2l-0.17-random"),
+    (["train", "--token", "byte"], "--token must be one of char, word, got 'byte'"),
+    (["train", "--bptt-p", "1.5", "--bptt", "randomized"], "--bptt-p must be a finite number in (0, 1], got '1.5'"),
     (["train", "--bptt", "randomized"], "--bptt randomized needs --bptt-p"),
     (["train", "--corpus", "no/such/file.txt"], "'no/such/file.txt' is neither a known corpus"),
     (["train", "--corpus", "{tiny}", "--preset", "d2l-0.17", "--batch", "100"], "too short for one minibatch"),
@@ -183,15 +183,16 @@ def test_gradcheck_still_runs(tmp_path):
     (["train", "--corpus", "{tiny}"], "too short: num_train=150000"),
     (["train", "--resume", "{tiny}"], "is not a minirnn checkpoint: not an .npz (zip) file"),
     (["train", "--resume", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
-    (["train", "--resume", "x.npz", "--hidden", "8"], "--hidden cannot change when resuming"),
+    (["train", "--resume", "{rundir}", "--hidden", "8"],
+     "--hidden 8 cannot change when resuming (the run has --hidden 16)"),
     (["generate", "--checkpoint", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
     (["generate"], "the following arguments are required: --checkpoint"),
     (["generate", "--checkpoint", "{ckpt}", "--prefix", ""], "prefix must hold at least one char"),
-    (["generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "argument --temperature: expected a positive number"),
+    (["generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "--temperature must be a finite number > 0, got '0'"),
     (["generate", "--checkpoint", "{ckpt}", "--temperature", "1", "--alpha", "2"], "not both"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
-    (["generate", "--checkpoint", "{ckpt}", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
+    (["train", "--seed", "-1"], "--seed must be an integer >= 0, got '-1'"),
+    (["generate", "--checkpoint", "{ckpt}", "--seed", "-1"], "--seed must be an integer >= 0, got '-1'"),
     (["train", "--corpus", "{tiny}", *TINY, "--prefix", ""], "prefix must hold at least one char"),
     (["train", "--corpus", "{tiny}", *TINY, "--token", "word", "--num-train", "100", "--num-val",
       "10", "--prefix", "   "],
@@ -208,9 +209,15 @@ def test_gradcheck_still_runs(tmp_path):
     (["train", "--sampling", "random", "--num-train", "100", "--num-val", "0"],
      "--num-train and --num-val apply only to --sampling windowed"),
     (["train", "--corpus", "{tiny}", *TINY, "--hidden", str(10**18)],
-     "not enough memory for this run (its parameters would take more than 2^63 bytes"),
+     "--hidden must be an integer in [1, 65536], got '1000000000000000000'"),
+    (["train", "--corpus", "{tiny}", *TINY, "--hidden", "65536", "--layers", "1024"],
+     "the model, its gradients and a batch would take"),
+    (["train", "--corpus", "{tiny}", *TINY, "--layers", str(10**18)],
+     "--layers must be an integer in [1, 1024], got '1000000000000000000'"),
+    (["train", "--corpus", "{tiny}", *TINY, "--cell", "gru", "--resume", "{rundir}"],
+     "--cell gru cannot change when resuming (the run has --cell rnn)"),
     (["train", "--corpus", "{tiny}", *TINY, "--out", "{file}/run"],
-     "--out '{file}/run': cannot create the run folder: Not a directory"),
+     "--out '{file}/run' cannot be created: '{file}' is a file, not a folder"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, corpus, run, odd_files, capsys,
                                             tmp_path, monkeypatch):
@@ -298,9 +305,21 @@ def test_resume_never_overwrites_another_checkpoint(run, tmp_path, capsys):
                  "--no-progress"]) == 2
     assert "resuming" in capsys.readouterr().err
     assert (rundir / "checkpoint.npz").read_bytes() == before
-    for preset in (["--preset", "default"], ["--preset", "d2l-1.0"]):   # even the default one
-        assert main(["train", "--resume", str(rundir), *preset, "--no-progress"]) == 2
-        assert "--preset cannot change when resuming" in capsys.readouterr().err
+    assert main(["train", "--resume", str(rundir), "--preset", "default", "--no-progress"]) == 2
+    assert "--preset default cannot change when resuming (the run has --preset d2l-1.0)" \
+        in capsys.readouterr().err
+    assert (rundir / "checkpoint.npz").read_bytes() == before
+
+
+def test_resume_accepts_options_equal_to_the_runs(run, tmp_path, capsys):
+    """``--resume`` with an option equal to the stored one (the run's own preset, cell and
+    hidden size) continues the run; only a different value is refused."""
+    import shutil
+    rundir = tmp_path / "A"
+    shutil.copytree(next((run[0] / "runs").iterdir()), rundir)
+    assert main(["train", "--resume", str(rundir), "--preset", "d2l-1.0", "--cell", "rnn",
+                 "--hidden", "16", "--epochs", "3", "--sample-every", "0", "--no-progress"]) == 0
+    assert load(rundir).epoch == 3
 
 
 def test_a_folder_without_a_checkpoint_can_take_a_new_run(corpus, tmp_path):
@@ -377,7 +396,8 @@ def test_tie_weights_trains_saves_and_generates(corpus, tmp_path):
     bad = minirnn("train", "--corpus", str(corpus), *TINY, "--tie-weights", "--epochs", "1",
                   "--out", str(tmp_path / "bad"), cwd=tmp_path, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
-    assert "tie_weights needs embed_dim equal to num_hiddens" in bad.stderr
+    assert "--tie-weights needs --embed-dim equal to --hidden, got no --embed-dim and --hidden 16" \
+        in bad.stderr
     assert not (tmp_path / "bad").exists()
 
 
@@ -399,12 +419,12 @@ def test_gated_stacked_bidirectional_run_and_its_generate_warning(corpus, tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
-    (["--layers", "0"], "argument --layers: expected a positive integer, got 0"),
-    (["--dropout", "1.5"], "argument --dropout: expected a probability in [0, 1), got 1.5"),
-    (["--dropout", "half"], "argument --dropout: expected a probability in [0, 1), got 'half'"),
-    (["--cell", "lstm", "--nonlinearity", "relu"], "nonlinearity applies to cell='rnn' only"),
-    (["--reset-after"], "reset_after applies to cell='gru' only"),
+    (["--cell", "transformer"], "--cell must be one of rnn, gru, lstm, got 'transformer'"),
+    (["--layers", "0"], "--layers must be an integer in [1, 1024], got '0'"),
+    (["--dropout", "1.5"], "--dropout must be a finite number in [0, 1), got '1.5'"),
+    (["--dropout", "half"], "--dropout must be a finite number in [0, 1), got 'half'"),
+    (["--cell", "lstm", "--nonlinearity", "relu"], "--nonlinearity relu applies to --cell rnn only, not --cell lstm"),
+    (["--reset-after"], "--reset-after applies to --cell gru only, not --cell rnn"),
 ])
 def test_bad_model_options_are_one_line_and_write_nothing(corpus, tmp_path, args, message):
     out = tmp_path / "run"

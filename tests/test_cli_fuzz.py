@@ -159,7 +159,7 @@ def test_a_bad_resume(world, data):
     bad = data.draw(st.one_of(
         st.sampled_from(["{file}", "{empty}", "{npy}", "{corpus}", "nowhere.npz"]),
         texts.filter(lambda t: "run-with" not in t and "{" not in t)))
-    changed = data.draw(st.sampled_from([[], ["--hidden", "8"], ["--preset", "d2l-1.0"],
+    changed = data.draw(st.sampled_from([[], ["--hidden", "9"], ["--preset", "default"],
                                          ["--epochs", "0"]]))
     resume = resolve(bad, world) if not changed else str(world["run"])
     exits_2_with_one_line(world, ["train", "--resume", resume, "--no-progress", *changed])

@@ -50,7 +50,7 @@ def test_the_printed_breakpoint_stops_pdb_in_the_backward_time_loop():
     ("text_preprocessing.py", [], ["text_preprocessing.png"]),
     ("language_model_statistics.py", [], ["zipf.png", "ngram_perplexity.png"]),
     ("sequence.py", ["--runs", "1", "--quiet"], ["sequence_k_step.png", "sequence_multistep.png"]),
-    ("bptt.py", ["--epochs", "2", "--num-hiddens", "16"],
+    ("bptt.py", ["--epochs", "2", "--hidden", "16", "--no-progress"],
      ["bptt_perplexity.png", "bptt_gradient_flow_rnnlm.png", "bptt_gradient_flow_linear.png"]),
     ("rnn_scratch.py", ["--epochs", "2", "--hidden", "16"], ["rnn_scratch_perplexity.png"]),
     ("rnn_concise.py", ["--epochs", "2", "--hidden", "16"], ["rnn_concise_perplexity.png"]),

@@ -370,7 +370,7 @@ def test_run_configs_fail_before_any_work(tmp_path):
         make_data(preset_config("d2l-0.17", corpus=str(small)))
     with pytest.raises(ValueError, match="corpus has 340 tokens, too short: num_train=10000"):
         make_data(preset_config("d2l-1.0", corpus=str(small)))
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, \d+\], got 0"):
         make_data(preset_config("d2l-0.17", corpus=str(small), batch_size=0))
     with pytest.raises(ValueError, match="sampling must be one of sequential, random, windowed"):
         make_data(preset_config("d2l-0.17", corpus=str(small), sampling="strided"))
