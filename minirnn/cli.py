@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "read as <unk>, with a warning.")
     ge.add_argument("--checkpoint", required=True, metavar="PATH",
                     help="checkpoint.npz, or the run folder that holds it")
-    add_settings(ge, "prefix", replace(SETTINGS["num_preds"], low=0, default=100,
+    add_settings(ge, "prefix", replace(SETTINGS["num_preds"], low=0, high=None, default=100,
                                        help="tokens to generate"),
                  Setting("temperature", "--temperature", float, None,
                          "sample from softmax(o / T) instead of taking the argmax",
