@@ -152,7 +152,7 @@ def train(model, texts, vocab, args, rng):
                 opt.lr = cosine_lr(args.lr, len(losses), total_steps)
             model.zero_grad()
             if args.loss == "last":                       # the final state's prediction only
-                losses.append(loss.forward(model.forward(ids, lengths), y))
+                losses.append(loss.forward(model.forward(ids, None, lengths)[0], y))
                 model.backward(loss.backward())
             else:                                         # every prefix of >= MIN_LEN characters
                 T = ids.shape[1]

@@ -103,7 +103,7 @@ def train(model, ids_by_author, args, rng):
     for u in bar:
         X, Y, authors = random_windows(ids_by_author, args.batch, args.num_steps, rng)
         model.zero_grad()
-        logits, _ = model.forward(X, authors)            # h_0 from each window's author
+        logits, _ = model.forward((X, authors))            # h_0 from each window's author
         losses[u] = loss.forward(logits, Y)
         model.backward(loss.backward())
         clip_grad_norm(model.grads, args.clip)
@@ -125,7 +125,7 @@ def heldout_nll(model, ids, author, num_steps, batch_size=64) -> np.ndarray:
     with evaluating(model):
         for i in range(0, n, batch_size):
             x, y = X[i:i + batch_size], Y[i:i + batch_size]
-            logits, _ = model.forward(x, np.full(len(x), author))
+            logits, _ = model.forward((x, np.full(len(x), author)))
             z = logits.astype(np.float64)
             z -= z.max(axis=-1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))       # log softmax
@@ -144,7 +144,7 @@ def sample(model, vocab, author, num, num_chars, temperature, rng) -> list:
     state = None                                         # first step: h_0 from the author
     with evaluating(model):
         for t in range(num_chars):
-            logits, state = model.forward(x, authors, state)
+            logits, state = model.forward((x, authors), state)
             logits = logits[:, 0].astype(np.float64)
             logits[:, banned] = -np.inf
             p = next_token_probs(logits, temperature)    # (num, V)

@@ -168,7 +168,7 @@ def train_epoch(model, batches, optimizer, loss, clip: float, desc: str) -> floa
     total, count = 0.0, 0
     for X, Y, lengths, _ in tqdm(batches, desc=desc, leave=False, disable=None):
         model.zero_grad()
-        logits = model.forward(X, lengths)                      # (B, T, 2), 0 past lengths
+        logits, _ = model.forward(X, None, lengths)                     # (B, T, 2), 0 past lengths
         mask = sequence_mask(lengths, X.shape[1])               # (B, T): t < lengths[b]
         value = loss.forward(logits, Y, mask=mask)              # mean over the real letters
         model.backward(loss.backward())                         # padding: dlogits = 0 there
@@ -187,7 +187,7 @@ def boundary_probs(model, ids: np.ndarray, pieces: list, batch_size: int, pad_id
                            shuffle=False)
     with evaluating(model):
         for X, _, lengths, starts in batches:
-            logits = model.forward(X, lengths).astype(np.float64)           # (B, T, 2)
+            logits = model.forward(X, None, lengths)[0].astype(np.float64)           # (B, T, 2)
             p = 1.0 / (1.0 + np.exp(logits[..., 0] - logits[..., 1]))      # softmax(o)[1]
             for b, (s, n) in enumerate(zip(starts, lengths)):
                 probs[s:s + n] = p[b, :n]

@@ -143,7 +143,7 @@ def train_epoch(model, data, optimizer, args, rng, desc: str, step: int = 0,
         if total_steps:
             optimizer.lr = cosine_lr(args.lr, step, total_steps)
         model.zero_grad()
-        logits = model.forward(X, X_len, Y_in, Y_len)     # (B, T, V), teacher forcing
+        logits, _ = model.forward((X, Y_in), None, (X_len, Y_len))  # (B, T, V), teacher forcing
         value = loss.forward(logits, Y_out, mask)         # mean over the real tokens
         model.backward(loss.backward())
         clip_grad_norm(model.grads, args.clip)

@@ -40,9 +40,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from minirnn.layers import Linear  # noqa: E402
-from minirnn.models import MLP  # noqa: E402
-from minirnn.sequence import (RNNRegressor, evaluate_loss, k_step_ahead, k_step_features,  # noqa: E402
+from minirnn.models import MLP, LinearRegression, RNNRegressor  # noqa: E402
+from minirnn.sequence import (evaluate_loss, k_step_ahead, k_step_features,  # noqa: E402
                               multistep_predictions, prediction_mse, sine_series,
                               train_regressor, window_series)
 
@@ -54,14 +53,12 @@ NOISE_VAR = 0.2 ** 2            # the floor of any MSE against the noisy series
 BOOK_LOSS = {1: 0.064, 5: 0.053}  # the book's printed training loss after epochs 1 and 5
 DATA_STYLE = dict(color="0.55", lw=0.8, label="data")
 
-
 # %% The two models, and the book's figures
 def make_model(kind: str, tau: int, seed: int):
     """The book's MLP (tau -> 10 -> 1) or the RNN regressor, seeded."""
     if kind == "MLP":
         return MLP(tau, 10, 1, seed=seed)
     return RNNRegressor(NUM_HIDDENS_RNN, seed=seed)
-
 
 def series_figure(time, curves, path, title, start=None):
     """The book's figure: x against time, one line per curve ``(values, style)``."""
@@ -78,13 +75,11 @@ def series_figure(time, curves, path, title, start=None):
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
-
 def k_step_figure(time, x, preds, path, title, val_start):
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(preds)))
     curves = [(x, dict(DATA_STYLE, lw=0.6, alpha=0.6))]
     curves += [(p, dict(color=c, lw=1.2, label=f"{k}-step preds")) for (k, p), c in zip(preds.items(), colors)]
     series_figure(time, curves, path, title, start=val_start)
-
 
 # %% Sections 1-3: the book's MLP, its losses and its three kinds of prediction
 def book_mlp(x, w, seed, out, quiet):
@@ -134,12 +129,11 @@ def book_mlp(x, w, seed, out, quiet):
     print("  k-step: " + ", ".join(f"k={k} {prediction_mse(p, x, start):.4f}" for k, p in preds.items()))
     return net
 
-
 # %% The 1.0 book's linear regression
 def book_linear(x, w, seed, quiet):
     """The 1.0 book's model for the same data: linear regression, weights N(0, 0.01^2),
     minibatch SGD (lr 0.01, batch 16, 5 epochs) on the mean squared error."""
-    net = Linear(TAU, 1, seed=seed, init="normal", sigma=0.01)
+    net = LinearRegression(TAU, seed=seed)                   # N(0, 0.01^2) weights, bias 0
     history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR, batch_size=BATCH_SIZE,
                               seed=seed, progress=not quiet, desc="linear", optimizer="sgd")
     start = w.val_start
@@ -149,7 +143,6 @@ def book_linear(x, w, seed, quiet):
     print("validation MSE, k-step: " + ", ".join(
         f"k={k} {prediction_mse(p, x, start):.4f}" for k, p in k_step_ahead(net, x, TAU, STEPS).items())
         + f"; multi-step {prediction_mse(multistep_predictions(net, x, TAU, start), x, start):.4f}")
-
 
 # %% The exercise's noise-free case
 def noise_free(seed, quiet):
@@ -167,7 +160,6 @@ def noise_free(seed, quiet):
     print("validation MSE, k-step: " + ", ".join(
         f"k={k} {prediction_mse(p, clean, start):.6f}" for k, p in preds.items())
         + f"; multi-step {prediction_mse(multistep_predictions(net, clean, TAU, start), clean, start):.4f}")
-
 
 # %% Section 4, the exercise: MLP against the RNN regressor for tau = 4, 16, 64
 def exercise(x, seed, num_runs, out, quiet):
@@ -233,7 +225,6 @@ def exercise(x, seed, num_runs, out, quiet):
     fig.savefig(out / "sequence_k_step_error.png", dpi=130)
     plt.close(fig)
 
-
 # %% The whole section: the series, then every part above in order
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -255,7 +246,6 @@ def main(argv=None):
     noise_free(args.seed, args.quiet)
     exercise(x, args.seed, args.runs, args.out, args.quiet)
     print(f"\nfigures in {args.out}/; total {timer.perf_counter() - t0:.1f} s")
-
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ and an autoregressive model predicts each value from the ``tau`` values before i
 ``n_train = 600`` rows train, the rest validate.  Two models of ``f`` are trained on them
 with MSE and Adam by ``train_regressor``: the book's ``MLP`` (tau -> 10, ReLU, -> 1) and,
 for the book's exercise, ``RNNRegressor`` (an ``RNN`` read over the window, then a
-``Linear`` on its last hidden state).
+``Linear`` on its last hidden state), both in ``minirnn.models``.
 
 Three kinds of prediction show how errors accumulate:
 
@@ -40,11 +40,11 @@ from tqdm.auto import tqdm
 from ._checks import check_array, check_int, check_number, check_positive_int, make_rng
 from .layers import DEFAULT_DTYPE
 from .losses import MSELoss
-from .models import RNNRegressor  # noqa: F401  (the exercise's model, in minirnn.models)
+
 from .optim import make_optimizer
 
 __all__ = ["sine_series", "window_series", "SeriesWindows", "ArrayLoader", "load_array",
-           "RNNRegressor", "evaluate_loss", "train_regressor", "one_step_predictions",
+           "evaluate_loss", "train_regressor", "one_step_predictions",
            "multistep_predictions", "k_step_features", "k_step_ahead", "prediction_mse"]
 
 
@@ -193,7 +193,7 @@ def load_array(data_arrays: tuple[np.ndarray, np.ndarray], batch_size: int,
 def evaluate_loss(net, features: np.ndarray, labels: np.ndarray) -> float:
     """Mean squared error of ``net`` over all rows, one batched forward (the book's
     ``evaluate_loss``): ``mean_i (net(features_i) - labels_i)^2``."""
-    return MSELoss().forward(net.forward(features), labels)
+    return MSELoss().forward(net.forward(features)[0], labels)
 
 
 def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: int = 5,
@@ -234,7 +234,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
     for epoch in bar:
         for i, (X, y) in enumerate(loader):
             net.zero_grad()
-            value = loss.forward(net.forward(X), y)
+            value = loss.forward(net.forward(X)[0], y)
             if not math.isfinite(value):
                 raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, "
                                          f"minibatch {i + 1} of {len(loader)}")
@@ -249,7 +249,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
 def one_step_predictions(net, features: np.ndarray) -> np.ndarray:
     """One batched forward: ``features (N, tau)`` -> predictions ``(N,)`` (the book's
     ``net(features)``; not ``minirnn.generate.predict``, which continues text)."""
-    return net.forward(features)[:, 0]
+    return net.forward(features)[0][:, 0]
 
 
 def multistep_predictions(net, x: np.ndarray, tau: int, start: int) -> np.ndarray:

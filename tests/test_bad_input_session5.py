@@ -114,7 +114,7 @@ def test_classifier_steps_refuse_bad_input_and_keep_the_gradients():
         with pytest.raises(error, match=message):
             model.backward_steps(dlogits, dHs)
         assert not any(g.any() for g in model.grads.values())
-    model.forward(X, lengths)
+    model.forward(X, None, lengths)
     with pytest.raises(RuntimeError, match="backward_steps must follow forward_steps, not forward"):
         model.backward_steps(dlogits, np.zeros((4, 2, 5), np.float32))
     assert not any(g.any() for g in model.grads.values())

@@ -208,15 +208,15 @@ def model_calls():
     out = []
     for bi in (False, True):
         m = SequenceClassifier(V, 3, 4, 2, bidirectional=bi, num_layers=2)
-        out.append((f"classifier bi={bi}", m, lambda X, L, m=m: m.forward(X, L)))
+        out.append((f"classifier bi={bi}", m, lambda X, L, m=m: m.forward(X, None, L)))
         m = SequenceTagger(V, 2, 4, embed_dim=2, bidirectional=bi, num_layers=2)
-        out.append((f"tagger bi={bi}", m, lambda X, L, m=m: m.forward(X, L)))
+        out.append((f"tagger bi={bi}", m, lambda X, L, m=m: m.forward(X, None, L)))
     for cond in ("state", "input"):
         m = ConditionalLM(V, 2, 4, 3, 2, conditioning=cond, cell="lstm")
         out.append((f"conditional {cond}", m,
-                    lambda X, L, m=m: m.forward(X, np.zeros(X.shape[:1], np.int64), None, L)))
+                    lambda X, L, m=m: m.forward((X, np.zeros(X.shape[:1], np.int64)), None, L)))
     m = Seq2Seq(V, V, 3, 4, num_layers=2)
-    out.append(("seq2seq src", m, lambda X, L, m=m: m.forward(X, L, np.ones((X.shape[0], 2), np.int64), None)))
+    out.append(("seq2seq src", m, lambda X, L, m=m: m.forward((X, np.ones((X.shape[0], 2), np.int64)), None, (L, None))))
     return out
 
 
@@ -258,7 +258,7 @@ def _walk(layer, prefix="model"):
 
 def test_conditional_lm_names_bad_classes_before_anything_changes():
     m = ConditionalLM(V, 2, 4, 3, 2)
-    m.forward(IDS, np.array([0, 1]), None, LENGTHS)
+    m.forward((IDS, np.array([0, 1])), None, LENGTHS)
     h0, cache = m.h0, m.rnn.cache
     for classes, error, message in [
             (np.array([0, 2]), ValueError, r"token id 2 in classes out of range for vocab_size 2"),
@@ -268,7 +268,7 @@ def test_conditional_lm_names_bad_classes_before_anything_changes():
             (1, TypeError, r"classes must be an int numpy array"),
             (np.array([0, 1, 1]), ValueError, r"classes must have shape \(2,\).*got \(3,\)")]:
         with pytest.raises(error, match=message):
-            m.forward(IDS, classes, None, LENGTHS)
+            m.forward((IDS, classes), None, LENGTHS)
         assert m.h0 is h0 and m.rnn.cache is cache
 
 
@@ -276,14 +276,14 @@ def test_seq2seq_names_mismatched_batches_and_target_lengths():
     m = Seq2Seq(V, V + 1, 3, 4)
     tgt, tl = np.array([[0, 1], [0, 2]]), np.array([2, 1])
     with pytest.raises(ValueError, match=r"tgt_in must have one row per source sequence \(2\), got 1"):
-        m.forward(IDS, LENGTHS, tgt[:1], tl[:1])
+        m.forward((IDS, tgt[:1]), None, (LENGTHS, tl[:1]))
     with pytest.raises(ValueError, match=r"tgt_lengths must be in \[1, 2\].*got 3"):
-        m.forward(IDS, LENGTHS, tgt, np.array([3, 1]))
+        m.forward((IDS, tgt), None, (LENGTHS, np.array([3, 1])))
     with pytest.raises(ValueError, match=rf"token id {V + 1} in tgt_in out of range"):
-        m.forward(IDS, LENGTHS, np.array([[0, 1], [0, V + 1]]), tl)
+        m.forward((IDS, np.array([[0, 1], [0, V + 1]])), None, (LENGTHS, tl))
     with pytest.raises(ValueError, match=r"tgt_in must be .*int array.*got \(2, 0\)"):
-        m.forward(IDS, LENGTHS, np.zeros((2, 0), np.int64), None)
-    m.forward(IDS, LENGTHS, tgt, tl)
+        m.forward((IDS, np.zeros((2, 0), np.int64)), None, (LENGTHS, None))
+    m.forward((IDS, tgt), None, (LENGTHS, tl))
     with pytest.raises(ValueError, match=rf"dlogits must have shape \(2, 2, {V + 1}\)"):
         m.backward(np.zeros((2, 2, V), np.float32))
 
@@ -311,7 +311,7 @@ def test_greedy_decode_names_bad_arguments_and_stays_in_its_mode(kwargs, error, 
     m = Seq2Seq(V, V, 3, 4)
     args = dict(src=IDS, src_lengths=LENGTHS, bos_id=0, eos_id=1, max_len=3)
     args.update(kwargs)
-    m.forward(IDS, LENGTHS, IDS, LENGTHS)
+    m.forward((IDS, IDS), None, (LENGTHS, LENGTHS))
     cache = m.encoder.rnn.cache, m.encoder.embedding.cache
     with pytest.raises(error, match=message):
         m.greedy_decode(**args)
@@ -328,7 +328,7 @@ def test_the_tagger_ignores_whatever_dlogits_hold_at_padded_positions():
     """Its padded logits are the constant 0 (docstring: their dlogits are ignored), so a NaN
     there must not reach a gradient: masked out, not multiplied by 0."""
     m = SequenceTagger(V, 2, 4, embed_dim=2, bidirectional=True)
-    O = m.forward(IDS, LENGTHS)
+    O, _ = m.forward(IDS, None, LENGTHS)
     d = np.random.default_rng(0).standard_normal(O.shape).astype(np.float32)
     m.zero_grad()
     m.backward(d)
@@ -371,7 +371,7 @@ def test_bleu_takes_a_numpy_int_k_and_numpy_token_arrays():
 def test_the_encoder_and_decoder_alone_check_lengths_before_their_embeddings_run():
     """``Seq2SeqEncoder`` / ``Seq2SeqDecoder`` are public and take lengths themselves."""
     m = Seq2Seq(V, V, 3, 4)
-    m.forward(IDS, LENGTHS, IDS, LENGTHS)
+    m.forward((IDS, IDS), None, (LENGTHS, LENGTHS))
     _, state = m.encoder.forward(IDS, LENGTHS)
     context = m.context(state)
     for part, call in [
@@ -430,13 +430,13 @@ def test_the_task_models_padding_ids_change_nothing_and_give_finite_outputs():
         zeros = np.zeros(B, np.int64)
         for m, f in [
                 (SequenceClassifier(V, 3, 4, 3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
-                 lambda m, ids: m.forward(ids, L)),
+                 lambda m, ids: m.forward(ids, None, L)[0]),
                 (SequenceTagger(V, 2, 4, embed_dim=3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
-                 lambda m, ids: m.forward(ids, L)[~pad]),
+                 lambda m, ids: m.forward(ids, None, L)[0][~pad]),
                 (ConditionalLM(V, 2, 4, 3, 2, cell=cell, num_layers=nl, seed=trial),
-                 lambda m, ids: m.forward(ids, zeros, None, L)[0][~pad]),
+                 lambda m, ids: m.forward((ids, zeros), None, L)[0][~pad]),
                 (Seq2Seq(V, V, 3, 4, cell=cell, num_layers=nl, seed=trial),
-                 lambda m, ids: m.forward(ids, L, ids, L)[~pad])]:
+                 lambda m, ids: m.forward((ids, ids), None, (L, L))[0][~pad])]:
             randomize_params(m, np.random.default_rng(trial))
             for p in m.params.values():
                 p *= 30

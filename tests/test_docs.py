@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minirnn.layers import Linear
 from minirnn.linear_rnn import power_alignment, random_symmetric, spectral_radius_demo
-from minirnn.models import MLP
+from minirnn.models import MLP, LinearRegression
 from minirnn.sequence import k_step_ahead, prediction_mse, sine_series, train_regressor, window_series
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +124,7 @@ def test_sequence_page_k_step_errors_are_what_the_code_gives():
     for label, net, optimizer in [
             ("validation MSE, MLP, tau = 4", MLP(4, 10, 1, seed=0), "adam"),
             ("validation MSE, linear regression (the 1.0 book), tau = 4",
-             Linear(4, 1, seed=0, init="normal", sigma=0.01), "sgd")]:
+             LinearRegression(4, seed=0), "sgd")]:
         train_regressor(net, *w.train, num_epochs=5, lr=0.01, batch_size=16, seed=0,
                         progress=False, optimizer=optimizer)
         errors = [prediction_mse(p, x, w.val_start) for p in k_step_ahead(net, x, 4, (1, 4, 16, 64)).values()]

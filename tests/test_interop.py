@@ -595,7 +595,7 @@ def test_mlp_equals_torch_sequential():
     net.load_state_dict({k: torch.from_numpy(v) for k, v in to_torch_state_dict(mlp).items()})
     rng = np.random.default_rng(1)
     x, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
-    y = mlp.forward(x)
+    y, _ = mlp.forward(x)
     dx = mlp.backward(dout)
     xt = torch.tensor(x, requires_grad=True)
     out = net(xt)

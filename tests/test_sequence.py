@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
-from minirnn.layers import Linear
 from minirnn.losses import MSELoss
-from minirnn.models import MLP
-from minirnn.sequence import (RNNRegressor, SeriesWindows, evaluate_loss, k_step_ahead,
+from minirnn.models import MLP, LinearRegression, RNNRegressor
+from minirnn.sequence import (SeriesWindows, evaluate_loss, k_step_ahead,
                               k_step_features, load_array, multistep_predictions, one_step_predictions,
                               prediction_mse, sine_series, train_regressor, window_series)
 
@@ -30,7 +29,7 @@ def check_with_mse(net, X, y, seed=0, eps=1e-5):
     net.astype(np.float64)
     X, y = X.astype(np.float64), y.astype(np.float64)
     loss = MSELoss()
-    return check_gradients(lambda X: loss.forward(net.forward(X), y),
+    return check_gradients(lambda X: loss.forward(net.forward(X)[0], y),
                            lambda dL: net.backward(loss.backward(dL)),
                            net.params, net.grads, [X], input_names=["X"], seed=seed, eps=eps)
 
@@ -203,7 +202,7 @@ def test_rnn_regressor_gradients_with_random_upstream():
 def test_truncated_backward_fails_the_check():
     """The check sees full BPTT: cutting the gradient between steps is caught."""
     class Truncated(RNNRegressor):
-        def backward(self, dY):
+        def backward(self, dY, dstate=None):
             dh_T = self.output.backward(dY)
             B, tau = self._shape
             dHs = np.zeros((tau, B, self.num_hiddens))
@@ -226,7 +225,7 @@ def test_rnn_regressor_computes_the_books_recurrence():
     h = np.zeros((5, 3))
     for t in range(6):                               # H_t = tanh(x_t W_xh + H_{t-1} W_hh + b_h)
         h = np.tanh(X[:, t:t + 1] @ p["rnn.W_xh"] + h @ p["rnn.W_hh"] + p["rnn.b_h"])
-    np.testing.assert_allclose(net.forward(X), h @ p["output.W"] + p["output.b"], rtol=1e-12)
+    np.testing.assert_allclose(net.forward(X)[0], h @ p["output.W"] + p["output.b"], rtol=1e-12)
 
 
 def test_rnn_regressor_contract():
@@ -236,7 +235,7 @@ def test_rnn_regressor_contract():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 1)).astype(np.float32)
     loss = MSELoss()
-    loss.forward(net.forward(X), y)
+    loss.forward(net.forward(X)[0], y)
     net.backward(loss.backward())
     once = {k: g.copy() for k, g in net.grads.items()}
     net.backward(loss.backward())                    # backward adds: twice gives double
@@ -271,22 +270,22 @@ def test_training_is_reproducible_and_stops_on_nan(series):
 
 
 def test_the_1_0_books_linear_regression_with_sgd(series):
-    """Linear(4, 1) from N(0, 0.01^2) with plain SGD: its update is w <- w - lr g exactly,
+    """LinearRegression(4) (one Linear) from N(0, 0.01^2) with plain SGD: its update is w <- w - lr g exactly,
     and 5 epochs bring the loss from about 0.5 to near the noise floor."""
     _, x = series
     Xt, yt = window_series(x, TAU, N_TRAIN).train
-    net = Linear(TAU, 1, seed=0)
+    net = LinearRegression(TAU, seed=0)
     assert evaluate_loss(net, Xt, yt) > 0.3
     history = train_regressor(net, Xt, yt, num_epochs=5, seed=0, optimizer="sgd")
     assert 0.04 < history[-1] < 0.055 and history[-1] < history[0]
-    one = Linear(TAU, 1, seed=0)
-    w0 = one.params["W"].copy()
+    one = LinearRegression(TAU, seed=0)
+    w0 = one.params["linear.W"].copy()
     train_regressor(one, Xt[:16], yt[:16], num_epochs=1, batch_size=16, lr=0.5, seed=0,
                     optimizer="sgd")                           # one minibatch, one step
     grad = 2 * Xt[:16].T @ (Xt[:16] @ w0 - yt[:16]) / 16     # d/dW mean (X W + 0 - y)^2
-    np.testing.assert_allclose(one.params["W"], w0 - 0.5 * grad, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(one.params["linear.W"], w0 - 0.5 * grad, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="optimizer must be one of 'sgd', 'adam', got 'rmsprop'"):
-        train_regressor(Linear(TAU, 1), Xt, yt, optimizer="rmsprop")
+        train_regressor(LinearRegression(TAU), Xt, yt, optimizer="rmsprop")
 
 
 # ----------------------------------------------------------------- predictions
@@ -342,7 +341,7 @@ def test_bad_k_is_a_clear_error_before_any_work(series, k):
     class Spy(MLP):
         calls = 0
 
-        def forward(self, X):
+        def forward(self, X, state=None, lengths=None):
             Spy.calls += 1
             return super().forward(X)
 

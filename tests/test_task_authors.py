@@ -45,9 +45,24 @@ def test_classifier_gradients_with_lengths(cell, bidirectional, num_layers):
     rng = np.random.default_rng(0)
     model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell, num_layers=num_layers,
                                         bidirectional=bidirectional), 1)
-    errors = check_layer(model, padded_batch(rng), LENGTHS, input_names=["X", "lengths"],
-                         eps=EPS)
+    errors = check_layer(model, padded_batch(rng), None, LENGTHS,
+                         input_names=["X", "state", "lengths"], eps=EPS)
     assert set(errors) == set(model.params) and any(k.startswith("rnn.") for k in errors)
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("cell, bidirectional", [("gru", False), ("lstm", True)])
+def test_classifier_gradients_with_a_given_state(cell, bidirectional):
+    """The protocol's state: a given initial state gets its gradient, and the final state's
+    upstream gradient (random, as every output's) is added to the one the logits give."""
+    rng = np.random.default_rng(3)
+    model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
+                                        bidirectional=bidirectional), 4)
+    state = tuple(rng.standard_normal(model.rnn.state_shape(len(LENGTHS)))
+                  for _ in model.rnn.state_names)
+    errors = check_layer(model, padded_batch(rng), state, LENGTHS,
+                         input_names=["X", "state", "lengths"], eps=EPS)
+    assert {f"state[{i}]" for i in range(len(state))} <= set(errors)
     assert_gradients_ok(errors)
 
 
@@ -90,10 +105,10 @@ def test_classifier_every_step_ends_in_the_final_state_prediction():
     rng = np.random.default_rng(19)
     model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell="gru", num_layers=2), 20)
     X = padded_batch(rng)
-    steps, last = model.forward_steps(X, LENGTHS), model.forward(X, LENGTHS)
+    steps, (last, _) = model.forward_steps(X, LENGTHS), model.forward(X, lengths=LENGTHS)
     np.testing.assert_allclose(steps[np.arange(len(LENGTHS)), LENGTHS - 1], last, rtol=0,
                                atol=1e-12)
-    model.forward(X, LENGTHS)
+    model.forward(X, lengths=LENGTHS)
     with pytest.raises(RuntimeError, match="backward_steps must follow forward_steps"):
         model.backward_steps(np.zeros(steps.shape))
     with pytest.raises(ValueError, match="unidirectional"):
@@ -108,8 +123,8 @@ def test_conditional_lm_gradients_with_lengths(cell, conditioning):
     model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell=cell,
                                    conditioning=conditioning), 3)
     X, classes = padded_batch(rng), np.array([1, 0, 1, 1])
-    errors = check_layer(model, X, classes, None, LENGTHS, eps=EPS,
-                         input_names=["X", "classes", "state", "lengths"])
+    errors = check_layer(model, (X, classes), None, LENGTHS, eps=EPS,
+                         input_names=["inputs", "state", "lengths"])
     expected = {"author.W", "embedding.W", "output.W", "output.b"}
     expected |= {"author_to_state.W", "author_to_state.b"} if conditioning == "state" else set()
     assert expected <= set(errors) == set(model.params)
@@ -122,8 +137,8 @@ def test_conditional_lm_gradients_two_layers():
     model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru",
                                    num_layers=2), 16)
     assert model.params["author_to_state.W"].shape == (A, 2 * H)
-    errors = check_layer(model, padded_batch(rng), np.array([1, 0, 0, 1]), None, LENGTHS,
-                         eps=EPS, input_names=["X", "classes", "state", "lengths"])
+    errors = check_layer(model, (padded_batch(rng), np.array([1, 0, 0, 1])), None, LENGTHS,
+                         eps=EPS, input_names=["inputs", "state", "lengths"])
     assert set(errors) == set(model.params)
     assert_gradients_ok(errors)
 
@@ -133,8 +148,8 @@ def test_conditional_lm_gradients_from_a_given_state():
     rng = np.random.default_rng(4)
     model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="lstm"), 5)
     state = tuple(rng.standard_normal((1, 4, H)) for _ in model.rnn.state_names)
-    errors = check_layer(model, padded_batch(rng), np.array([0, 1, 0, 1]), state, LENGTHS,
-                         eps=EPS, input_names=["X", "classes", "state", "lengths"])
+    errors = check_layer(model, (padded_batch(rng), np.array([0, 1, 0, 1])), state, LENGTHS,
+                         eps=EPS, input_names=["inputs", "state", "lengths"])
     names = {f"state[{i}]" for i in range(len(state))}
     assert set(errors) == set(model.params) | names
     assert_gradients_ok(errors)
@@ -147,13 +162,13 @@ def test_classifier_padded_batch_equals_each_passage_alone(cell, bidirectional):
     model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
                                         bidirectional=bidirectional), 7)
     X = padded_batch(rng)
-    batch = model.forward(X, LENGTHS)
+    batch, _ = model.forward(X, lengths=LENGTHS)
     for b, L in enumerate(LENGTHS):
-        alone = model.forward(X[b:b + 1, :L])                 # no padding, no lengths
+        alone, _ = model.forward(X[b:b + 1, :L])              # no padding, no lengths
         np.testing.assert_allclose(batch[b], alone[0], rtol=0, atol=1e-12)
     junk = X.copy()                                           # other ids in the padding
     junk[np.arange(X.shape[1])[None, :] >= LENGTHS[:, None]] = 0
-    np.testing.assert_allclose(model.forward(junk, LENGTHS), batch, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.forward(junk, lengths=LENGTHS)[0], batch, rtol=0, atol=1e-12)
     assert np.array_equal(model.predict(X, LENGTHS), batch.argmax(axis=1))
 
 
@@ -161,9 +176,9 @@ def test_conditional_lm_padded_batch_equals_each_sequence_alone():
     rng = np.random.default_rng(8)
     model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru"), 9)
     X, classes = padded_batch(rng), np.array([1, 0, 0, 1])
-    logits, (h,) = model.forward(X, classes, lengths=LENGTHS)
+    logits, (h,) = model.forward((X, classes), lengths=LENGTHS)
     for b, L in enumerate(LENGTHS):
-        alone, (h1,) = model.forward(X[b:b + 1, :L], classes[b:b + 1])
+        alone, (h1,) = model.forward((X[b:b + 1, :L], classes[b:b + 1]))
         np.testing.assert_allclose(logits[b, :L], alone[0], rtol=0, atol=1e-12)
         np.testing.assert_allclose(h[:, b], h1[:, 0], rtol=0, atol=1e-12)
 
@@ -176,7 +191,7 @@ def test_conditional_lm_log_likelihood_and_the_generative_classifier():
     model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A, cell="gru"), 13)
     X, classes = padded_batch(rng), np.array([1, 0, 0, 1])
     ll = model.log_likelihood(X, classes)
-    logits, _ = model.forward(X, classes)
+    logits, _ = model.forward((X, classes))
     z = logits[:, :-1]
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     expected = np.take_along_axis(logp, X[:, 1:, None], -1)[..., 0].sum(1)
@@ -211,8 +226,8 @@ def test_the_author_changes_the_text_model():
     for conditioning in ("state", "input"):
         model = prepared(ConditionalLM(V, 2, H, embed_dim=E, class_dim=A,
                                        conditioning=conditioning), 11)
-        a, _ = model.forward(X, np.array([0]))
-        b, _ = model.forward(X, np.array([1]))
+        a, _ = model.forward((X, np.array([0])))
+        b, _ = model.forward((X, np.array([1])))
         assert np.abs(a - b).max() > 1e-3
 
 
@@ -234,11 +249,9 @@ def test_config_build_model_and_checkpoint_round_trip(make, args, tmp_path):
     loaded = checkpoint.build_model(checkpoint.load(path))
     X = padded_batch(np.random.default_rng(13))
     classes = np.array([0, 1, 1, 0])
-    inputs = (X, classes) if args else (X,)
-    out = model.forward(*inputs, lengths=LENGTHS)
-    again = loaded.forward(*inputs, lengths=LENGTHS)
-    first = out[0] if isinstance(out, tuple) else out
-    second = again[0] if isinstance(again, tuple) else again
+    inputs = (X, classes) if args else X
+    first, _ = model.forward(inputs, lengths=LENGTHS)
+    second, _ = loaded.forward(inputs, lengths=LENGTHS)
     np.testing.assert_array_equal(first, second)
 
 
@@ -246,24 +259,26 @@ def test_config_build_model_and_checkpoint_round_trip(make, args, tmp_path):
 def test_bad_input_is_named_before_anything_changes():
     model = SequenceClassifier(V, C, H, embed_dim=E)
     X = padded_batch(np.random.default_rng(14))
-    model.forward(X, LENGTHS)
+    model.forward(X, lengths=LENGTHS)
     before = model.embedding.cache
     for lengths, match in [(np.array([3, 6, 1]), "lengths must have shape"),
                            (np.array([3, 7, 1, 5]), r"lengths must be in \[1, 6\]"),
                            (np.array([3, 0, 1, 5]), r"lengths must be in \[1, 6\]"),
                            (np.array([3.0, 6, 1, 5]), "lengths must hold integers")]:
         with pytest.raises((ValueError, TypeError), match=match):
-            model.forward(X, lengths)
+            model.forward(X, lengths=lengths)
         assert model.embedding.cache is before               # nothing ran
     with pytest.raises(ValueError, match="token id 9 in X out of range"):
-        model.forward(np.where(X == 0, 9, X), LENGTHS)
+        model.forward(np.where(X == 0, 9, X), lengths=LENGTHS)
     with pytest.raises(ValueError, match="dlogits must have shape"):
         model.backward(np.zeros((4, C + 1), np.float32))
     lm = ConditionalLM(V, 2, H, embed_dim=E, class_dim=A)
     with pytest.raises(ValueError, match="token id 2 in classes out of range"):
-        lm.forward(X, np.array([0, 1, 2, 0]))
+        lm.forward((X, np.array([0, 1, 2, 0])))
     with pytest.raises(ValueError, match=r"classes must have shape \(4,\)"):
-        lm.forward(X, np.array([0, 1]))
+        lm.forward((X, np.array([0, 1])))
+    with pytest.raises(TypeError, match=r"ConditionalLM.forward's inputs must be a tuple \(X, classes\)"):
+        lm.forward(X)
     with pytest.raises(ValueError, match="conditioning must be one of"):
         ConditionalLM(V, 2, H, conditioning="prefix")
     with pytest.raises(RuntimeError, match="before forward"):

@@ -66,10 +66,27 @@ def test_tagger_gradients_with_lengths(cell, bidirectional, num_layers, embed_di
     """Every parameter, through the padded batch, against a random upstream gradient."""
     model = tagger(cell, bidirectional, num_layers, embed_dim)
     X = padded_batch(np.random.default_rng(0))
-    errors = check_layer(model, X, LENGTHS, input_names=["X", "lengths"], eps=EPS)
+    model.astype(np.float64)
+    errors = check_gradients(lambda X, lengths: model.forward(X, None, lengths)[0],
+                             lambda dlogits: model.backward(dlogits), model.params, model.grads,
+                             (X, LENGTHS), input_names=["X", "lengths"], eps=EPS)
     assert set(errors) == set(model.params)
     assert {"output.W", "output.b"} <= set(errors) and any(k.startswith("rnn.") for k in errors)
     assert ("embedding.W" in errors) == (embed_dim is not None)
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_tagger_gradients_through_the_state(cell):
+    """The protocol's state: a given initial state gets its gradient back, and the final
+    state's upstream gradient flows in beside the logits'."""
+    model = tagger(cell, False, 2, 3)
+    rng = np.random.default_rng(5)
+    state = tuple(rng.standard_normal(model.rnn.state_shape(len(LENGTHS)))
+                  for _ in model.rnn.state_names)
+    errors = check_layer(model, padded_batch(rng), state, LENGTHS,
+                         input_names=["X", "state", "lengths"], eps=EPS)
+    assert {f"state[{i}]" for i in range(len(state))} <= set(errors)
     assert_gradients_ok(errors)
 
 
@@ -83,7 +100,7 @@ def test_tagger_with_masked_loss_gradients(cell, bidirectional):
     loss = SoftmaxCrossEntropy()
 
     def forward():
-        return loss.forward(model.forward(X, LENGTHS), Y, mask=mask)
+        return loss.forward(model.forward(X, lengths=LENGTHS)[0], Y, mask=mask)
 
     def backward(dout):
         model.backward(loss.backward(dout))
@@ -103,13 +120,13 @@ def test_padded_batch_equals_each_sequence_alone(cell, bidirectional, num_layers
     X = padded_batch(rng)
     G = rng.standard_normal(X.shape + (K,))                      # dL/dlogits (B, T, K)
     model.zero_grad()
-    logits = model.forward(X, LENGTHS)
+    logits = model.forward(X, lengths=LENGTHS)[0]
     model.backward(G)
     batch_grads = {k: g.copy() for k, g in model.grads.items()}
 
     model.zero_grad()                                            # grads add up over the rows
     for b, n in enumerate(LENGTHS):
-        alone = model.forward(X[b:b + 1, :n])                    # (1, n, K), no lengths
+        alone, _ = model.forward(X[b:b + 1, :n])                    # (1, n, K), no lengths
         np.testing.assert_allclose(logits[b, :n], alone[0], rtol=1e-12, atol=1e-12)
         model.backward(G[b:b + 1, :n])
         assert not logits[b, n:].any(), "padded positions must give 0 logits"
@@ -152,14 +169,14 @@ def test_padding_ids_and_padded_dlogits_change_nothing(cell, bidirectional):
     pad = ~sequence_mask(LENGTHS, X.shape[1])
     G = rng.standard_normal(X.shape + (K,))
     model.zero_grad()
-    logits = model.forward(X, LENGTHS)
+    logits = model.forward(X, lengths=LENGTHS)[0]
     model.backward(G)
     grads = {k: g.copy() for k, g in model.grads.items()}
     X2, G2 = X.copy(), G.copy()
     X2[pad] = (X2[pad] + 1) % V
     G2[pad] = rng.standard_normal((pad.sum(), K)) * 10
     model.zero_grad()
-    np.testing.assert_array_equal(model.forward(X2, LENGTHS), logits)
+    np.testing.assert_array_equal(model.forward(X2, lengths=LENGTHS)[0], logits)
     model.backward(G2)
     for k, g in model.grads.items():
         np.testing.assert_array_equal(g, grads[k], err_msg=k)
@@ -183,13 +200,13 @@ def test_config_rebuilds_and_checkpoint_round_trip(tmp_path):
         np.testing.assert_array_equal(loaded.params[k], p, err_msg=k)
     X, lengths = pad_sequences([[2, 3, 4], [5], [2, 2, 3, 3, 4]], pad_id=vocab["<pad>"])
     model.eval(), loaded.eval()
-    np.testing.assert_array_equal(loaded.forward(X, lengths), model.forward(X, lengths))
+    np.testing.assert_array_equal(loaded.forward(X, lengths=lengths)[0], model.forward(X, lengths=lengths)[0])
 
 
 def test_tagger_float32_by_default_and_shapes():
     model = SequenceTagger(V, K, H, embed_dim=E, bidirectional=True)
     X, lengths = pad_sequences([[1, 2, 3], [4, 5]])
-    logits = model.forward(X, lengths)
+    logits = model.forward(X, lengths=lengths)[0]
     assert logits.shape == (2, 3, K) and logits.dtype == np.float32
     assert model.params["output.W"].shape == (2 * H, K)
     assert not logits[1, 2].any()
@@ -208,19 +225,19 @@ def test_bad_lengths_are_named_before_anything_changes(lengths, match):
     model.forward(X[:1, :2])
     before = model.cache
     with pytest.raises((ValueError, TypeError), match=match):
-        model.forward(X, lengths)
+        model.forward(X, lengths=lengths)[0]
     assert model.cache is before and model.embedding.cache.ids.shape == (2, 1)
 
 
 def test_bad_ids_and_dlogits_are_named():
     model = SequenceTagger(V, K, H, embed_dim=E)
     with pytest.raises(ValueError, match="token id 6 in X out of range for vocab_size 6"):
-        model.forward(np.array([[1, 6]]), np.array([2]))
+        model.forward(np.array([[1, 6]]), lengths=np.array([2]))
     with pytest.raises(ValueError, match=r"X must be a non-empty int array .* \(batch, num_steps\)"):
         model.forward(np.array([1, 2]))
     with pytest.raises(RuntimeError, match="before forward"):
         model.backward(np.zeros((1, 2, K), dtype=np.float32))
-    model.forward(np.array([[1, 2]]), np.array([1]))
+    model.forward(np.array([[1, 2]]), lengths=np.array([1]))
     with pytest.raises(ValueError, match="dlogits"):
         model.backward(np.zeros((1, 3, K), dtype=np.float32))
     with pytest.raises(ValueError, match="cell must be one of"):

@@ -63,8 +63,8 @@ def test_whole_encoder_decoder_gradients_with_lengths(cell, num_layers):
     model = small_model(cell, num_layers, seed=1)
     rng = np.random.default_rng([1, 3])
     src, tgt_in = rng.integers(0, 7, (3, 4)), rng.integers(0, 6, (3, 3))
-    errors = check_layer(model, src, np.array([4, 1, 2]), tgt_in, np.array([2, 3, 1]),
-                         input_names=("src", "src_lengths", "tgt_in", "tgt_lengths"), eps=EPS)
+    errors = check_layer(model, (src, tgt_in), None, (np.array([4, 1, 2]), np.array([2, 3, 1])),
+                         input_names=("inputs", "state", "lengths"), eps=EPS)
     assert set(errors) == set(model.params)
     assert any(k.startswith("encoder.rnn") for k in errors)
     assert_gradients_ok(errors)
@@ -95,7 +95,7 @@ def test_backward_passes_the_decoder_state_gradient_and_the_context_into_the_enc
     src, tgt = rng.integers(0, 7, (3, 4)), rng.integers(0, 6, (3, 3))
     dlogits = rng.standard_normal((3, 3, 6))
     model.zero_grad()
-    model.forward(src, None, tgt, None)
+    model.forward((src, tgt))
     model.backward(dlogits)
     got = {k: g.copy() for k, g in model.encoder.grads.items()}
     model.zero_grad()
@@ -129,7 +129,7 @@ def test_padded_batch_equals_each_example_alone(cell):
         Y_out, _ = pad_sequences(touts, pad_id=1)
         mask = sequence_mask(Y_len, Y.shape[1])
         model.zero_grad()
-        logits = model.forward(X, X_len, Y, Y_len)
+        logits = model.forward((X, Y), lengths=(X_len, Y_len))[0]
         value = loss.forward(logits, Y_out, mask)
         model.backward(loss.backward())
         n = int(mask.sum())
@@ -191,7 +191,7 @@ def test_greedy_decode_is_teacher_forcing_on_its_own_output():
     ended = []
     for b, ids in enumerate(out):
         Y_in = np.array([[bos, *ids.tolist()]])
-        logits = model.forward(X[b:b + 1, :X_len[b]], X_len[b:b + 1], Y_in, None)
+        logits = model.forward((X[b:b + 1, :X_len[b]], Y_in), lengths=(X_len[b:b + 1], None))[0]
         said = logits[0].argmax(axis=-1).tolist()               # len(ids) + 1 predictions
         assert said[:len(ids)] == ids.tolist() and eos not in ids.tolist()
         ended.append(said[-1] == eos)
@@ -215,23 +215,23 @@ def test_config_and_checkpoint_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     src, tgt = rng.integers(0, 15, (2, 4)), rng.integers(0, 14, (2, 3))
     lengths = np.array([4, 2])
-    np.testing.assert_array_equal(model.forward(src, lengths, tgt, np.array([3, 1])),
-                                  loaded.forward(src, lengths, tgt, np.array([3, 1])))
+    np.testing.assert_array_equal(model.forward((src, tgt), lengths=(lengths, np.array([3, 1])))[0],
+                                  loaded.forward((src, tgt), lengths=(lengths, np.array([3, 1])))[0])
 
 
 def test_bad_input_is_named():
     model = Seq2Seq(7, 6, embed_dim=2, num_hiddens=3)
     src, tgt = np.zeros((2, 3), dtype=np.int64), np.zeros((2, 2), dtype=np.int64)
     with pytest.raises(ValueError, match="tgt_in must have one row per source"):
-        model.forward(src, None, tgt[:1], None)
+        model.forward((src, tgt[:1]))
     with pytest.raises(ValueError, match="tgt_in.*out of range for vocab_size 6"):
-        model.forward(src, None, tgt + 6, None)
+        model.forward((src, tgt + 6))
     with pytest.raises(ValueError, match=r"src_lengths must be in \[1, 3\].*got 4"):
-        model.forward(src, np.array([4, 1]), tgt, None)
+        model.forward((src, tgt), lengths=(np.array([4, 1]), None))[0]
     with pytest.raises(ValueError, match=r"tgt_lengths must have shape \(2,\)"):
-        model.forward(src, None, tgt, np.array([1, 2, 2]))
+        model.forward((src, tgt), lengths=(None, np.array([1, 2, 2])))[0]
     with pytest.raises(ValueError, match=r"tgt_lengths must be in \[1, 2\].*got 0"):
-        model.forward(src, None, tgt, np.array([0, 2]))
+        model.forward((src, tgt), lengths=(None, np.array([0, 2])))[0]
     with pytest.raises(ValueError, match="eos_id"):
         model.greedy_decode(src, None, bos_id=1, eos_id=6, max_len=3)
     with pytest.raises(RuntimeError, match="before forward"):

@@ -11,9 +11,9 @@ module              models (registry name)  the chapter's shape
 ``tagger``          ``SequenceTagger``      aligned many-to-many: a label per step
                     (tagger)
 ``seq2seq``         ``Seq2Seq`` (seq2seq)   unaligned: the book's encoder-decoder
-``regression``      ``MLP`` (mlp),          the sequence-models section: a window of
-                    ``RNNRegressor``        ``tau`` values -> the next value
-                    (rnn_regressor)
+``regression``      ``LinearRegression``,   the sequence-models section: a window of
+                    ``MLP`` (mlp),          ``tau`` values -> the next value
+                    ``RNNRegressor``        (linear_regression, rnn_regressor)
 ``base``            ``recurrent_stack``, ``check_ids``, ``Batch``: what models share
 ``registry``        ``MODELS``, ``register_model``, ``build_model``, ``model_name``
 ==================  ======================  ===========================================
@@ -33,7 +33,7 @@ any of them; it is the recurrent layers' contract one level up::
 * ``state``: the recurrent state to start from, a tuple ``(h,)`` (LSTM ``(h, c)``) of
   ``(num_layers * num_directions, B, H)`` arrays; None starts from the model's own
   (zeros; the class's ``h_0`` for ``ConditionalLM``; the encoder's for ``Seq2Seq``).
-  The returned ``state`` is the final one (None for the MLP): the trainer carries it into
+  The returned ``state`` is the final one (None for the regressors): the trainer carries it into
   the next minibatch of sequential partitioning.
 * ``lengths``: ``(B,)`` ints in ``[1, T]`` for padded batches, None when every row is
   real (``Seq2Seq``: the pair ``(src_lengths, tgt_lengths)``).
@@ -70,11 +70,12 @@ from .base import CELLS, Batch, check_ids, check_labels, input_layer, recurrent_
 from .classifier import CONDITIONINGS, ConditionalLM, SequenceClassifier
 from .language import RNNLM
 from .registry import MODELS, build_model, model_name, register_model
-from .regression import MLP, RNNRegressor
+from .regression import MLP, LinearRegression, RNNRegressor
 from .seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
 from .tagger import SequenceTagger
 
 __all__ = ["MODELS", "CELLS", "Batch", "register_model", "build_model", "model_name",
            "recurrent_stack", "check_ids", "check_labels", "input_layer", "RNNLM", "MLP",
+           "LinearRegression",
            "RNNRegressor", "SequenceTagger", "Seq2SeqEncoder", "Seq2SeqDecoder", "Seq2Seq",
            "SequenceClassifier", "ConditionalLM", "CONDITIONINGS"]

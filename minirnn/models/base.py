@@ -12,7 +12,8 @@ import numpy as np
 from .._checks import check_bool, check_lengths, check_token_ids
 from ..layers import GRU, LSTM, RNN, Embedding, OneHot
 
-__all__ = ["CELLS", "Batch", "recurrent_stack", "input_layer", "check_ids", "check_labels"]
+__all__ = ["CELLS", "Batch", "recurrent_stack", "input_layer", "check_ids", "check_labels",
+           "unpack_inputs"]
 
 #: The recurrent cells a model can use: the book's RNN (chapter 9), GRU and LSTM (chapter 10).
 CELLS = ("rnn", "gru", "lstm")
@@ -82,3 +83,13 @@ class Batch(NamedTuple):
     targets: np.ndarray                # what the loss compares the outputs with
     lengths: object = None             # (B,) ints of the inputs, or None (Seq2Seq: a pair)
     mask: np.ndarray | None = None     # (B, T) bool: the targets that count (None: all)
+
+
+def unpack_inputs(value, names: tuple, what: str) -> tuple:
+    """The parts of a tuple argument (a model's ``inputs`` ``(X, classes)``, ``(src,
+    tgt_in)``; Seq2Seq's ``lengths``), or one error naming what was expected."""
+    if not isinstance(value, tuple) or len(value) != len(names):
+        raise TypeError(f"{what} must be a tuple ({', '.join(names)}), got "
+                        f"{type(value).__name__}"
+                        + (f" of {len(value)}" if isinstance(value, tuple) else ""))
+    return value

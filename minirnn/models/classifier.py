@@ -12,7 +12,7 @@ from .._checks import check_bool
 from ..layers import (DEFAULT_DTYPE, Embedding, Linear, Module, check_array, check_positive_int,
                       check_state, evaluating, make_rng)
 from ..losses import SoftmaxCrossEntropy
-from .base import check_ids, check_labels, recurrent_stack
+from .base import check_ids, check_labels, recurrent_stack, unpack_inputs
 from .registry import register_model
 
 __all__ = ["SequenceClassifier", "ConditionalLM", "CONDITIONINGS"]
@@ -29,10 +29,11 @@ class SequenceClassifier(Module):
               (bidirectional: [h_forward at position L-1, h_reverse back at position 0])
         O   = h W + b                             (B, C) logits; softmax in the loss
 
-    forward(X (B, T) int ids, lengths (B,) or None) -> logits ``(B, C)``;
-    backward(dlogits (B, C)) adds every parameter gradient (ids have none).  Only the
-    final state reaches the loss, so backward sends ``dL/dh`` into the recurrent layer's
-    ``dstate`` (the other rows zero) and zeros as ``dHs``.  ``forward_steps`` /
+    ``forward(X (B, T) int ids, state=None, lengths=None) -> (logits (B, C), state)``, the
+    final state ``(h,)`` (LSTM ``(h, c)``) of ``(L * nd, B, H)`` arrays;
+    ``backward(dlogits (B, C), dstate=None) -> dL/dstate0`` adds every parameter gradient
+    (ids have none).  Only the final state reaches the loss, so backward sends ``dL/dh``
+    into the recurrent layer's ``dstate`` (the other rows zero) and zeros as ``dHs``.  ``forward_steps`` /
     ``backward_steps``: the same output layer after every prefix ``(B, T, C)``, a
     training signal at every step (unidirectional models).
 
@@ -86,30 +87,40 @@ class SequenceClassifier(Module):
         nd = self.rnn.num_directions
         return [(self.rnn.num_layers - 1) * nd + d for d in range(nd)]
 
-    def forward(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-        lengths = check_ids(X, self.vocab_size, lengths)   # before any change
+    def forward(self, X: np.ndarray, state: tuple | None = None,
+                lengths: np.ndarray | None = None):
+        lengths = check_ids(X, self.vocab_size, lengths)       # before any change
+        if state is not None:
+            check_state(state, "state", self.rnn.state_shape(X.shape[0]),
+                        len(self.rnn.state_names), self.dtype)
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, E)
-        _, state = self.rnn.forward(inputs, None, lengths)     # ((L*nd, B, H), ...) at own lengths
+        _, state = self.rnn.forward(inputs, state, lengths)    # ((L*nd, B, H), ...) at own lengths
         h = np.concatenate([state[0][r] for r in self._last_rows()], axis=-1)   # (B, H * nd)
-        return self.output.forward(h)                          # O = h W + b   (B, C)
+        return self.output.forward(h), state                   # O = h W + b   (B, C)
 
-    def backward(self, dlogits: np.ndarray) -> None:
-        """dlogits ``(B, C)`` -> None (ids have no gradient); adds every parameter's."""
+    def backward(self, dlogits: np.ndarray, dstate: tuple | None = None) -> tuple:
+        """dlogits ``(B, C)``, dstate = dL/dstate_T or None -> dL/dstate0 (a tuple like
+        the state); adds every parameter's gradient (ids have none)."""
         if self.rnn.cache is None or self.output.cache is None:
             raise RuntimeError("SequenceClassifier.backward called before forward")
         T, B = self.rnn.cache.X.shape[:2]
         check_array(dlogits, "dlogits", shape=(B, self.num_classes), dtype=self.dtype)
         if self.output.cache.x.ndim != 2:
             raise RuntimeError("backward must follow forward, not forward_steps")
+        self.rnn.check_backward_args(dstate)                   # before any gradient changes
         H = self.num_hiddens
         dh = self.output.backward(dlogits)                     # dL/dh = dO W^T   (B, H * nd)
-        dstate = tuple(np.zeros(self.rnn.state_shape(B), dtype=self.dtype)
-                       for _ in self.rnn.state_names)          # dL/dc_T = 0 (LSTM): h is read
+        if dstate is None:                                     # dL/dc_T = 0 (LSTM): h is read
+            dstate = tuple(np.zeros(self.rnn.state_shape(B), dtype=self.dtype)
+                           for _ in self.rnn.state_names)
+        else:
+            dstate = tuple(d.copy() for d in dstate)           # never change the caller's arrays
         for d, r in enumerate(self._last_rows()):
-            dstate[0][r] = dh[:, d * H:(d + 1) * H]            # each direction's final h
+            dstate[0][r] += dh[:, d * H:(d + 1) * H]           # each direction's final h is read
         dHs = np.zeros((T, B, H * self.rnn.num_directions), dtype=self.dtype)  # no H_t is read
-        dX, _ = self.rnn.backward(dHs, dstate)                 # BPTT from the final state
+        dX, dstate0 = self.rnn.backward(dHs, dstate)           # BPTT from the final state
         self.embedding.backward(dX)                            # scatter-add into embedding.W
+        return dstate0
 
     def forward_steps(self, X: np.ndarray, lengths: np.ndarray | None = None,
                       return_states: bool = False):
@@ -160,7 +171,7 @@ class SequenceClassifier(Module):
     def predict_proba(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """softmax of the logits, ``(B, C)`` float64 (dropout off)."""
         with evaluating(self):
-            O = self.forward(X, lengths).astype(np.float64)
+            O = self.forward(X, None, lengths)[0].astype(np.float64)
         P = np.exp(O - O.max(axis=1, keepdims=True))           # shifted: no overflow
         return P / P.sum(axis=1, keepdims=True)
 
@@ -191,8 +202,8 @@ class ConditionalLM(Module):
     also ``author_to_state.W`` (W_ah, (A, num_layers * H)) and ``author_to_state.b``
     (b_ah), ``rnn.*``, ``output.W``, ``output.b``.
 
-    forward(X (B, T) ids, classes (B,) ints, state=None, lengths=None) ->
-    ``(logits (B, T, V), state)``.  With ``state`` None the initial state comes from the
+    ``forward((X, classes), state=None, lengths=None) -> (logits (B, T, V), state)``: ids
+    ``X (B, T)`` and the class of each sequence, ``classes (B,)`` ints.  With ``state`` None the initial state comes from the
     class (``'state'``) or is zero (``'input'``); a given ``state`` (continuing a text)
     is used as it is.  backward(dlogits (B, T, V), dstate=None) adds every parameter
     gradient, through h_0 into E, W_ah, b_ah, and returns ``dL/dstate0`` when the state was
@@ -248,8 +259,9 @@ class ConditionalLM(Module):
         """Zeros (``'input'`` conditioning's initial state), ``(h,)`` or ``(h, c)``."""
         return self.rnn.begin_state(batch_size)
 
-    def forward(self, X: np.ndarray, classes: np.ndarray, state: tuple | None = None,
+    def forward(self, inputs: tuple, state: tuple | None = None,
                 lengths: np.ndarray | None = None):
+        X, classes = unpack_inputs(inputs, ("X", "classes"), "ConditionalLM.forward's inputs")
         lengths = check_ids(X, self.vocab_size, lengths)   # before any change
         B, T = X.shape
         check_labels(classes, self.num_classes, B, "classes")
@@ -303,7 +315,7 @@ class ConditionalLM(Module):
         under class ``classes[b]``, from the initial state of the class: ``(B,)`` float64
         (dropout off).  The per-token terms are ``SoftmaxCrossEntropy``'s."""
         with evaluating(self):
-            logits, _ = self.forward(X, classes, None, lengths)    # (B, T, V); checks X, classes
+            logits, _ = self.forward((X, classes), None, lengths)  # (B, T, V); checks X, classes
         loss = SoftmaxCrossEntropy()
         loss.forward(logits[:, :-1], X[:, 1:])                 # O_t predicts x_{t+1}
         nll = loss.token_nll.astype(np.float64)                # (B, T-1) -log p(x_{t+1} | ...)

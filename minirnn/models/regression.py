@@ -12,7 +12,44 @@ from ..layers import DEFAULT_DTYPE, Linear, Module, ReLU, RNN, Sequential, check
 from .._checks import check_positive_int
 from .registry import register_model
 
-__all__ = ["MLP", "RNNRegressor"]
+__all__ = ["LinearRegression", "MLP", "RNNRegressor"]
+
+
+def check_no_state(state, lengths, model: str) -> None:
+    """A regressor reads whole windows from the zero state: ``state`` and ``lengths`` None."""
+    if state is not None or lengths is not None:
+        raise ValueError(f"{model} reads whole windows from the zero state: state and lengths "
+                         f"must be None")
+
+
+@register_model("linear_regression")
+class LinearRegression(Module):
+    """The 1.0 book's model for the sequence section: ``y = X w + b``, one ``Linear(num_inputs,
+    1)`` with weights from N(0, sigma^2) (``init='normal'``, sigma 0.01) and bias 0.
+
+    ``forward(X (B, num_inputs), state=None, lengths=None) -> (y (B, 1), None)``;
+    ``backward(dy, dstate=None) -> dX``.  params ``linear.W (num_inputs, 1)``, ``linear.b``.
+    """
+
+    def __init__(self, num_inputs: int = 4, seed: int | None = 0,
+                 rng: np.random.Generator | None = None, init: str = "normal",
+                 sigma: float = 0.01, dtype=DEFAULT_DTYPE):
+        super().__init__()
+        self.init, self.sigma = init, sigma
+        self.add("linear", Linear(num_inputs, 1, rng=make_rng(seed, rng), init=init,
+                                  sigma=sigma, dtype=dtype))
+        self._dtype = np.dtype(dtype)
+
+    def config(self) -> dict:
+        """The JSON-able constructor arguments (``build_model('linear_regression', config)``)."""
+        return {"num_inputs": self.linear.in_features, "init": self.init, "sigma": self.sigma}
+
+    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
+        check_no_state(state, lengths, "LinearRegression")
+        return self.linear.forward(X), None                     # y = X w + b   (B, 1)
+
+    def backward(self, dy: np.ndarray, dstate=None) -> np.ndarray:
+        return self.linear.backward(dy)                         # dL/dX = dy w^T; dw, db added
 
 
 @register_model("mlp")
@@ -20,7 +57,9 @@ class MLP(Sequential):
     """The book's sequence-model MLP: ``Linear(num_inputs, num_hiddens) -> ReLU -> Linear(.., 1)``.
 
     Weights are Xavier-uniform initialised as in the book (``init='xavier'``), biases 0.
-    forward: ``(B, num_inputs)`` -> ``(B, num_outputs)``.  params ``0.W``, ``0.b``, ``2.W``, ``2.b``.
+    ``forward(X (B, num_inputs), state=None, lengths=None) -> (Y (B, num_outputs), None)``
+    and ``backward(dY, dstate=None) -> dX``: the model protocol (no state, no lengths).
+    params ``0.W``, ``0.b``, ``2.W``, ``2.b``.
     """
 
     def __init__(self, num_inputs: int = 4, num_hiddens: int = 10, num_outputs: int = 1,
@@ -38,6 +77,13 @@ class MLP(Sequential):
         return {"num_inputs": first.in_features, "num_hiddens": first.out_features,
                 "num_outputs": last.out_features, "init": self.init}
 
+    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
+        check_no_state(state, lengths, "MLP")
+        return super().forward(X), None                        # Linear -> ReLU -> Linear
+
+    def backward(self, dY: np.ndarray, dstate=None) -> np.ndarray:
+        return super().backward(dY)                            # the chain rule, last layer first
+
 
 
 @register_model("rnn_regressor")
@@ -48,8 +94,8 @@ class RNNRegressor(Module):
         H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),      t = 1..tau,  H_0 = 0
         y   = H_tau W_hq + b_q                          (the last hidden state only)
 
-    forward: ``X (B, tau)``, the same rows the MLP reads -> ``(B, 1)``.
-    backward: ``dY (B, 1)`` -> ``dX (B, tau)``; full BPTT over the window (the gradient
+    ``forward(X (B, tau), state=None, lengths=None) -> (Y (B, 1), None)``, the same rows
+    the MLP reads; ``backward(dY (B, 1), dstate=None) -> dX (B, tau)``; full BPTT over the window (the gradient
     reaches every step; nothing is truncated, the state starts at zero for every window).
 
     Only the last step is read out: the label of a window is the one value after it, and
@@ -77,13 +123,14 @@ class RNNRegressor(Module):
         """The JSON-able constructor arguments (``build_model('rnn_regressor', config)``)."""
         return {"num_hiddens": self.num_hiddens, "init": self.init}
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
+    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
+        check_no_state(state, lengths, "RNNRegressor")
         check_array(X, "X", ndim=2)
         self._shape = X.shape                                   # (B, tau)
         _, (h_T,) = self.rnn.forward(X.T[:, :, None])           # (B, tau) -> (tau, B, 1) time-major
-        return self.output.forward(h_T[0])                      # y = H_tau W_hq + b_q   (B, 1)
+        return self.output.forward(h_T[0]), None                # y = H_tau W_hq + b_q   (B, 1)
 
-    def backward(self, dY: np.ndarray) -> np.ndarray:
+    def backward(self, dY: np.ndarray, dstate=None) -> np.ndarray:
         if self._shape is None:
             raise RuntimeError("RNNRegressor.backward called before forward")
         B, tau = self._shape

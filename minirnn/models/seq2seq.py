@@ -9,7 +9,7 @@ import numpy as np
 from .._checks import check_int
 from ..layers import (DEFAULT_DTYPE, Embedding, Linear, Module, check_array, check_positive_int,
                       check_state, evaluating, make_rng)
-from .base import check_ids, recurrent_stack
+from .base import check_ids, recurrent_stack, unpack_inputs
 from .registry import register_model
 
 __all__ = ["Seq2SeqEncoder", "Seq2SeqDecoder", "Seq2Seq"]
@@ -134,10 +134,12 @@ class Seq2Seq(Module):
     target lengths (a mean over real tokens), ``backward``.  Prediction: ``greedy_decode``
     feeds back the most likely token until ``<eos>``.
 
-    forward: ``src (B, T_src)``, ``src_lengths (B,)`` or None, ``tgt_in (B, T_tgt)``,
-    ``tgt_lengths (B,)`` or None -> ``logits (B, T_tgt, V_tgt)``.
-    backward: ``dlogits (B, T_tgt, V_tgt)`` -> None (ids have no gradient); adds every
-    parameter gradient.  The gradient reaches the encoder only through its final state:
+    ``forward((src, tgt_in), state=None, lengths=None) -> (logits (B, T_tgt, V_tgt),
+    state)``: ``src (B, T_src)``, ``tgt_in (B, T_tgt)`` ids, ``lengths`` None or the pair
+    ``(src_lengths, tgt_lengths)`` (each ``(B,)`` or None); the decoder starts from the
+    encoder's state (``state`` must be None) and its final state is returned.
+    ``backward(dlogits (B, T_tgt, V_tgt), dstate=None)`` -> None (ids have no gradient;
+    the initial state is the encoder's); adds every parameter gradient.  The gradient reaches the encoder only through its final state:
     ``dL/dS^enc = dL/dS_0`` (the decoder's initial state), plus ``dL/dc`` into the top
     layer's h (the context).
 
@@ -192,20 +194,25 @@ class Seq2Seq(Module):
         """The context c: the top layer's final hidden state ``state[0][-1]`` ``(B, H)``."""
         return state[0][-1]
 
-    def forward(self, src: np.ndarray, src_lengths, tgt_in: np.ndarray, tgt_lengths=None):
+    def forward(self, inputs: tuple, state: tuple | None = None, lengths: tuple | None = None):
+        src, tgt_in = unpack_inputs(inputs, ("src", "tgt_in"), "Seq2Seq.forward's inputs")
+        src_lengths, tgt_lengths = (None, None) if lengths is None else unpack_inputs(
+            lengths, ("src_lengths", "tgt_lengths"), "Seq2Seq.forward's lengths")
+        if state is not None:
+            raise ValueError("Seq2Seq's decoder starts from the encoder's final state: state "
+                             "must be None")
         check_ids(src, self.src_vocab_size, src_lengths, "src", "src_lengths")  # everything
         check_ids(tgt_in, self.tgt_vocab_size, tgt_lengths, "tgt_in", "tgt_lengths")  # first
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(f"tgt_in must have one row per source sequence ({src.shape[0]}), "
                              f"got {tgt_in.shape[0]}")
         _, enc_state = self.encoder.forward(src, src_lengths)  # S^enc, ((L, B, H), ...)
-        logits, _ = self.decoder.forward(tgt_in, enc_state, self.context(enc_state), tgt_lengths)
-        return logits                                          # (B, T_tgt, V_tgt)
+        return self.decoder.forward(tgt_in, enc_state, self.context(enc_state), tgt_lengths)
 
-    def backward(self, dlogits: np.ndarray) -> None:
+    def backward(self, dlogits: np.ndarray, dstate: tuple | None = None) -> None:
         if self.encoder.rnn.cache is None or self.decoder.rnn.cache is None:
             raise RuntimeError("Seq2Seq.backward called before forward")
-        dstate0, dcontext = self.decoder.backward(dlogits)     # dL/dS_0, dL/dc
+        dstate0, dcontext = self.decoder.backward(dlogits, dstate)   # dL/dS_0, dL/dc
         dh = dstate0[0].copy()                                 # (L, B, H): dL/dh^enc of each layer
         dh[-1] += dcontext                                     # c = h^enc of the top layer
         self.encoder.backward(None, (dh, *dstate0[1:]))        # (LSTM: dL/dc^enc = dL/dC_0)

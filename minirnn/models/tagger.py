@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..layers import DEFAULT_DTYPE, Linear, Module, check_array, check_positive_int, make_rng
+from ..layers import (DEFAULT_DTYPE, Linear, Module, check_array, check_positive_int, check_state,
+                      make_rng)
 from .base import check_ids, input_layer, recurrent_stack
 from .registry import register_model
 
@@ -33,12 +34,12 @@ class SequenceTagger(Module):
         O_t = H_t W_hq + b_q                                        (T, B, K)
         O_t[b] = 0 for t >= lengths[b]: padding has no output and carries no gradient
 
-    ``forward(X (B, T) ids, lengths=None) -> logits (B, T, K)``, each sequence starting
-    from the zero state; ``lengths (B,)`` ints in [1, T] (None: every row has T real
-    tokens).  A sequence's logits do not depend on the padding nor on the other rows of
-    its batch.  ``backward(dlogits (B, T, K))`` adds every parameter gradient (ids have
-    none) and returns None; the logits of padded positions are constants, so their
-    ``dlogits`` are ignored.  Train with ``SoftmaxCrossEntropy().forward(logits, Y,
+    ``forward(X (B, T) ids, state=None, lengths=None) -> (logits (B, T, K), state)``, each
+    sequence starting from the zero state (or ``state``); ``lengths (B,)`` ints in [1, T]
+    (None: every row has T real tokens).  A sequence's logits do not depend on the padding
+    nor on the other rows of its batch.  ``backward(dlogits (B, T, K), dstate=None)`` adds
+    every parameter gradient (ids have none) and returns ``dL/dstate0``; the logits of
+    padded positions are constants, so their ``dlogits`` are ignored.  Train with ``SoftmaxCrossEntropy().forward(logits, Y,
     mask=sequence_mask(lengths, T))``: the mean over real tokens.
 
     params (dotted): ``embedding.W`` (only with ``embed_dim``), the recurrent layer's
@@ -95,33 +96,41 @@ class SequenceTagger(Module):
                 "bidirectional": self.bidirectional, "dropout": self.rnn.dropout,
                 "init": self.init, "sigma": self.sigma}
 
-    def forward(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-        """ids ``(B, T)`` (padded past ``lengths``) -> logits ``(B, T, K)``, 0 past each length."""
+    def forward(self, X: np.ndarray, state: tuple | None = None,
+                lengths: np.ndarray | None = None):
+        """ids ``(B, T)`` (padded past ``lengths``) -> ``(logits (B, T, K), state)``, the
+        logits 0 past each length, the state each sequence's at its own length."""
         lengths = check_ids(X, self.vocab_size, lengths)       # before anything changes
         B, T = X.shape
+        if state is not None:
+            check_state(state, "state", self.rnn.state_shape(B), len(self.rnn.state_names),
+                        self.dtype)
         mask = None
         if lengths is not None:
             mask = np.arange(T)[:, None] < lengths[None, :]   # (T, B): t < lengths[b]
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
-        Hs, _ = self.rnn.forward(inputs, None, lengths)        # (T, B, H * nd), 0 past lengths
+        Hs, state = self.rnn.forward(inputs, state, lengths)   # (T, B, H * nd), 0 past lengths
         O = self.output.forward(Hs)                            # O_t = H_t W_hq + b_q  (T, B, K)
         if mask is not None:
             O *= mask[..., None]                               # padding: O_t = 0 (not b_q)
         self.cache = TaggerCache((B, T), mask)
-        return O.transpose(1, 0, 2)                            # (B, T, K) as the data is laid out
+        return O.transpose(1, 0, 2), state                     # (B, T, K) as the data is laid out
 
-    def backward(self, dlogits: np.ndarray) -> None:
-        """dlogits ``(B, T, K)`` -> None; adds dL/d(every parameter) into ``grads``."""
+    def backward(self, dlogits: np.ndarray, dstate: tuple | None = None) -> tuple:
+        """dlogits ``(B, T, K)``, dstate = dL/dstate_T or None -> dL/dstate0; adds
+        dL/d(every parameter) into ``grads``."""
         if self.cache is None:
             raise RuntimeError("SequenceTagger.backward called before forward")
         B, T = self.cache.shape
         check_array(dlogits, "dlogits", shape=(B, T, self.num_tags), dtype=self.dtype)
+        self.rnn.check_backward_args(dstate)                   # before any gradient changes
         dO = dlogits.transpose(1, 0, 2)                        # (T, B, K)
         if self.cache.mask is not None:
             dO = np.where(self.cache.mask[..., None], dO, 0)   # padded O_t are constants: no gradient
                                                                # (not dO * mask: NaN * 0 is NaN)
         dHs = self.output.backward(dO)                         # dL/dH_t = dO_t W_hq^T  (T, B, H * nd)
         # one-hot inputs have no gradient: skip dL/dX (input_grad=False) and its GEMM
-        dX, _ = self.rnn.backward(dHs, None, input_grad=self.embed_dim is not None)
+        dX, dstate0 = self.rnn.backward(dHs, dstate, input_grad=self.embed_dim is not None)
         self.embedding.backward(dX)                            # scatter-add into embedding.W
+        return dstate0
 
