@@ -80,7 +80,6 @@ from tqdm import tqdm                            # noqa: E402
 
 from minirnn.bptt import measure_peak_bytes      # noqa: E402
 from minirnn.interop import to_torch_state_dict, torch_module_args   # noqa: E402
-from minirnn import _threads, set_num_threads     # noqa: E402
 from minirnn.layers import RNN, OneHot, scatter_add_rows   # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy   # noqa: E402
 from minirnn.models import RNNLM                 # noqa: E402
@@ -185,18 +184,6 @@ def make_minirnn_step(model: RNNLM, X: np.ndarray, Y: np.ndarray) -> Callable[[]
         optimizer.step()
         return loss
     return step
-
-
-def on_one_thread(step: Callable) -> Callable:
-    """``step`` run with ``minirnn.set_num_threads(1)`` (minirnn's row blocks and OpenBLAS),
-    then the run's thread count again: minirnn's speed-up from its threads, taking turns."""
-    def one_thread_step():
-        set_num_threads(1)
-        try:
-            return step()
-        finally:
-            set_num_threads(THREADS)
-    return one_thread_step
 
 
 def randn(rng: np.random.Generator, *shape, scale: float = 1.0, dtype=np.float32) -> np.ndarray:
@@ -604,27 +591,6 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
         def gather_forward():                                  # (W_xh + b_h)[ids]: no one-hot
             np.take(W_xh_b, ids, axis=0, out=P)
 
-        def one_block(f):                                      # f with every for_rows one block
-            def g():
-                before, _threads.MIN_ROWS = _threads.MIN_ROWS, 1 << 60
-                try:
-                    f()
-                finally:
-                    _threads.MIN_ROWS = before
-            return g
-        rnn = RNN(V, H, seed=0)
-        X_onehot = OneHot(V).forward(ids)
-        dHs = randn(rng, T, B, H)
-
-        def rnn_step():
-            rnn.forward(X_onehot)
-            rnn.backward(dHs, input_grad=False)
-        loss = SoftmaxCrossEntropy()
-
-        def loss_step():
-            loss.forward(logits, targets)
-            loss.backward()
-        threads = f"{THREADS} thread(s)"
         pairs = [
             ("one-hot inputs: X W_xh and dW_xh", "one-hot GEMMs", dense,
              "row gather + scatter-add", gather),
@@ -647,13 +613,6 @@ def measure_choices(repeats: int = 20) -> list[tuple]:
             ("backward loop: dZ_t W_hh^T, T times", "contiguous W_hh^T",
              lambda: [np.matmul(dZ[t], W_hh_T, out=dh) for t in range(T)], "view W_hh.T",
              lambda: [np.matmul(dZ[t], W_hh.T, out=dh) for t in range(T)]),
-            (f"weight gradient X^T dZ over N = T*B rows, {threads}", "matmul_at (row blocks)",
-             lambda: _threads.matmul_at(P.reshape(T * B, H), dZ2), "BLAS alone (its threads)",
-             lambda: P.reshape(T * B, H).T @ dZ2),
-            (f"RNN forward + backward, {threads}", "recurrences in row blocks",
-             rnn_step, "one block (BLAS's threads)", one_block(rnn_step)),
-            (f"SoftmaxCrossEntropy forward + backward, {threads}", "row blocks",
-             loss_step, "one block", one_block(loss_step)),
         ]
         for choice, taken, f, alternative, g in pairs:
             times = time_in_turns({"taken": f, "alternative": g}, repeats, 2, 1)
@@ -669,8 +628,6 @@ def benchmark(cfg: Config, repeats: int, naive_repeats: int, warmup: int, block:
     steps = {"minirnn": make_minirnn_step(make_model(cfg), X, Y), "gemm": make_gemm_step(cfg)}
     if use_torch and cfg.has_torch:
         steps["torch"] = make_torch_step(cfg, make_model(cfg), X, Y, THREADS, onednn)
-    if THREADS > 1:                                            # the same step on one thread, in
-        steps["minirnn_1thread"] = on_one_thread(make_minirnn_step(make_model(cfg), X, Y))  # turn
     cpu = {}
     times = time_in_turns(steps, repeats, warmup, block, progress, cpu)
     if use_naive and cfg.has_naive:                            # slow: fewer steps, each one
@@ -761,19 +718,6 @@ def markdown_tables(results: list[dict], threads: int, load: tuple, version: str
                      f"{cpu['gemm'] / cpu['minirnn']:.0%} | "
                      + ("n/a | n/a |" if "torch" not in cpu else
                         f"{cpu['torch'] * 1e3:.1f} | {cpu['torch'] / cpu['minirnn']:.2f}x |"))
-    if threads > 1:
-        lines += ["", f"minirnn with {threads} threads against minirnn with one (the same step, taking "
-                  "turns in the same run; `minirnn.set_num_threads`):", "",
-                  f"| configuration | minirnn 1 thread tokens/s | minirnn {threads} threads tokens/s | "
-                  "speed-up (median step) | speed-up (fastest step) |", "|---|---:|---:|---:|---:|"]
-        for r in results:
-            c, med, fast = r["config"], r["median_s"], r["fastest_s"]
-            tokens = c["batch_size"] * c["num_steps"]
-            least = 1.6 if c["name"] == "1.0 scratch" else None
-            lines.append(f"| {c['name']} | {_rate(tokens / med['minirnn_1thread'])} | "
-                         f"{_rate(tokens / med['minirnn'])} | "
-                         f"{_ratio(med['minirnn_1thread'] / med['minirnn'], least)} | "
-                         f"{fast['minirnn_1thread'] / fast['minirnn']:.2f}x |")
     lines += ["", "| configuration | nominal MB: params + grads + caches + batch | peak traced MB "
               "| traced / nominal | peak RSS growth MB | RSS growth / nominal | RSS baseline MB |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -831,7 +775,6 @@ def main(argv=None) -> int:
         value = getattr(args, name)
         if value < least:
             parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
-    set_num_threads(args.threads)                 # minirnn's row blocks and OpenBLAS's threads
     if args.memory_child:
         for name in args.memory_child:
             print(json.dumps(measure_memory(BY_NAME[name])))

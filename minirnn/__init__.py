@@ -14,12 +14,3 @@ __version__ = "0.1.0"
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     _os.environ.setdefault(_var, "1")
 
-
-def __getattr__(name: str):
-    """``minirnn.set_num_threads`` / ``get_num_threads`` (``minirnn._threads``), imported on
-    first use: ``import minirnn`` itself loads no NumPy (the command line answers Ctrl-C
-    during that import without a traceback)."""
-    if name in ("set_num_threads", "get_num_threads"):
-        from . import _threads
-        return getattr(_threads, name)
-    raise AttributeError(f"module 'minirnn' has no attribute {name!r}")

@@ -106,7 +106,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .layers import (GRU, LSTM, RNN, Embedding, GRUCell, Layer, Linear, LSTMCell, Module,
-                     RNNCell, storage)
+                     RecurrentLayer, RNNCell, storage)
 
 __all__ = ["to_torch_state_dict", "load_torch_state_dict", "torch_module_args",
            "GATE_ORDER", "TORCH_GATE_ORDER"]
@@ -139,12 +139,17 @@ def _recurrent_kind(layer) -> str | None:
     return None
 
 
+def _is_cell(layer) -> bool:
+    """A one-step cell (``RNNCell``, ...), not a layer (``RNN`` is an ``RNNCell`` run over time)."""
+    return isinstance(layer, (RNNCell, GRUCell, LSTMCell)) and not isinstance(layer, RecurrentLayer)
+
+
 def _directions(layer) -> list[tuple[str, str, Layer]]:
     """``(minirnn prefix, PyTorch suffix, one-layer copy)`` for every layer k and direction
     of a recurrent layer: ``("", "_l0", layer)`` for one layer and one direction,
     ``("l1_reverse.", "_l1_reverse", layer.layers[1][1])`` in a stack; a cell is
     ``("", "", cell)`` (``nn.RNNCell``'s names have no suffix)."""
-    if isinstance(layer, (RNNCell, GRUCell, LSTMCell)):
+    if _is_cell(layer):
         return [("", "", layer)]
     if layer.num_layers == 1 and layer.num_directions == 1:
         return [("", "_l0", layer)]
@@ -394,7 +399,7 @@ def torch_module_args(layer) -> tuple[str, dict]:
     _check_recurrent(layer, "")
     name = _TORCH_CLASS[kind]
     kwargs = {"input_size": layer.input_size, "hidden_size": layer.hidden_size}
-    if isinstance(layer, (RNNCell, GRUCell, LSTMCell)):
+    if _is_cell(layer):
         name += "Cell"
     else:
         kwargs.update(num_layers=layer.num_layers, bidirectional=layer.num_directions == 2)

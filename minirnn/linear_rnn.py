@@ -64,9 +64,9 @@ class LinearRNN(Layer):
         H = self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
         Q = self.num_outputs = check_positive_int(num_outputs, "num_outputs")
         rng = make_rng(seed, rng)
-        self._add_param("W_xh", init_weight(rng, (D, H), "normal", sigma, dtype))
-        self._add_param("W_hh", init_weight(rng, (H, H), "normal", sigma, dtype))
-        self._add_param("W_hq", init_weight(rng, (H, Q), "normal", sigma, dtype))
+        self.add_param("W_xh", init_weight(rng, (D, H), "normal", sigma, dtype))
+        self.add_param("W_hh", init_weight(rng, (H, H), "normal", sigma, dtype))
+        self.add_param("W_hq", init_weight(rng, (H, Q), "normal", sigma, dtype))
         self.record_grad_norms = False
         self.dh_norms = None
         self.dH = None

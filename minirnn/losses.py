@@ -12,21 +12,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_array, check_loss_dout
-from ._threads import for_rows
 
 
 class SoftmaxCrossEntropy:
     """Mean cross-entropy of softmax(logits) against integer targets, fused.
 
     forward: logits ``(..., V)``, targets ``(...)`` int in ``[0, V)``, optional ``mask``
-    ``(...)`` of 0/1 (or weights) -> mean over the (unmasked) tokens of
-    ``-log softmax(logits)[target]``.
+    ``(...)`` of 0/1 (or non-negative weights) -> the mean over the (unmasked) tokens of
+    ``-log softmax(logits)[target]``; with weights w, ``sum_n w_n nll_n / sum_n w_n``.
+    backward: ``dL/dlogits = (softmax(logits) - onehot(targets)) * w / sum(w)``.
 
-    Stable: when some |logit| is large enough for ``exp`` to overflow or vanish, each row
-    is shifted by its max first (softmax is unchanged by a shift; see ``forward``).
-    backward: ``dL/dlogits = (softmax(logits) - onehot(targets)) * mask / N`` with N the
-    number of counted tokens.  Both work on the rows in the memory order of ``logits``
-    (no copies), over row blocks in threads when ``minirnn.set_num_threads(n > 1)``.
+    Stable for any logits: each row is shifted by its max first (softmax is unchanged by a
+    shift, and ``exp`` of a number <= 0 cannot overflow).  The weights are normalised in
+    float64, ``w / sum(w)``, before they meet the float32 losses, so neither huge nor tiny
+    weights overflow or vanish.
 
     ``token_nll``: the last forward's ``-log softmax(logits)[target]`` of every token,
     ``targets``' shape, before any mask (a sequence's log-likelihood is minus its sum).
@@ -53,104 +52,68 @@ class SoftmaxCrossEntropy:
         if targets.size and (targets.min() < 0 or targets.max() >= V):
             bad = targets.min() if targets.min() < 0 else targets.max()
             raise ValueError(f"target id {bad} out of range for {V} classes")
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != targets.shape:
-                raise ValueError(f"mask must have the targets' shape {targets.shape}, got {mask.shape}")
-            if not (np.issubdtype(mask.dtype, np.number) or mask.dtype == bool) \
-                    or np.iscomplexobj(mask):
-                raise TypeError(f"mask must hold real 0/1 values or weights, got dtype {mask.dtype}")
-            if mask.size and not (np.isfinite(mask).all() and mask.min() >= 0):
-                raise ValueError(f"mask must hold finite non-negative weights, got values from "
-                                 f"{mask.min()} to {mask.max()}")
-        z, order = _rows_in_memory_order(logits)               # (N, V) view, N = targets.size
-        y = targets.transpose(order).reshape(-1)               # (N,) the same rows' targets
-        N, dtype = z.shape[0], logits.dtype
-        # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any shift m of a row.  While every
-        # |z| <= 44 (float32; 354 in float64) no exp can overflow or vanish, so m = 0 and the
-        # step makes the fewest passes over the logits: e = exp(z) (read z, write e) and the
-        # row sums (read e); the division by s waits for backward, which reads e once anyway.
-        # Beyond that, each row is shifted by its max (e <= 1), a pass more.
-        safe = np.log(np.finfo(dtype).max) / 2                     # 44 in float32
-        e, s, e_y, nll = np.empty_like(z), np.empty(N, dtype), np.empty(N, dtype), np.empty(N, dtype)
-        at_y = np.arange(N) * V + y                                # flat index of (n, y_n) in (N, V)
-        ones = np.ones(V, dtype)
-
-        def cross_entropy_rows(rows):                              # for a block of rows:
-            zr = z[rows]
-            shift = zr.size > 0 and (zr.max() > safe or zr.min() < -safe)  # rare: exp could overflow
-            m = zr.max(axis=1, keepdims=True) if shift else 0      # (n, 1) max_j z_j, or 0
-            np.exp(zr - m if shift else zr, out=e[rows])           # e_j = exp(z_j - m)
-            np.matmul(e[rows], ones, out=s[rows])                  # s = sum_j e_j (a BLAS matvec)
-            e_y[rows] = e.reshape(-1)[at_y[rows]]                  # e_target
-            if shift:                                              # (e_y may underflow to 0 here)
-                nll[rows] = np.log(s[rows]) - (z.reshape(-1)[at_y[rows]] - m[:, 0])  # log s - (z_y - m)
-            else:
-                nll[rows] = np.log(s[rows] / e_y[rows])            # -log p_y = log(s / e_y)
-        for_rows(cross_entropy_rows, N, V)                         # threads: minirnn._threads
-        if mask is None:
-            weights, count = None, targets.size
-        else:
-            weights = mask.astype(dtype).transpose(order).reshape(-1)   # (N,)
-            count = float(weights.sum())
-        self.cache = SoftmaxCache(e, s, e_y, at_y, weights, count, logits.shape, order)
-        self.token_nll = _restore_layout(nll, targets.shape + (1,), order)[..., 0]  # (...) as targets
-        if count == 0:
-            return 0.0
-        total = nll.sum() if weights is None else nll @ weights
-        return float(total / count)
+        weights = None if mask is None else _mask_weights(mask, targets.shape)  # (N,) float64
+        z = logits.reshape(-1, V)                                  # (N, V): a row per token
+        rows, y = np.arange(len(z)), targets.reshape(-1)           # (N,), (N,)
+        # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any m of a row.  While every
+        # |z| <= 44 (float32; 354 in float64) no exp overflows or vanishes, so m = 0 and a
+        # pass is saved; beyond that, m is each row's max (then exp(z - m) <= 1).
+        shift = z.size > 0 and np.abs(z).max() > np.log(np.finfo(z.dtype).max) / 2
+        m = z.max(axis=1, keepdims=True) if shift else np.zeros((len(z), 1), z.dtype)
+        e = np.exp(z - m) if shift else np.exp(z)                  # e_j = exp(z_j - m)  (N, V)
+        s = e @ np.ones(V, e.dtype)                                # s = sum_j e_j (N,): a BLAS
+        e_y = e[rows, y]                                           # matvec, 10x NumPy's sum here
+        if shift:                                                  # -log p_y = log s - (z_y - m)
+            nll = np.log(s) - (z[rows, y] - m[:, 0])               # (e_y may underflow to 0)
+        else:                                                      # -log p_y = log(s / e_y): no
+            nll = np.log(s / e_y)                                  # cancellation when p_y ~ 1
+        self.cache = SoftmaxCache(e, s, y, weights, logits.shape)
+        self.token_nll = nll.reshape(targets.shape)
+        if weights is None:
+            return float(nll.mean()) if nll.size else 0.0
+        return float(nll @ weights)                                # sum_n w_n nll_n / sum_n w_n
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         dout = check_loss_dout(dout)
-        e, s, e_y, at_y, weights, count, shape, order = self.cache
-        scale = dout / count if count else 0.0                     # 1/N: the loss is a mean of N
-        if weights is not None:
-            scale = weights * scale                                # (N,) w/N: masked tokens count 0
-        d = np.empty_like(e)                                       # (N, V), new (cache kept)
+        e, s, y, weights, shape = self.cache
+        d = e / s[:, None]                                         # p = softmax(z), a new array
+        d[np.arange(len(d)), y] -= 1                               # p - onehot(y)          (N, V)
+        if weights is None:
+            d *= dout / max(len(d), 1)                             # / N: the loss is a mean of N
+        else:
+            d *= (dout * weights).astype(d.dtype)[:, None]         # * w_n / sum(w): masked tokens 0
+        return d.reshape(shape)                                    # (..., V) as the logits
 
-        def grad_rows(rows):                                       # for a block of rows:
-            r = (scale if weights is None else scale[rows]) / s[rows]  # (n,) scale / s: p = e / s
-            np.multiply(e[rows], r[:, None], out=d[rows])          # p_j * scale = e_j * (scale / s)
-            d.reshape(-1)[at_y[rows]] = (e_y[rows] - s[rows]) * r  # (p_y - 1) * scale, no cancellation
-        for_rows(grad_rows, len(d), d.shape[1])
-        return _restore_layout(d, shape, order)                    # (..., V) as the logits
+
+def _mask_weights(mask, shape: tuple) -> np.ndarray:
+    """The mask as weights normalised to sum 1, ``w / sum(w)`` in float64 ``(N,)`` (all
+    zeros when the mask is all zero), or a ValueError / TypeError naming ``mask``."""
+    mask = np.asarray(mask)
+    if mask.shape != shape:
+        raise ValueError(f"mask must have the targets' shape {shape}, got {mask.shape}")
+    if not (np.issubdtype(mask.dtype, np.number) or mask.dtype == bool) or np.iscomplexobj(mask):
+        raise TypeError(f"mask must hold real 0/1 values or weights, got dtype {mask.dtype}")
+    w = mask.astype(np.float64).reshape(-1)
+    if w.size and not (np.isfinite(w).all() and w.min() >= 0):
+        raise ValueError(f"mask must hold finite non-negative weights, got values from "
+                         f"{mask.min()} to {mask.max()}")
+    with np.errstate(over="ignore"):
+        total = w.sum()                                            # inf: refused just below
+    if not np.isfinite(total):
+        raise ValueError(f"mask's weights must have a finite sum, got {total} (from weights up "
+                         f"to {mask.max()}): scale them down")
+    return w / total if total > 0 else w
 
 
 class SoftmaxCache(NamedTuple):
-    """What ``SoftmaxCrossEntropy.backward`` needs (``loss.cache``), over the N rows in the
-    logits' memory order."""
-    e: np.ndarray             # (N, V) exp(z - m): the softmax before dividing by s
-                              # (m = 0, or each row's max in a block with large logits)
-    s: np.ndarray             # (N,)   sum_j e_j
-    e_y: np.ndarray           # (N,)   each row's e at its target
-    at_y: np.ndarray          # (N,)   flat index of each row's target in (N, V)
-    weights: np.ndarray | None  # (N,) mask weights, or None
-    count: float              # the number of tokens (or the mask's sum) in the mean
-    shape: tuple              # the logits' shape (..., V)
-    order: tuple              # the leading axes in memory order (see _rows_in_memory_order)
-
-
-def _rows_in_memory_order(logits: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """The logits ``(..., V)`` as ``(N, V)`` rows in their memory order, and that order of
-    the leading axes.  RNNLM's ``(B, T, V)`` logits are a view of a time-major ``(T, B, V)``
-    array: taking the axes in memory order gives a C-contiguous ``(N, V)`` view, no copy
-    (a reshape in the logical order would copy, and NumPy's broadcasting over short rows
-    in a transposed view is several times slower).  Other layouts are copied once."""
-    lead = logits.ndim - 1
-    order = tuple(sorted(range(lead), key=lambda i: -logits.strides[i]))  # outermost first
-    z = logits.transpose(order + (lead,))
-    if not z.flags.c_contiguous:
-        z = np.ascontiguousarray(z)
-    return z.reshape(-1, logits.shape[-1]), order
-
-
-def _restore_layout(d: np.ndarray, shape: tuple, order: tuple) -> np.ndarray:
-    """``d`` ``(N, V)`` (rows in memory ``order``) as an array of the logits' ``shape``."""
-    lead = len(order)
-    d = d.reshape(tuple(shape[i] for i in order) + (shape[-1],))
-    return d.transpose(tuple(np.argsort(order)) + (lead,))
+    """What ``SoftmaxCrossEntropy.backward`` needs (``loss.cache``), one row per token."""
+    e: np.ndarray               # (N, V) exp(z - m), m each row's max: softmax before / s
+    s: np.ndarray               # (N,)   sum_j e_j
+    y: np.ndarray               # (N,)   the targets
+    weights: np.ndarray | None  # (N,)   mask weights / their sum (float64), or None
+    shape: tuple                # the logits' shape (..., V)
 
 
 class MSELoss:

@@ -239,3 +239,28 @@ def test_trainer_runs_the_books_recipe_step_for_step_as_pytorch(capsys):
         assert r["max_weight_diff"] < 1e-3
     assert records[1]["val_ppl"] < records[0]["val_ppl"]        # and it learned something
     assert "| 2 |" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------- ab_step.py
+def run_script(name, *args, timeout=300):
+    out = subprocess.run([sys.executable, str(BENCH / name), *args], capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_ab_step_compares_a_commit_with_this_checkout_in_one_table():
+    out = run_script("ab_step.py", "--baseline", "HEAD", "--threads", "1", "2", "--shapes",
+                     "concise", "--pairs", "2", "--steps", "1")
+    assert "`python benchmarks/ab_step.py --baseline HEAD --shapes concise --pairs 2 --steps 1`" in out
+    rows = [line for line in out.splitlines() if line.startswith("| 1 | concise") or
+            line.startswith("| 2 | concise")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 8 and all(len(c.split(", ")) == 2 for c in cells[2:])
+
+
+def test_ab_step_alone_prints_one_checkouts_step_time():
+    out = run_script("ab_step.py", "concise", "--steps", "1")
+    assert float(out.strip()) > 0

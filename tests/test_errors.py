@@ -221,7 +221,7 @@ def test_an_input_of_the_other_float_dtype_is_named_not_cast():
         name = "X" if isinstance(layer, RNN) else "x"
         with pytest.raises(TypeError, match=f"{name} has dtype {x.dtype} but the layer computes in "
                                             f"{layer.dtype}: cast the array"):
-            if isinstance(layer, RNNCell):
+            if type(layer) is RNNCell:
                 layer.step_forward(x, (np.zeros((2, 4)),))
             else:
                 layer.forward(x)

@@ -23,29 +23,6 @@ def run(script, *args, cwd):
     return out.stdout
 
 
-def test_step_through_backprop_prints_and_checks(tmp_path):
-    stdout = run("step_through_backprop.py", cwd=tmp_path)
-    errors = [float(e) for e in re.findall(r"max relative error (\S+)", stdout)]
-    assert len(errors) == 5 and max(errors) < 1e-6
-    assert "dL/drnn.W_hh (3, 3)" in stdout
-
-
-def test_the_printed_breakpoint_stops_pdb_in_the_backward_time_loop():
-    """The example prints the pdb commands (the line computed from the source, never
-    written down): run them as a reader would, from the clone's root."""
-    root = EXAMPLES.parent
-    stdout = run("step_through_backprop.py", cwd=root)
-    file, line = re.search(r"\(Pdb\) b (\S+):(\d+)", stdout).groups()
-    source = (root / file).read_text().splitlines()
-    assert "for t in reversed(range(T))" in source[int(line) - 1], f"{file}:{line} is not the loop"
-    env = dict(os.environ, PYTHONPATH=".", MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, "-m", "pdb", "examples/step_through_backprop.py"],
-                         input=f"b {file}:{line}\nc\nn\np dh_next.shape, t\nq\n",
-                         capture_output=True, text=True, cwd=root, env=env, timeout=120)
-    assert f"{Path(file).name}({line})backprop()" in out.stdout, out.stdout[-2000:]
-    assert "((1, 3), 2)" in out.stdout                       # in the loop: dh_next (B, H), t = T-1
-
-
 @pytest.mark.parametrize("script, args, figures", [
     ("text_preprocessing.py", [], ["text_preprocessing.png"]),
     ("language_model_statistics.py", [], ["zipf.png", "ngram_perplexity.png"]),

@@ -163,7 +163,8 @@ class ForgetGateMissingInCell(LSTMCell):
 
     def step_backward(self, dstate, cache):
         dx, (dh_prev, dc_prev) = super().step_backward(dstate, cache)
-        return dx, (dh_prev, dc_prev / cache.f)
+        F = cache.gates[:, self.hidden_size:2 * self.hidden_size]   # F_t
+        return dx, (dh_prev, dc_prev / F)
 
 
 def test_a_wrong_cell_state_gradient_is_caught():
@@ -267,8 +268,8 @@ def run_cell(cell, X, state0, dHs, dstate_T):
         dstate = (dHs[t] + dstate[0],) + dstate[1:]          # dL/dH_t: output and step t+1
         dhs[t] = dstate[0]
         if len(dstate) == 2:                                 # dL/dC_t = dc + dh * O (1 - tanh^2 C)
-            c = caches[t]
-            dcs[t] = dstate[1] + dstate[0] * c.o * (1 - np.tanh(c.c) ** 2)
+            c, H = caches[t], cell.hidden_size
+            dcs[t] = dstate[1] + dstate[0] * c.gates[:, 2 * H:3 * H] * (1 - c.tanh_c ** 2)
         dX[t], dstate = cell.step_backward(dstate, caches[t])
     return np.stack(hs), state_T, dX, dstate, dhs, dcs
 

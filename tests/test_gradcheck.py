@@ -22,12 +22,17 @@ def test_report_command_prints_every_layer_and_passes():
 
 
 def test_report_fails_when_a_derivative_is_wrong(monkeypatch, capsys):
-    """Break tanh' inside RNN and the report must say FAIL and main() must return 1."""
-    import minirnn.layers.recurrent as recurrent
+    """Break dL/dZ_t inside the RNN's step and the report must say FAIL and main() must
+    return 1."""
+    from minirnn.layers import RNNCell
 
-    real = recurrent.activation_grad
-    monkeypatch.setattr(recurrent, "activation_grad",
-                        lambda h, nl: real(h, nl) * (1.01 if nl == "tanh" else 1.0))
+    real = RNNCell.step_grad
+
+    def wrong(self, dh, h, dz):
+        dh_prev = real(self, dh, h, dz)
+        dz *= 1.01                                           # dL/dZ_t off by 1%
+        return dh_prev
+    monkeypatch.setattr(RNNCell, "step_grad", wrong)
     assert gradcheck.main([]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "at entry (" in out               # the worst entry is named

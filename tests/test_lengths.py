@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from minirnn.data import bucket_batches, pad_sequences, sequence_mask
 from minirnn.gradcheck import assert_gradients_ok, check_layer, randomize_params
 from minirnn.layers import GRU, LSTM, RNN
-from minirnn.layers.recurrent import reverse_keep, reverse_padded
+from minirnn.layers.timeloop import reverse_keep, reverse_padded
 
 KINDS = {
     "rnn": lambda D, H, **kw: RNN(D, H, **kw),

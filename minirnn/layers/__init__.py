@@ -7,7 +7,7 @@ Dimension letters used in every shape below:
     V  vocabulary size          E  embedding size
     L  num_layers * num_directions (the first axis of a recurrent state)
 
-The layer contract (``../shared/DESIGN.md``; ``docs/layers-and-gradcheck.md``):
+The layer contract (``docs/layers-and-gradcheck.md``):
 
 * ``layer.params`` and ``layer.grads`` are dicts name -> ``np.ndarray`` with the same
   keys and shapes; a ``Module`` lists its children's with dotted names (``"rnn.W_hh"``),
@@ -27,9 +27,10 @@ The recurrent contract (``RNN``, ``GRU``, ``LSTM``, stacked or bidirectional):
 * ``backward(dHs, dstate=None, keep=None) -> (dX, dstate0)``: ``dstate`` and ``dstate0``
   are tuples shaped like the state; ``keep`` ``(T,)`` or ``(T, B)`` scales the gradient
   from step t back to t-1 (0 cuts it: truncated BPTT).
-* The per-step cells (``RNNCell``) work on ``(B, H)`` arrays:
-  ``step_forward(x, state) -> (state, cache)``, ``step_backward(dstate, cache) ->
-  (dx, dstate_prev)``; a test keeps each cell equal to its layer.
+* Each cell (``RNNCell``, ``GRUCell``, ``LSTMCell``) holds its one step, ``step`` and
+  ``step_grad``, and ``weight_grads``; the layer's time loops run them.  For a loop
+  written by hand, ``step_forward(x, state) -> (state, cache)`` and
+  ``step_backward(dstate, cache) -> (dx, dstate_prev)`` are the same pieces for one step.
 
 Layers take PyTorch's names for sizes (``input_size``, ``hidden_size``) and have the
 book's as aliases (``num_hiddens``); models take the book's (``RNNLM(vocab_size,
@@ -42,13 +43,14 @@ from .base import DEFAULT_DTYPE, Layer, Module, Sequential, evaluating, init_wei
 from .dense import (NONLINEARITIES, ActivationCache, Dropout, DropoutCache, Embedding,
                     EmbeddingCache, Linear, LinearCache, OneHot, ReLU, Tanh, activation_grad,
                     scatter_add_rows)
-from .gated import (GRU, LSTM, GateView, GRUCache, GRUCell, GRUStepCache, LSTMCache, LSTMCell,
-                    LSTMStepCache, sigmoid)
-from .recurrent import RNN, RNNCache, RNNCell, StepCache, check_keep, check_state
+from .gated import GRU, GateView, GRUCache, GRUCell, GRUStepCache, sigmoid
+from .lstm import LSTM, LSTMCache, LSTMCell, LSTMStepCache
+from .recurrent import RNN, RNNCache, RNNCell, StepCache
+from .timeloop import RecurrentLayer, check_keep, check_state
 
 __all__ = ["DEFAULT_DTYPE", "Layer", "Module", "Sequential", "evaluating", "init_weight", "storage",
            "OneHot", "Embedding", "Linear", "Tanh", "ReLU", "Dropout", "activation_grad",
-           "NONLINEARITIES", "scatter_add_rows", "RNNCell", "RNN", "StepCache", "RNNCache",
+           "NONLINEARITIES", "scatter_add_rows", "RecurrentLayer", "RNNCell", "RNN", "StepCache", "RNNCache",
            "GRUCell", "GRU", "GRUStepCache", "GRUCache", "LSTMCell", "LSTM", "LSTMStepCache",
            "LSTMCache", "GateView", "sigmoid",
            "DotProductAttention", "AdditiveAttention", "AttentionCache", "masked_softmax",

@@ -63,9 +63,13 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
 
-    def _add_param(self, name: str, value: np.ndarray) -> None:
+    def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register ``value`` as the parameter ``name`` (``params[name]``) with a zero
+        gradient of the same shape and dtype (``grads[name]``); returns ``value``.  A layer
+        of your own calls it in ``__init__`` for each weight (docs/layers-and-gradcheck.md)."""
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
+        return value
 
     def zero_grad(self) -> None:
         """Set every gradient to zero (in place: references stay valid)."""
@@ -121,13 +125,16 @@ def evaluating(layer):
 class Module(Layer):
     """A layer built from named child layers; ``params`` keys are dotted (``"rnn.W_hh"``).
 
-    The dicts are rebuilt on every access from the children's own dicts, so the arrays
-    in them are the children's arrays: updating one in place updates the model.
+    The dicts hold the children's own arrays: updating one in place updates the model.
+    They are built once and kept; a child that replaces one of its arrays (``astype``,
+    weight tying) is noticed on the next access, which then builds them again.
     A parameter used in two places (weight tying: one child's array is the other's, or a
     view of it) is listed once, under the first name, so an optimizer step moves it once
     and clipping counts it once; its gradient array, shared the same way, holds the sum
     of both uses.
     """
+
+    _named = None                 # (params, grads, the arrays they were built from)
 
     def __init__(self):
         self.children: dict[str, Layer] = {}
@@ -144,23 +151,51 @@ class Module(Layer):
     def named_parameters(self):
         """``(dotted name, param, grad)`` for every parameter, each memory once (first
         name wins)."""
-        seen = set()
+        params, grads = self.params, self.grads
+        return [(name, p, grads[name]) for name, p in params.items()]
+
+    def _built(self) -> tuple:
+        """``(params, grads)``, built again only when a child's arrays are not the ones
+        they were built from."""
+        arrays = []
+        for child in self.children.values():
+            for p in child.params.values():
+                arrays.append(p)
+            for g in child.grads.values():
+                arrays.append(g)
+        named = self._named
+        if named is not None and len(named[2]) == len(arrays):
+            for a, b in zip(named[2], arrays):
+                if a is not b:
+                    break
+            else:                                             # the same arrays: kept as built
+                return named[0], named[1]
+        params, grads, seen = {}, {}, set()
         for cname, child in self.children.items():
-            grads = child.grads
+            child_grads = child.grads
             for k, p in child.params.items():
                 owner = id(storage(p))
                 if owner in seen:                             # shared: listed under its first name
                     continue
                 seen.add(owner)
-                yield f"{cname}.{k}", p, grads[k]
+                params[f"{cname}.{k}"], grads[f"{cname}.{k}"] = p, child_grads[k]
+        self._named = (params, grads, arrays)
+        return params, grads
 
     @property
     def params(self):
-        return {name: p for name, p, _ in self.named_parameters()}
+        return self._built()[0]
+
+    @property
+    def dtype(self):
+        for child in self.children.values():
+            for p in child.params.values():
+                return p.dtype
+        return getattr(self, "_dtype", DEFAULT_DTYPE)
 
     @property
     def grads(self):
-        return {name: g for name, _, g in self.named_parameters()}
+        return self._built()[1]
 
     def zero_grad(self) -> None:
         for child in self.children.values():

@@ -11,7 +11,6 @@ import numpy as np
 
 from .._checks import (check_array, check_float_dtype, check_positive_int, check_probability,
                        check_token_ids, make_rng)
-from .._threads import for_rows, matmul_at, thin
 from .base import DEFAULT_DTYPE, Layer, init_weight
 
 
@@ -64,11 +63,7 @@ class OneHot(Layer):
     def forward(self, ids: np.ndarray) -> np.ndarray:
         check_token_ids(ids, self.vocab_size)
         out = np.zeros(ids.shape + (self.vocab_size,), dtype=self._dtype)
-        ids1, out2 = ids.reshape(-1, 1), out.reshape(-1, self.vocab_size)
-
-        def ones_at_ids(rows):                               # (row blocks: minirnn._threads)
-            np.put_along_axis(out2[rows], ids1[rows], 1, axis=-1)   # out[..., ids] = 1
-        for_rows(ones_at_ids, len(ids1), self.vocab_size)
+        np.put_along_axis(out, ids[..., None], 1, axis=-1)   # out[..., ids] = 1
         return out
 
     def backward(self, dout: np.ndarray) -> None:
@@ -92,7 +87,7 @@ class Embedding(Layer):
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.embed_dim = check_positive_int(embed_dim, "embed_dim")
         rng = make_rng(seed, rng)
-        self._add_param("W", init_weight(rng, (self.vocab_size, self.embed_dim), init, sigma, dtype))
+        self.add_param("W", init_weight(rng, (self.vocab_size, self.embed_dim), init, sigma, dtype))
         self.cache: EmbeddingCache | None = None
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
@@ -124,42 +119,25 @@ class Linear(Layer):
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         rng = make_rng(seed, rng)
-        self._add_param("W", init_weight(rng, (self.in_features, self.out_features), init, sigma, dtype))
-        self._add_param("b", np.zeros(self.out_features, dtype=dtype))
+        self.add_param("W", init_weight(rng, (self.in_features, self.out_features), init, sigma, dtype))
+        self.add_param("b", np.zeros(self.out_features, dtype=dtype))
         self.cache: LinearCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(x, "x", last_dim=self.in_features, dtype=self.dtype)
+        check_array(x, "x", last_dim=self.in_features, dtype=self.params["W"].dtype)
         self.cache = LinearCache(x)
-        W, b = self.params["W"], self.params["b"]
-        x2 = x.reshape(-1, self.in_features)                  # (N, in), N = all leading dims
-        out = np.empty((len(x2), self.out_features), self.dtype)
-
-        def affine(rows):                                     # rows of x (row blocks: _threads)
-            np.matmul(x2[rows], W, out=out[rows])             # x W   (N, out)
-            out[rows] += b                                    # + b, in place
-        for_rows(affine, len(x2), self.out_features, split=thin(self.in_features, self.out_features))
-        return out.reshape(x.shape[:-1] + (self.out_features,))
+        return x @ self.params["W"] + self.params["b"]        # out = x W + b   (..., out)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.cache is None:
             raise RuntimeError("Linear.backward called before forward")
         x = self.cache.x
-        check_array(dout, "dout", shape=x.shape[:-1] + (self.out_features,), dtype=self.dtype)
-        W = self.params["W"]
-        x2 = x.reshape(-1, self.in_features)            # (N, in), N = all leading dims
+        check_array(dout, "dout", shape=x.shape[:-1] + (self.out_features,), dtype=x.dtype)
+        x2 = x.reshape(-1, self.in_features)                  # (N, in), N = all leading dims
         d2 = dout.reshape(-1, self.out_features)              # (N, out)
-        # sums over the N rows, matmul_at(A, B) = A^T B (in row blocks: minirnn._threads)
-        self.grads["W"] += matmul_at(x2, d2)                  # dL/dW = x^T dout   (in, out)
-        self.grads["b"] += matmul_at(d2, np.ones(len(d2), d2.dtype))  # dL/db = sum_n dout (out,)
-        W_T = np.ascontiguousarray(W.T)                       # (out, in): BLAS is faster on a copy
-        dx = np.empty_like(x2)
-
-        def input_grad(rows):
-            np.matmul(d2[rows], W_T, out=dx[rows])            # dL/dx = dout W^T   (N, in)
-        for_rows(input_grad, len(d2), self.in_features,
-                 split=thin(self.in_features, self.out_features))
-        return dx.reshape(x.shape)                            # (..., in)
+        self.grads["W"] += x2.T @ d2                          # dL/dW = x^T dout    (in, out)
+        self.grads["b"] += np.ones(len(d2), d2.dtype) @ d2    # dL/db = sum_n dout  (out,)
+        return (d2 @ self.params["W"].T).reshape(x.shape)     # dL/dx = dout W^T    (..., in)
 
 
 NONLINEARITIES = ("tanh", "relu")
