@@ -22,8 +22,8 @@ class SoftmaxCrossEntropy:
     ``-log softmax(logits)[target]``; with weights w, ``sum_n w_n nll_n / sum_n w_n``.
     backward: ``dL/dlogits = (softmax(logits) - onehot(targets)) * w / sum(w)``.
 
-    Stable for any logits: each row is shifted by its max first (softmax is unchanged by a
-    shift, and ``exp`` of a number <= 0 cannot overflow).  The weights are normalised in
+    Stable for any logits: when some |logit| is large enough for ``exp`` to overflow or
+    vanish, each row is shifted by its max first (softmax is unchanged by a shift).  The weights are normalised in
     float64, ``w / sum(w)``, before they meet the float32 losses, so neither huge nor tiny
     weights overflow or vanish.
 
@@ -58,16 +58,17 @@ class SoftmaxCrossEntropy:
         # softmax(z) = exp(z - m) / sum_j exp(z_j - m) for any m of a row.  While every
         # |z| <= 44 (float32; 354 in float64) no exp overflows or vanishes, so m = 0 and a
         # pass is saved; beyond that, m is each row's max (then exp(z - m) <= 1).
-        shift = z.size > 0 and np.abs(z).max() > np.log(np.finfo(z.dtype).max) / 2
-        m = z.max(axis=1, keepdims=True) if shift else np.zeros((len(z), 1), z.dtype)
-        e = np.exp(z - m) if shift else np.exp(z)                  # e_j = exp(z_j - m)  (N, V)
+        safe = np.log(np.finfo(z.dtype).max) / 2
+        shift = z.size > 0 and max(z.max(), -z.min()) > safe
+        m = z.max(axis=1, keepdims=True) if shift else 0           # (N, 1) or 0
+        e = np.exp(z - m) if shift else np.exp(z)                  # e_j = exp(z_j - m)   (N, V)
         s = e @ np.ones(V, e.dtype)                                # s = sum_j e_j (N,): a BLAS
-        e_y = e[rows, y]                                           # matvec, 10x NumPy's sum here
+        e_y = e[rows, y]                                           # product, 10x e.sum(axis=1)
         if shift:                                                  # -log p_y = log s - (z_y - m)
             nll = np.log(s) - (z[rows, y] - m[:, 0])               # (e_y may underflow to 0)
         else:                                                      # -log p_y = log(s / e_y): no
             nll = np.log(s / e_y)                                  # cancellation when p_y ~ 1
-        self.cache = SoftmaxCache(e, s, y, weights, logits.shape)
+        self.cache = SoftmaxCache(e, s, e_y, y, weights, logits.shape)
         self.token_nll = nll.reshape(targets.shape)
         if weights is None:
             return float(nll.mean()) if nll.size else 0.0
@@ -77,13 +78,11 @@ class SoftmaxCrossEntropy:
         if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         dout = check_loss_dout(dout)
-        e, s, y, weights, shape = self.cache
-        d = e / s[:, None]                                         # p = softmax(z), a new array
-        d[np.arange(len(d)), y] -= 1                               # p - onehot(y)          (N, V)
-        if weights is None:
-            d *= dout / max(len(d), 1)                             # / N: the loss is a mean of N
-        else:
-            d *= (dout * weights).astype(d.dtype)[:, None]         # * w_n / sum(w): masked tokens 0
+        e, s, e_y, y, weights, shape = self.cache
+        scale = dout / max(len(s), 1) if weights is None else dout * weights  # 1/N, or w_n / sum(w)
+        r = (scale / s).astype(e.dtype)                            # (N,) scale / s, as p = e / s
+        d = e * r[:, None]                                         # p_j * scale, a new array
+        d[np.arange(len(d)), y] = (e_y - s) * r                    # (p_y - 1) * scale = (e_y - s) r
         return d.reshape(shape)                                    # (..., V) as the logits
 
 
@@ -109,8 +108,9 @@ def _mask_weights(mask, shape: tuple) -> np.ndarray:
 
 class SoftmaxCache(NamedTuple):
     """What ``SoftmaxCrossEntropy.backward`` needs (``loss.cache``), one row per token."""
-    e: np.ndarray               # (N, V) exp(z - m), m each row's max: softmax before / s
+    e: np.ndarray               # (N, V) exp(z - m), m 0 or each row's max: softmax before / s
     s: np.ndarray               # (N,)   sum_j e_j
+    e_y: np.ndarray             # (N,)   e at the target
     y: np.ndarray               # (N,)   the targets
     weights: np.ndarray | None  # (N,)   mask weights / their sum (float64), or None
     shape: tuple                # the logits' shape (..., V)

@@ -126,7 +126,9 @@ class Linear(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(x, "x", last_dim=self.in_features, dtype=self.params["W"].dtype)
         self.cache = LinearCache(x)
-        return x @ self.params["W"] + self.params["b"]        # out = x W + b   (..., out)
+        out = x @ self.params["W"]                            # x W      (..., out)
+        out += self.params["b"]                               # + b, in place (one array)
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.cache is None:
