@@ -49,19 +49,6 @@ def test_numerical_gradient_of_a_known_function():
     np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-8)
 
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = "examples/step_through_backprop.py"
-
-
-def test_debugging_page_sends_the_reader_to_the_printed_breakpoint():
-    """docs/debugging.md names no line number: the example prints it, computed from the
-    source (tests/test_examples.py drives pdb with what it prints)."""
-    page = (ROOT / "docs" / "debugging.md").read_text()
-    assert f"PYTHONPATH=. python -m pdb {EXAMPLE}" in page, "docs/debugging.md lost its pdb command"
-    assert "prints the breakpoint to set" in page, "docs/debugging.md lost its breakpoint instruction"
-    assert not re.search(r"b minirnn/[\w/]+\.py:\d+", page), "a line number in the page goes stale"
-
-
 def test_a_failure_names_the_worst_array_and_entry():
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
     n = a.copy()
@@ -141,3 +128,29 @@ def test_check_gradients_refuses_wrt_on_an_input_without_floats():
     with pytest.raises(TypeError, match="wrt includes state, which holds no floating-point array"):
         _affine_check(rng.standard_normal((3, 2)), rng.standard_normal((4, 3)), wrt=[1],
                       extra=[np.array([1, 2])])
+
+
+def test_the_custom_layer_on_the_layers_page_runs_as_printed(capsys):
+    """docs/layers-and-gradcheck.md's whole layer class, with add_param and its check: the
+    page's code block, executed as it is printed."""
+    import re
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "layers-and-gradcheck.md").read_text()
+    section = page[page.index("## Writing your own layer"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "layers-and-gradcheck.md", "exec"), namespace)
+    errors = namespace["errors"]
+    assert set(errors) == {"W", "b", "a", "input0"} and max(errors.values()) < 1e-6
+    layer = namespace["ScaledTanh"](3, 4)
+    assert set(layer.grads) == {"W", "b", "a"} and layer.dtype == np.float32
+    assert "{'W'" in capsys.readouterr().out
+    assert "eps=1e-5" in section                               # the gated cells' eps, stated
+
+
+def test_add_param_is_public_and_has_no_private_alias():
+    from minirnn.layers import Layer
+    layer = Layer()
+    w = layer.add_param("w", np.ones(3))
+    assert layer.params["w"] is w and layer.grads["w"].shape == (3,) and not layer.grads["w"].any()
+    assert not hasattr(Layer, "_add_param")

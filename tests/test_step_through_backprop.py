@@ -126,3 +126,11 @@ def test_every_hint_and_every_name_on_the_debugging_page_exists_in_the_code():
             if command.startswith("p "):
                 used = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", command[2:]))
                 assert used <= known, (cell, command, used - known)
+
+
+def test_the_debugging_page_names_no_line_number():
+    """docs/debugging.md shows the command's form; the line comes from the script's output
+    (computed from the source), never from the page, where it would go stale."""
+    page = (ROOT / "docs" / "debugging.md").read_text()
+    assert "python -m pdb -c 'b /path/to/minirnn/layers/recurrent.py:LINE' -c c" in page
+    assert not re.search(r"\.py:\d+", page), "a line number in the page goes stale"

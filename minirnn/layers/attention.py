@@ -152,9 +152,9 @@ class AdditiveAttention(Layer):
         self.num_hiddens = check_positive_int(num_hiddens, "num_hiddens")
         rng = make_rng(seed, rng)
         h = self.num_hiddens
-        self._add_param("W_q", init_weight(rng, (query_size, h), init, sigma, dtype))
-        self._add_param("W_k", init_weight(rng, (key_size, h), init, sigma, dtype))
-        self._add_param("w_v", init_weight(rng, (h, 1), init, sigma, dtype)[:, 0].copy())
+        self.add_param("W_q", init_weight(rng, (query_size, h), init, sigma, dtype))
+        self.add_param("W_k", init_weight(rng, (key_size, h), init, sigma, dtype))
+        self.add_param("w_v", init_weight(rng, (h, 1), init, sigma, dtype)[:, 0].copy())
         self.cache: AttentionCache | None = None
         self.attention_weights: np.ndarray | None = None
 
