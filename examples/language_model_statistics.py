@@ -13,20 +13,16 @@ Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and
 cell by cell, or run it whole as a script.
 """
 # %% Imports and settings
-import argparse
 import sys
-from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import ticker
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
-from matplotlib import ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from minirnn.data import (WindowedData, load_time_machine, preprocess, run_example,  # noqa: E402
-                          seq_data_iter_random, seq_data_iter_sequential, tokenize)
-from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent  # noqa: E402
+from minirnn.data import (WindowedData, load_time_machine, preprocess, seq_data_iter_random,
+                          seq_data_iter_sequential, tokenize)
+from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent
+from minirnn.plotting import plt, save_figure       # matplotlib with the Agg backend
+from minirnn.settings import example_parser, run_example
 
 ZIPF_RANKS = (10, 1000)      # past the top few words, before the tail of count-1 n-grams
 EPSILONS = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
@@ -56,7 +52,7 @@ def zipf_figure(counts, path):
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)                 # atomic: never half a PNG
     return alphas
 
 
@@ -93,17 +89,13 @@ def perplexity_figure(results, path):
     fig.suptitle("Laplace-smoothed n-gram models: train on the first 90% of "
                  "The Time Machine, test on the last 10%")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 # %% The section: top n-grams, Zipf exponents, n-gram perplexities, the book's minibatches
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="figures", help="folder for the PNGs (figures/)")
-    parser.add_argument("--data", default=None, help="folder holding timemachine.txt")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = example_parser(__doc__, "out", "data").parse_args(argv)   # --out checked writable
+    out = args.out
 
     text = preprocess(load_time_machine(args.data))
     words = tokenize(text, "word")
@@ -151,4 +143,4 @@ if __name__ == "__main__":
     if "ipykernel" in sys.modules:
         main([])                                        # a kernel's own argv is not ours
     else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+        sys.exit(run_example(main))                     # an error: one line, never a traceback

@@ -5,7 +5,7 @@ clipping, SGD and the book's ``predict``.
 
     python examples/rnn_scratch.py                  # the book's 500 epochs, about 4 minutes
     python examples/rnn_scratch.py --epochs 50      # a quick look
-    python examples/rnn_scratch.py --random         # random sampling instead of sequential
+    python examples/rnn_scratch.py --sampling random   # random instead of sequential
 
 The book's setting: batch 32, 35 steps, the first 10,000 characters, hidden 512, weights
 N(0, 0.01^2), lr 1, clipping theta 1: perplexity 1.0 (sequential) or 1.5 (random
@@ -17,26 +17,28 @@ checks that the two agree) and ``minirnn.train`` the same loop; set a breakpoint
 Dimension letters: B batch, T steps, V vocabulary (28), H hidden units.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
-import os
 import sys
+from dataclasses import replace
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
+import minirnn  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
+import numpy as np
+from tqdm.auto import tqdm
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+from minirnn.data import load_data_time_machine
+from minirnn.generate import predict
+from minirnn.layers import Linear, OneHot, RNNCell
+from minirnn.losses import SoftmaxCrossEntropy
+from minirnn.metrics import perplexity
+from minirnn.models import RNNLM
+from minirnn.optim import SGD, grad_clipping
+from minirnn.plotting import plot_history
+from minirnn.run import check_run_memory
+from minirnn.settings import SETTINGS, example_parser, run_example
 
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from minirnn.data import load_data_time_machine, run_example  # noqa: E402
-from minirnn.generate import predict  # noqa: E402
-from minirnn.layers import Linear, OneHot, RNNCell  # noqa: E402
-from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
-from minirnn.metrics import perplexity  # noqa: E402
-from minirnn.models import RNNLM  # noqa: E402
-from minirnn.optim import SGD, grad_clipping  # noqa: E402
-from minirnn.plotting import plot_history  # noqa: E402
+#: The book's two ways of cutting the corpus into minibatches (the schema's --sampling).
+SAMPLING = replace(SETTINGS["sampling"], type=("sequential", "random"),
+                   help="sequential partitioning (the book: perplexity 1.0) or random "
+                        "sampling (1.5)")
 
 
 # %% The book's RNNModelScratch, one step at a time
@@ -89,11 +91,13 @@ class ScratchRNNLM:
 
 
 # %% The book's train_ch8
-def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_iter):
+def train_scratch(model, train_iter, vocab, num_epochs, lr, theta, use_random_iter,
+                  progress=True):
     """The book's ``train_ch8`` / ``train_epoch_ch8``; returns per-epoch records."""
     loss, updater = SoftmaxCrossEntropy(), SGD(model.params, model.grads, lr)
     history = []
-    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training", disable=None)
+    bar = tqdm(range(1, num_epochs + 1), unit="epoch", desc="training",
+               disable=None if progress else True)
     for epoch in bar:
         state, nll_sum, num_tokens = None, 0.0, 0
         for X, Y in train_iter:                                  # X, Y: (B, T) token ids
@@ -143,32 +147,34 @@ def check_against_rnnlm(vocab_size, num_hiddens):
 
 # %% Train, report, sample, plot
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=500, help="the book: 500")
-    parser.add_argument("--hidden", type=int, default=512, help="the book: 512")
-    parser.add_argument("--random", action="store_true", help="random sampling (book: ppl 1.5)")
-    parser.add_argument("--out", type=Path, default=Path("figures"))
-    args = parser.parse_args(argv)
-    if args.epochs <= 0 or args.hidden <= 0:
-        parser.error(f"--epochs and --hidden must be positive, got {args.epochs} and {args.hidden}")
+    parser = example_parser(__doc__, "num_epochs", "num_hiddens", SAMPLING, "seed", "out",
+                            "no_progress", defaults={"num_epochs": 500, "num_hiddens": 512,
+                                                     "sampling": "sequential"})
+    args = parser.parse_args(argv)              # every flag checked, --out writable
+    random = args.sampling == "random"
 
     batch_size, num_steps, lr, theta = 32, 35, 1.0, 1.0          # the book's
-    train_iter, vocab = load_data_time_machine(batch_size, num_steps, use_random_iter=args.random)
+    train_iter, vocab = load_data_time_machine(batch_size, num_steps, use_random_iter=random,
+                                               seed=args.seed)
+    check_run_memory({"num_hiddens": args.num_hiddens, "batch_size": batch_size,
+                      "num_steps": num_steps}, len(vocab), copies=3, flags="--hidden")
     print(f"step-by-step model vs vectorized RNNLM: logits, state and every gradient agree "
-          f"to {check_against_rnnlm(len(vocab), args.hidden):.1e} (relative, float32)")
-    model = ScratchRNNLM(len(vocab), args.hidden, seed=0)
-    history = train_scratch(model, train_iter, vocab, args.epochs, lr, theta, args.random)
+          f"to {check_against_rnnlm(len(vocab), args.num_hiddens):.1e} (relative, float32)")
+    model = ScratchRNNLM(len(vocab), args.num_hiddens, seed=args.seed)
+    history = train_scratch(model, train_iter, vocab, args.num_epochs, lr, theta, random,
+                            progress=not args.no_progress)
     ppl = [r["train_ppl"] for r in history]
     best = int(np.argmin(ppl))
-    print(f"perplexity {ppl[-1]:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} (the "
-          f"book: {1.5 if args.random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch "
+    print(f"perplexity {ppl[-1]:.2f} after {args.num_epochs} epoch"
+          f"{'s' * (args.num_epochs != 1)} (the "
+          f"book: {1.5 if random else 1.0} after 500); lowest {ppl[best]:.2f} at epoch "
           f"{best + 1}, mean of the last 10 epochs {np.mean(ppl[-10:]):.2f} (lr 1: the curve "
           f"has spikes)")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
-    kind = "random sampling" if args.random else "sequential partitioning"
+    kind = "random sampling" if random else "sequential partitioning"
     path = plot_history(history, args.out / "rnn_scratch_perplexity.png",
-                        title=f"RNN from scratch (d2l 0.17), hidden {args.hidden}, {kind}")
+                        title=f"RNN from scratch (d2l 0.17), hidden {args.num_hiddens}, {kind}")
     print(f"figure: {path}")
 
 
@@ -177,4 +183,4 @@ if __name__ == "__main__":
     if "ipykernel" in sys.modules:
         main([])                                        # a kernel's own argv is not ours
     else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+        sys.exit(run_example(main))                     # an error: one line, never a traceback

@@ -14,16 +14,11 @@ Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and
 cell by cell, or run it whole as a script.
 """
 # %% Imports and settings
-import argparse
 import sys
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
-
-from minirnn.data import Vocab, load_time_machine, preprocess, run_example, tokenize  # noqa: E402
+from minirnn.data import Vocab, load_time_machine, preprocess, tokenize
+from minirnn.plotting import plt, save_figure       # matplotlib with the Agg backend
+from minirnn.settings import example_parser, run_example
 
 MIN_FREQS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
 
@@ -43,10 +38,7 @@ def vocab_by_min_freq(tokens):
 # %% The section: raw text -> preprocessed text -> tokens -> vocabulary -> indices, then
 # the vocabulary size by min_freq (a table and a figure)
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="figures", help="folder for the PNG (figures/)")
-    parser.add_argument("--data", default=None, help="folder holding timemachine.txt")
-    args = parser.parse_args(argv)
+    args = example_parser(__doc__, "out", "data").parse_args(argv)   # --out checked writable
 
     raw = load_time_machine(args.data)
     text = preprocess(raw)
@@ -90,10 +82,8 @@ def main(argv=None):
         ax.legend()
     fig.suptitle("The Time Machine: tokens counted fewer than min_freq times become <unk>")
     fig.tight_layout()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "text_preprocessing.png", dpi=120)
-    print(f"\nSaved {out / 'text_preprocessing.png'}")
+    path = save_figure(fig, args.out / "text_preprocessing.png", dpi=120)   # atomic
+    print(f"\nSaved {path}")
 
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
@@ -101,4 +91,4 @@ if __name__ == "__main__":
     if "ipykernel" in sys.modules:
         main([])                                        # a kernel's own argv is not ours
     else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+        sys.exit(run_example(main))                     # an error: one line, never a traceback

@@ -251,7 +251,9 @@ SETTINGS: dict[str, Setting] = dict([
     _s("prefix", "--prefix", str, "time traveller", "the samples' prefix"),
     _s("num_preds", "--num-preds", int, 50, "tokens per sample", low=1, high=10 ** 7,
        metavar="N"),
-    # not part of a run's config: where it writes, how it shows progress
+    # not part of a run's config: where it reads and writes, how it shows progress
+    _s("data", "--data", str, None, "folder holding the corpus files (default: $MINIRNN_DATA, "
+       "else ~/.cache/minirnn)", metavar="DIR"),
     _s("out", "--out", Path, "figures", "output folder", metavar="DIR"),
     _s("no_progress", "--no-progress", bool, False, "no progress bars"),
 ])
