@@ -35,8 +35,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.run import (BOOK_RESULTS, RUN_FILES, finish_run, make_data,  # noqa: E402
-                         make_model, make_trainer, prepare_run, preset_config)
+from minirnn.presets import (BOOK_RESULTS, make_data, make_model, make_trainer,  # noqa: E402
+                             preset_config)
+from minirnn.runfolder import RUN_FILES, finish_run, prepare_run  # noqa: E402
 from minirnn.train import TrainingInterrupted  # noqa: E402
 
 #: The issues' targets: the book's perplexity plus 0.1 for the 0.17 runs (the book's

@@ -35,7 +35,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.run import make_data, make_model, make_trainer, preset_config  # noqa: E402
+from minirnn.presets import make_data, make_model, make_trainer, preset_config  # noqa: E402
 
 PRESET = "d2l-1.0"
 PARAM_NAMES = {"W_xh": "rnn.W_xh", "W_hh": "rnn.W_hh", "b_h": "rnn.b_h",

@@ -35,7 +35,7 @@ from minirnn.linear_rnn import (power_alignment, random_symmetric, scale_to_spec
                                 spectral_radius_demo)
 from minirnn.models import RNNLM
 from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis
-from minirnn.run import check_run_memory
+from minirnn.presets import check_run_memory
 from minirnn.settings import example_parser, run_example
 from minirnn.train import Trainer, evaluate
 

@@ -32,7 +32,7 @@ from minirnn.metrics import perplexity
 from minirnn.models import RNNLM
 from minirnn.optim import SGD, grad_clipping
 from minirnn.plotting import plot_history
-from minirnn.run import check_run_memory
+from minirnn.presets import check_run_memory
 from minirnn.settings import SETTINGS, example_parser, run_example
 
 #: The book's two ways of cutting the corpus into minibatches (the schema's --sampling).

@@ -15,7 +15,6 @@ written (one line: what, why, and the last good checkpoint) or the gradient chec
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import textwrap
@@ -57,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dataclasses import replace
 
     from . import __version__
-    from .run import PRESETS
+    from .presets import PRESETS
     from .settings import SETTINGS, Parser, Setting, add_settings
     parser = Parser(
         prog="minirnn",
@@ -123,7 +122,7 @@ class UsageError(Exception):
 # ------------------------------------------------------------------------ train
 def _config_from_args(args) -> dict:
     from .data import CORPORA
-    from .run import DEFAULT_CONFIG, preset_config
+    from .presets import DEFAULT_CONFIG, preset_config
     overrides = {key: value for key, value in vars(args).items() if key in DEFAULT_CONFIG}
     try:
         config = preset_config(getattr(args, "preset", "default"), **overrides)
@@ -160,9 +159,9 @@ def _describe_model(config: dict) -> str:
 
 
 def _cmd_train(args) -> int:
-    from .run import DEFAULT_CONFIG, load_run_checkpoint
-
-    from .run import new_run_dir, prepare_run, release_out_dir, resume_config
+    from .presets import DEFAULT_CONFIG
+    from .runfolder import (load_run_checkpoint, new_run_dir, prepare_run, release_out_dir,
+                            resume_config)
     given = {key: value for key, value in vars(args).items() if key in DEFAULT_CONFIG}
     if "preset" in args:
         given["preset"] = args.preset
@@ -177,8 +176,13 @@ def _cmd_train(args) -> int:
     else:
         config = _config_from_args(args)
         out = Path(args.out) if "out" in args else new_run_dir(config["preset"])
+
+    def after_epoch(trainer, record):                          # (after the epoch's checkpoint)
+        if isinstance(STDOUT.error, BrokenPipeError):          # '| head -1': stop here, the
+            raise BrokenPipeError                              # epoch's work saved
     try:
-        trainer = prepare_run(config, out, progress="no_progress" not in args, resume=resume)
+        trainer = prepare_run(config, out, progress="no_progress" not in args, resume=resume,
+                              log=STDOUT.line, after_epoch=after_epoch)
     except (ValueError, TypeError, OSError) as err:
         raise UsageError(str(err)) from None
     except MemoryError as err:
@@ -193,50 +197,42 @@ def _cmd_train(args) -> int:
 
 
 def _train(trainer, config: dict, out: Path) -> int:
-    """Train a prepared run to its end and write its files; a failure is one line, and
-    the run folder keeps it (``error.txt``) next to the last good checkpoint."""
+    """Train a prepared run to its end (``minirnn.runfolder.train_run``) and print what
+    happened: a failure is one line; the run folder keeps it beside the last good
+    checkpoint."""
     from ._checks import plural
-    from .run import finish_run, record_failure
+    from .runfolder import RunFailed, train_run
     from .train import TrainingDiverged, TrainingInterrupted
     num_epochs = config["num_epochs"]
-    print(f"minirnn train: preset {config['preset']}, {config['corpus']} ({config['token']}s, "
-          f"vocabulary {len(trainer.vocab)}), {trainer.regime} data, {_describe_model(config)}, "
-          f"{config['optimizer']} lr {config['lr']}, clip "
-          f"{config['clip']}, {plural(num_epochs, 'epoch')} -> {out}", flush=True)
+    STDOUT.line(f"minirnn train: preset {config['preset']}, {config['corpus']} "
+                f"({config['token']}s, vocabulary {len(trainer.vocab)}), {trainer.regime} data, "
+                f"{_describe_model(config)}, {config['optimizer']} lr {config['lr']}, clip "
+                f"{config['clip']}, {plural(num_epochs, 'epoch')} -> {out}")
     try:
-        trainer.fit(num_epochs)
-        samples = finish_run(trainer, out, title=f"minirnn train --preset {config['preset']}")
+        samples = train_run(trainer, out, num_epochs,
+                            title=f"minirnn train --preset {config['preset']}")
     except TrainingInterrupted as err:
-        record_failure(trainer, out, None if err.checkpoint else f"interrupted: {err}")
         print(f"minirnn train: {err}; resume with: minirnn train --resume {out} "
               f"--epochs {num_epochs}", file=sys.stderr)
         return 130
-    except TrainingDiverged as err:
-        record_failure(trainer, out, str(err))
+    except (TrainingDiverged, RunFailed) as err:
         print(f"minirnn train: error: {err}", file=sys.stderr)
         return 1
     except MemoryError as err:
-        message = (f"ran out of memory while training ({err}); lower --hidden, --batch or "
-                   f"--steps ({trainer.last_checkpoint_note()})")
-        record_failure(trainer, out, message)
-        raise UsageError(message) from None
-    except BrokenPipeError:                                    # stdout closed: stop, quietly
-        record_failure(trainer, out, f"stopped: its output was closed (a broken pipe); "
-                                     f"{trainer.last_checkpoint_note()}")
-        raise
-    except OSError as err:                                     # a full disk, a read-only folder
-        message = f"{err}; {trainer.last_checkpoint_note()}"
-        record_failure(trainer, out, message)
-        print(f"minirnn train: error: {message}", file=sys.stderr)
-        return 1
+        raise UsageError(str(err)) from None
     last = trainer.history[-1]
     summary = f"final train perplexity {last['train_ppl']:.3f}"
     if "val_ppl" in last:
         summary += f", validation perplexity {last['val_ppl']:.3f}"
-    print(f"{summary}, {last['wall_s']:.0f} s")
-    print("\n".join(samples))
-    print(f"run folder: {out} (checkpoint.npz, config.json, history.json, perplexity.png, "
-          f"samples.txt)")
+    STDOUT.line(f"{summary}, {last['wall_s']:.0f} s")
+    STDOUT.line("\n".join(samples))
+    STDOUT.line(f"run folder: {out} (checkpoint.npz, config.json, history.json, perplexity.png, "
+                f"samples.txt)")
+    if STDOUT.error is not None:                               # a full disk: the run is done
+        why = STDOUT.error.strerror or STDOUT.error
+        print(f"minirnn train: error: cannot write to stdout ({why}); the run finished: {out}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -244,9 +240,13 @@ def _train(trainer, config: dict, out: Path) -> int:
 def _cmd_generate(args) -> int:
     from .checkpoint import build_model
     from .generate import predict_stream
-    from .run import load_run_checkpoint
+    from .runfolder import load_run_checkpoint
     try:
         ckpt = load_run_checkpoint(args.checkpoint)
+        if ckpt.model.get("name") != "rnnlm":
+            raise UsageError(f"checkpoint {str(ckpt.path)!r} holds a {ckpt.model.get('name')!r} "
+                             f"model, not a language model: minirnn generate continues text "
+                             f"with the language models minirnn train writes")
         model = build_model(ckpt)
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None
@@ -257,16 +257,22 @@ def _cmd_generate(args) -> int:
                                 token=ckpt.config.get("token", "char"))
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
-    out, flushed = sys.stdout, time.monotonic()
+    flushed = time.monotonic()
     try:                                                       # the text as it comes: a few
         for piece in pieces:                                   # flushes a second, whatever
-            out.write(piece)                                   # --num-preds is
+            STDOUT.write(piece)                                # --num-preds is
+            if STDOUT.error is not None:
+                break
             if time.monotonic() - flushed > 0.1:
-                out.flush()
+                STDOUT.flush()
                 flushed = time.monotonic()
     finally:                                                   # Ctrl-C: what came stays printed
-        out.write("\n")
-        out.flush()
+        STDOUT.write("\n")
+        STDOUT.flush()
+    if isinstance(STDOUT.error, BrokenPipeError):              # '| head -c 10': quietly
+        return EXIT_BROKEN_PIPE
+    if STDOUT.error is not None:
+        raise UsageError(f"cannot write to stdout ({STDOUT.error.strerror or STDOUT.error})")
     return 0
 
 
@@ -292,8 +298,46 @@ def _quiet_stdout() -> None:
         pass
 
 
+class _Stdout:
+    """What the commands print, never raising: a closed pipe (``| head``) or a full disk
+    (``> /dev/full``) is kept in ``error`` and the rest of the output dropped, so that a
+    run still saves its work; the command then says so (or, for a pipe, ends quietly)."""
+
+    def __init__(self):
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> None:
+        if self.error is None:
+            try:
+                sys.stdout.write(text)
+            except OSError as err:
+                self._failed(err)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                sys.stdout.flush()
+            except OSError as err:
+                self._failed(err)
+
+    def line(self, text: str = "") -> None:
+        self.write(text + "\n")
+        self.flush()
+
+    def _failed(self, err: OSError) -> None:
+        self.error = err
+        _quiet_stdout()
+
+
+STDOUT = _Stdout()
+
+
 def main(argv=None) -> int:
     """Run one command; returns the exit code (see the module's docstring)."""
+    for name in ("stdout", "stderr"):                          # closed ('>&-'): Python has None
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+    STDOUT.error = None
     try:
         try:
             return _main(argv)
@@ -302,6 +346,10 @@ def main(argv=None) -> int:
     except BrokenPipeError:                                    # '... | head': stop quietly, as
         _quiet_stdout()                                        # standard tools do
         return EXIT_BROKEN_PIPE
+    except OSError as err:                                     # '> /dev/full', at the last flush
+        _quiet_stdout()
+        print(f"minirnn: error: cannot write to stdout ({err.strerror or err})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:                                  # before a command runs (while
         return 130                                             # NumPy is imported): quietly
 

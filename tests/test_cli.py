@@ -325,11 +325,13 @@ def test_resume_accepts_options_equal_to_the_runs(run, tmp_path, capsys):
 def test_a_folder_without_a_checkpoint_can_take_a_new_run(corpus, tmp_path):
     out = tmp_path / "r"
     out.mkdir()
-    (out / "config.json").write_text("{}")                   # a run that stopped before epoch 1
-    (out / "history.json").write_text("[]")
+    from minirnn.presets import preset_config                # a run that stopped before epoch 1
+    (out / "config.json").write_text(json.dumps(preset_config("d2l-1.0")))
+    (out / ".checkpoint.npz.x1y2z3.tmp").write_bytes(b"half a checkpoint")   # killed saving
     minirnn("train", "--corpus", str(corpus), *TINY, "--epochs", "1", "--sample-every", "0",
             "--no-progress", "--out", str(out), cwd=tmp_path)
     assert load(out).epoch == 1
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]   # cleaned up
 
 
 def test_a_relative_corpus_path_resumes_from_anywhere(corpus, tmp_path):
@@ -440,3 +442,78 @@ def test_dropout_with_one_layer_is_a_one_line_warning(corpus, tmp_path):
                    "--sample-every", "0", "--no-progress", "--out", str(tmp_path / "r"), cwd=tmp_path)
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "dropout=0.3 acts between layers and num_layers=1" in warnings[0]
+
+
+# ------------------------------------------------------------ output streams
+class _FailingStdout:
+    """A stdout whose writes fail with ``error`` after ``lines`` newline-ended writes."""
+
+    def __init__(self, error, lines=0):
+        self.error, self.lines, self.text = error, lines, ""
+
+    def write(self, text):
+        if self.text.count("\n") >= self.lines:
+            raise self.error
+        self.text += text
+
+    def flush(self):
+        if self.text.count("\n") > self.lines:
+            raise self.error
+
+
+def test_a_pipe_closed_after_the_first_line_keeps_the_epochs_work(corpus, tmp_path,
+                                                                  monkeypatch, capsys):
+    """``minirnn train ... | head -1``: the first epoch's line fails; the epoch's
+    checkpoint is still written, then the run stops quietly (141)."""
+    out = tmp_path / "r"
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(BrokenPipeError(32, "Broken pipe"), 1))
+    code = main(["train", "--corpus", str(corpus), *TINY, "--epochs", "3", "--sample-every",
+                 "0", "--out", str(out)])
+    assert code == 141 and capsys.readouterr().err == ""
+    assert load(out).epoch == 1 and [r["epoch"] for r in json.loads(
+        (out / "history.json").read_text())] == [1]
+
+
+def test_a_full_stdout_finishes_the_run_and_says_so_in_one_line(corpus, tmp_path, monkeypatch,
+                                                                capsys):
+    """``minirnn train ... > /dev/full``: the run is not lost to its printing."""
+    out = tmp_path / "r"
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(OSError(28, "No space left on device")))
+    code = main(["train", "--corpus", str(corpus), *TINY, "--epochs", "2", "--sample-every",
+                 "0", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"cannot write to stdout (No space left on device); the run finished: {out}" in err
+    assert load(out).epoch == 2 and (out / "samples.txt").exists()
+
+
+def test_a_closed_stdout_finishes_the_run_without_a_traceback(corpus, tmp_path):
+    out = tmp_path / "r"
+    proc = subprocess.run(f"exec {sys.executable} -m minirnn train --corpus {corpus} "
+                          f"{' '.join(TINY)} --epochs 1 --sample-every 0 --out {out} >&-",
+                          shell=True, cwd=tmp_path, capture_output=False, timeout=120,
+                          stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert load(out).epoch == 1
+
+
+def test_generate_from_any_other_model_is_one_line(tmp_path, capsys):
+    """Every registered model but the language model: one line naming the checkpoint and
+    its model, exit 2 (it was a traceback for each)."""
+    import inspect
+
+    from minirnn.checkpoint import save
+    from minirnn.data import Vocab
+    from minirnn.models import MODELS
+    vocab = Vocab(list("abcdefgh"))
+    sizes = {"vocab_size": len(vocab), "src_vocab_size": len(vocab), "tgt_vocab_size": len(vocab)}
+    others = [name for name in MODELS if name != "rnnlm"]
+    assert len(others) >= 7
+    for name in others:
+        wanted = inspect.signature(MODELS[name]).parameters
+        model = MODELS[name](**{k: v for k, v in sizes.items() if k in wanted})
+        path = save(tmp_path / f"{name}.npz", model, vocab, {}, {}, 1, {})
+        assert main(["generate", "--checkpoint", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"holds a {name!r} model, not a language model" in err, err

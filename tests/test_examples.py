@@ -29,7 +29,7 @@ def run(script, *args, cwd):
     ("sequence.py", ["--runs", "1", "--quiet"], ["sequence_k_step.png", "sequence_multistep.png"]),
     ("bptt.py", ["--epochs", "2", "--hidden", "16", "--no-progress"],
      ["bptt_perplexity.png", "bptt_gradient_flow_rnnlm.png", "bptt_gradient_flow_linear.png"]),
-    ("rnn_scratch.py", ["--epochs", "2", "--hidden", "16"], ["rnn_scratch_perplexity.png"]),
+    ("rnn_scratch.py", ["--epochs", "2", "--hidden", "16", "--no-progress"], ["rnn_scratch_perplexity.png"]),
     ("rnn_concise.py", ["--epochs", "2", "--hidden", "16"], ["rnn_concise_perplexity.png"]),
 ])
 def test_example_runs_and_saves_its_figures(script, args, figures, tmp_path):

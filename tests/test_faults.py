@@ -20,7 +20,7 @@ import minirnn._files
 import minirnn.checkpoint
 from minirnn.checkpoint import load
 from minirnn.cli import main
-from minirnn.run import claim_out_dir, release_out_dir
+from minirnn.runfolder import claim_out_dir, release_out_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("the time traveller for so it will be convenient to speak of him was expounding "
@@ -159,8 +159,8 @@ def test_a_run_that_diverges_before_its_first_checkpoint_says_so(corpus, tmp_pat
 def test_a_run_killed_in_its_first_epoch_is_one_clear_line(tmp_path, capsys):
     out = tmp_path / "r"
     out.mkdir()
-    (out / "config.json").write_text("{}")                   # what a killed run leaves
-    (out / "history.json").write_text("[]")
+    from minirnn.presets import preset_config                # what a killed run leaves
+    (out / "config.json").write_text(json.dumps(preset_config("d2l-1.0")))
     assert main(["generate", "--checkpoint", str(out)]) == 2
     assert "holds no checkpoint: its run stopped before the end of its first epoch" in \
         one_line(capsys.readouterr().err)

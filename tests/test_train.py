@@ -17,7 +17,7 @@ from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.models import RNNLM
 from minirnn.optim import SGD, clip_grad_norm
 from minirnn.plotting import plot_history
-from minirnn.run import make_data, preset_config
+from minirnn.presets import make_data, preset_config
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.train import (History, Trainer, TrainingDiverged, TrainingInterrupted, evaluate, train,
                            train_epoch)
