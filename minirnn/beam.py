@@ -110,9 +110,33 @@ def seq2seq_beam_search(model, src: np.ndarray, src_lengths, bos_id: int, eos_id
     check_beam_args(beam_size, alpha, max_len)                # before the encoder runs
     for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
         check_int(value, name, minimum=0, maximum=model.tgt_vocab_size - 1)
+    decoding = model if hasattr(model, "decode_step") else _Seq2SeqDecoding(model)
     with evaluating(model):
-        state = model.begin_decoding(src, src_lengths)
-        return beam_search(model, state, src.shape[0], bos_id, eos_id, max_len, beam_size, alpha)
+        state = decoding.begin_decoding(src, src_lengths)
+        return beam_search(decoding, state, src.shape[0], bos_id, eos_id, max_len, beam_size,
+                           alpha)
+
+
+class _Seq2SeqDecoding:
+    """The book's ``Seq2Seq`` (no attention) as a decoding: the state is the decoder's
+    recurrent state and the fixed context, ``(S (a tuple of (L, N, H)), c (N, H))``."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def begin_decoding(self, src, src_lengths):
+        _, S = self.model.encoder.forward(src, src_lengths)  # the encoder's final state
+        return S, self.model.context(S)
+
+    def decode_step(self, y, state):
+        S, c = state
+        logits, S = self.model.decoder.forward(y[:, None], S, c)   # (N, 1, V)
+        return logits[:, -1], (S, c)
+
+    @staticmethod
+    def select_rows(state, rows):
+        S, c = state
+        return tuple(a[:, rows] for a in S), c[rows]
 
 
 class _LanguageModelDecoding:

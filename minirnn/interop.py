@@ -33,6 +33,9 @@ names have no suffix (``weight_ih``).
     Linear     W         (in, out)  weight               (out, in) weight = W^T
                b         (out,)     bias                 (out,)    bias = b
     Embedding  W         (V, E)     weight               (V, E)    weight = W
+    Additive-  W_q       (Dq, h)    W_q.weight           (h, Dq)   weight = W_q^T
+    Attention  W_k       (Dk, h)    W_k.weight           (h, Dk)   weight = W_k^T
+               w_v       (h,)       w_v.weight           (1, h)    weight = w_v as a row
     RNN        W_xh      (D_k, H)   weight_ih_l{k}       (H, D_k)  weight_ih = W_xh^T
                W_hh      (H, H)     weight_hh_l{k}       (H, H)    weight_hh = W_hh^T
                b_h       (H,)       bias_ih_l{k}         (H,)      bias_ih = b_h
@@ -105,8 +108,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .layers import (GRU, LSTM, RNN, Embedding, GRUCell, Layer, Linear, LSTMCell, Module,
-                     RecurrentLayer, RNNCell, storage)
+from .layers import (GRU, LSTM, RNN, AdditiveAttention, Embedding, GRUCell, Layer, Linear,
+                     LSTMCell, Module, RecurrentLayer, RNNCell, storage)
 
 __all__ = ["to_torch_state_dict", "load_torch_state_dict", "torch_module_args",
            "GATE_ORDER", "TORCH_GATE_ORDER"]
@@ -246,6 +249,10 @@ def _layer_to_torch(layer, which: str, where: str) -> dict:
                 "bias": arrays["b"].copy()}                      # (out,)
     if isinstance(layer, Embedding):                     # the same table: W[id] = weight[id]
         return {"weight": arrays["W"].copy()}                    # (V, E)
+    if isinstance(layer, AdditiveAttention):             # the book's three Linear(bias=False)
+        return {"W_q.weight": np.ascontiguousarray(arrays["W_q"].T),   # (h, Dq)
+                "W_k.weight": np.ascontiguousarray(arrays["W_k"].T),   # (h, Dk)
+                "w_v.weight": arrays["w_v"][None, :].copy()}           # (1, h)
     if not layer.params:                                 # OneHot, ReLU, Tanh, Dropout
         return {}
     raise TypeError(f"{where or 'obj'}: no PyTorch mapping for {type(layer).__name__}")
@@ -260,6 +267,9 @@ def _layer_from_torch(layer, tensors: dict) -> dict:
         return {"W": tensors["weight"].T, "b": tensors["bias"]}
     if isinstance(layer, Embedding):
         return {"W": tensors["weight"]}
+    if isinstance(layer, AdditiveAttention):
+        return {"W_q": tensors["W_q.weight"].T, "W_k": tensors["W_k.weight"].T,
+                "w_v": tensors["w_v.weight"][0]}
     return {}
 
 

@@ -160,3 +160,18 @@ def test_bad_beam_size_alpha_max_len_in_one_line(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message) as info:
         beam_search(dec, dec.begin(1), 1, 0, 3, **args)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_seq2seq_without_attention_beam_one_is_its_greedy_decode(cell):
+    from minirnn.beam import seq2seq_beam_search
+    from minirnn.models import Seq2Seq
+    model = Seq2Seq(7, 6, embed_dim=3, num_hiddens=5, cell=cell, seed=1)
+    randomize_params(model, np.random.default_rng(4), scale=0.8)
+    src = np.random.default_rng(5).integers(0, 7, (6, 5))
+    lengths = np.array([5, 2, 1, 4, 3, 5])
+    greedy = model.greedy_decode(src, lengths, 0, 1, 7)
+    beam1, _ = seq2seq_beam_search(model, src, lengths, 0, 1, 7, beam_size=1)
+    assert [g.tolist() for g in greedy] == [b.tolist() for b in beam1]
+    wide, scores = seq2seq_beam_search(model, src, lengths, 0, 1, 7, beam_size=4)
+    assert len(wide) == 6 and np.all(np.isfinite(scores))

@@ -165,7 +165,9 @@ class AdditiveAttention(Layer):
         check_array(keys, "keys", last_dim=self.key_size)
         B, Q, _ = queries.shape
         valid = check_valid_lens(valid_lens, B, Q, keys.shape[1])
-        features = (queries @ W_q)[:, :, None, :] + (keys @ W_k)[:, None, :, :]   # (B, Q, K, h)
+        q_proj = (queries.reshape(-1, self.query_size) @ W_q).reshape(B, Q, -1)   # q W_q (B, Q, h)
+        k_proj = (keys.reshape(-1, self.key_size) @ W_k).reshape(B, keys.shape[1], -1)   # k W_k
+        features = q_proj[:, :, None, :] + k_proj[:, None, :, :]   # (B, Q, K, h)
         np.tanh(features, out=features)                       # F = tanh(q W_q + k W_k)
         scores = features @ w_v                               # S = F w_v  (B, Q, K)
         weights, _ = masked_softmax(scores, valid)            # alpha  (B, Q, K)
@@ -191,6 +193,6 @@ class AdditiveAttention(Layer):
         dk_proj = dZ.sum(axis=1)                              # k W_k by every query  (B, K, h)
         self.grads["W_q"] += q.reshape(-1, self.query_size).T @ dq_proj.reshape(-1, h)
         self.grads["W_k"] += k.reshape(-1, self.key_size).T @ dk_proj.reshape(-1, h)
-        dqueries = dq_proj @ W_q.T                            # (B, Q, Dq)
-        dkeys = dk_proj @ W_k.T                               # (B, K, Dk)
+        dqueries = (dq_proj.reshape(-1, h) @ W_q.T).reshape(q.shape)   # dq = dq_proj W_q^T
+        dkeys = (dk_proj.reshape(-1, h) @ W_k.T).reshape(k.shape)      # dk = dk_proj W_k^T
         return dqueries, dkeys, dvalues

@@ -11,9 +11,8 @@ module              models (registry name)  the chapter's shape
 ``tagger``          ``SequenceTagger``      aligned many-to-many: a label per step
                     (tagger)
 ``seq2seq``         ``Seq2Seq`` (seq2seq)   unaligned: the book's encoder-decoder
-``regression``      ``LinearRegression``,   the sequence-models section: a window of
-                    ``MLP`` (mlp),          ``tau`` values -> the next value
-                    ``RNNRegressor``        (linear_regression, rnn_regressor)
+``seq2seq_         ``Seq2SeqAttention``    the same, with the Bahdanau decoder: the
+attention``         (seq2seq_attention)     context recomputed by attention at each step
 ``base``            ``recurrent_stack``, ``check_ids``, ``Batch``: what models share
 ``registry``        ``MODELS``, ``register_model``, ``build_model``, ``model_name``
 ==================  ======================  ===========================================
@@ -72,10 +71,12 @@ from .language import RNNLM
 from .registry import MODELS, build_model, model_name, register_model
 from .regression import MLP, LinearRegression, RNNRegressor
 from .seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
+from .seq2seq_attention import AttentionDecoder, Seq2SeqAttention
 from .tagger import SequenceTagger
 
 __all__ = ["MODELS", "CELLS", "Batch", "register_model", "build_model", "model_name",
            "recurrent_stack", "check_ids", "check_labels", "input_layer", "RNNLM", "MLP",
            "LinearRegression",
            "RNNRegressor", "SequenceTagger", "Seq2SeqEncoder", "Seq2SeqDecoder", "Seq2Seq",
+           "AttentionDecoder", "Seq2SeqAttention",
            "SequenceClassifier", "ConditionalLM", "CONDITIONINGS"]
