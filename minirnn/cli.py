@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     ge = sub.add_parser(
         "generate", help="continue a prefix with a trained model",
         description="Warm the state up on the prefix, then generate: greedily (the book), "
-                    "or by sampling when --temperature or --alpha is given.  Characters "
+                    "by sampling when --temperature or --alpha is given, or by beam search "
+                    "with --beam K (the continuation with the highest probability that K "
+                    "beams find; --beam 1 is greedy).  Characters "
                     "outside the vocabulary (e.g. capitals: the corpus is lowercased) are "
                     "read as <unk>, with a warning.")
     ge.add_argument("--checkpoint", required=True, metavar="PATH",
@@ -104,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                  Setting("alpha", "--alpha", float, None,
                          "sample from q ∝ P^A (the book's sharpening; = temperature 1/A)",
                          low=0, open_low=True, metavar="A"),
+                 Setting("beam", "--beam", int, None,
+                         "beam search with K beams instead of the argmax", low=1,
+                         high=10 ** 4, metavar="K"),
                  replace(SETTINGS["seed"], help="seed of the sampling"))
     ge.set_defaults(func=_cmd_generate)
 
@@ -251,10 +256,15 @@ def _cmd_generate(args) -> int:
     except (ValueError, OSError) as err:
         raise UsageError(str(err)) from None
     strategy = "sample" if (args.temperature or args.alpha) else "greedy"
+    if args.beam is not None:
+        if strategy == "sample":
+            raise UsageError("--beam searches for the most likely text; --temperature and "
+                             "--alpha sample: give one or the other")
+        strategy = "beam"
     try:
         pieces = predict_stream(args.prefix, args.num_preds, model, ckpt.vocab, strategy=strategy,
                                 temperature=args.temperature, alpha=args.alpha, seed=args.seed,
-                                token=ckpt.config.get("token", "char"))
+                                token=ckpt.config.get("token", "char"), beam_size=args.beam)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
     flushed = time.monotonic()

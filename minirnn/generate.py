@@ -10,6 +10,8 @@ Decoding, as in the book's "RNN from scratch" section:
 Choosing the next token from the logits ``o`` (V,) at one step:
 
 * ``strategy='greedy'`` (the book): ``argmax_j o_j``, deterministic;
+* ``strategy='beam'``: the continuation of ``num_preds`` tokens with the highest log P
+  that beam search with ``beam_size`` beams finds (``minirnn.beam``; beam 1 is greedy);
 * ``strategy='sample'``: draw from ``q_j ∝ P_j^alpha``, ``P = softmax(o)``.  This is the
   book's exercise of sharpened sampling; since ``P^alpha ∝ exp(alpha o)`` it is the
   same as sampling from ``softmax(o / T)`` with temperature ``T = 1 / alpha``. Give
@@ -24,12 +26,14 @@ import warnings
 
 import numpy as np
 
-from ._checks import check_non_negative_int, check_positive_number, make_rng, plural
+from ._checks import (check_non_negative_int, check_positive_int, check_positive_number,
+                      make_rng, plural)
+from .beam import lm_beam_search
 from .layers import evaluating
 
 __all__ = ["DECODING_STRATEGIES", "predict", "predict_stream", "prefix_to_ids", "next_token_probs"]
 
-DECODING_STRATEGIES = ("greedy", "sample")
+DECODING_STRATEGIES = ("greedy", "sample", "beam")
 
 
 def prefix_to_ids(prefix: str, vocab, token: str = "char") -> list[int]:
@@ -74,7 +78,7 @@ def next_token_probs(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray
 def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
             temperature: float | None = None, alpha: float | None = None,
             seed: int | None = None, rng: np.random.Generator | None = None,
-            token: str = "char") -> str:
+            token: str = "char", beam_size: int | None = None) -> str:
     """The prefix followed by ``num_preds`` generated tokens, as the book's ``predict``.
 
     Args:
@@ -84,11 +88,12 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
         model: a language model (``minirnn.models``): ``forward(X (B, T) int ids, state
             or None) -> (logits (B, T, V), state)``; the state is passed back as it came.
         vocab: the ``Vocab`` the model was trained with.
-        strategy: ``'greedy'`` (argmax, the book) or ``'sample'``.
+        strategy: ``'greedy'`` (argmax, the book), ``'sample'`` or ``'beam'``.
         temperature: T > 0 for ``'sample'`` (default 1): ``q ∝ exp(o / T)``.
         alpha: > 0 for ``'sample'``, the book's sharpening ``q ∝ P^alpha`` (= T 1/alpha).
         seed, rng: the random generator for ``'sample'`` (``rng`` wins if both given).
         token: ``'char'`` (output joined with ``''``) or ``'word'`` (joined with ``' '``).
+        beam_size: int >= 1 for ``'beam'`` (default 4).
 
     Returns:
         str: the prefix (as given) and the generated tokens.
@@ -101,22 +106,26 @@ def predict(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
     same text piece by piece, in constant memory.
     """
     return "".join(predict_stream(prefix, num_preds, model, vocab, strategy, temperature,
-                                  alpha, seed, rng, token))
+                                  alpha, seed, rng, token, beam_size))
 
 
 def predict_stream(prefix: str, num_preds: int, model, vocab, strategy: str = "greedy",
                    temperature: float | None = None, alpha: float | None = None,
                    seed: int | None = None, rng: np.random.Generator | None = None,
-                   token: str = "char"):
+                   token: str = "char", beam_size: int | None = None):
     """``predict``'s text as it is generated: an iterator of str pieces (the prefix, then
     one piece per token), in memory that does not grow with ``num_preds``.  Every
     argument is checked here, before the first piece; the arguments are ``predict``'s."""
     if strategy not in DECODING_STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, DECODING_STRATEGIES))}, got {strategy!r}")
     num_preds = check_non_negative_int(num_preds, "num_preds")
-    if strategy == "greedy" and (temperature is not None or alpha is not None):
+    if strategy != "sample" and (temperature is not None or alpha is not None):
         raise ValueError(f"temperature and alpha apply to strategy='sample', got strategy="
-                         f"'greedy' with temperature={temperature!r}, alpha={alpha!r}")
+                         f"{strategy!r} with temperature={temperature!r}, alpha={alpha!r}")
+    if strategy != "beam" and beam_size is not None:
+        raise ValueError(f"beam_size applies to strategy='beam', got strategy={strategy!r} "
+                         f"with beam_size={beam_size!r}")
+    beam_size = check_positive_int(4 if beam_size is None else beam_size, "beam_size")
     if temperature is not None and alpha is not None:
         raise ValueError(f"give temperature or alpha (T = 1/alpha), not both: got "
                          f"temperature={temperature!r}, alpha={alpha!r}")
@@ -135,10 +144,10 @@ def predict_stream(prefix: str, num_preds: int, model, vocab, strategy: str = "g
         warnings.warn("the model is bidirectional: it was trained reading the text that "
                       "follows each token, which generation does not have, so this text is "
                       "not a next-token prediction (the book's lesson)", UserWarning, stacklevel=3)
-    return _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token)
+    return _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token, beam_size)
 
 
-def _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token):
+def _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token, beam_size):
     """The book's decoding loop, one piece of text at a time (arguments checked), with
     the model in evaluation mode (dropout off) while it runs."""
     if token == "word":
@@ -146,6 +155,11 @@ def _generate(prefix, ids, num_preds, model, vocab, strategy, T, rng, token):
     else:
         yield prefix
     sep = "" if token == "char" else " "
+    if strategy == "beam":                                       # the best whole continuation
+        if num_preds:
+            for y in lm_beam_search(model, ids, num_preds, beam_size, unk_id=vocab.unk):
+                yield sep + vocab.to_tokens(int(y))
+        return
     with evaluating(model):
         # warm-up: one forward over the whole prefix; only the last output and state matter
         logits, state = model.forward(np.array([ids], dtype=np.int64), None)   # (1, L, V), a tuple

@@ -175,3 +175,48 @@ def test_seq2seq_without_attention_beam_one_is_its_greedy_decode(cell):
     assert [g.tolist() for g in greedy] == [b.tolist() for b in beam1]
     wide, scores = seq2seq_beam_search(model, src, lengths, 0, 1, 7, beam_size=4)
     assert len(wide) == 6 and np.all(np.isfinite(scores))
+
+
+# ------------------------------------------------ minirnn generate --beam K
+def test_generate_beam_on_the_command_line(tmp_path, capsys):
+    from minirnn.cli import main
+    text = ("the time traveller for so it will be convenient to speak of him was expounding "
+            "a recondite matter to us ") * 6
+    (tmp_path / "tiny.txt").write_text(text)
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(tmp_path / "tiny.txt"), "--preset", "d2l-1.0",
+                 "--num-train", "200", "--num-val", "40", "--batch", "50", "--steps", "8",
+                 "--hidden", "16", "--optimizer", "adam", "--lr", "0.01", "--epochs", "1",
+                 "--sample-every", "0", "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    def generate(*flags):
+        try:
+            code = main(["generate", "--checkpoint", str(out), "--prefix", "the ",
+                         "--num-preds", "12", *flags])
+        except SystemExit as exit:                            # argparse's usage errors
+            code = exit.code
+        captured = capsys.readouterr()
+        return code, captured.out.strip("\n"), captured.err
+    _, greedy, _ = generate()
+    code, beam1, _ = generate("--beam", "1")
+    assert code == 0 and beam1 == greedy                       # beam 1 is greedy
+    code, beam4, _ = generate("--beam", "4")
+    assert code == 0 and beam4.startswith("the ") and len(beam4) == len("the ") + 12
+    for flags, message in ((["--beam", "0"], "--beam must be an integer in [1, 10000], got '0'"),
+                           (["--beam", "2", "--temperature", "1"], "--beam searches for")):
+        code, _, err = generate(*flags)
+        assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_predict_beam_arguments():
+    vocab = Vocab(list("abc "))
+    model = RNNLM(len(vocab), 4, seed=0)
+    assert predict("ab", 0, model, vocab, strategy="beam") == "ab"
+    assert predict("ab", 5, model, vocab, strategy="beam", beam_size=1) == predict("ab", 5, model, vocab)
+    with pytest.raises(ValueError, match="beam_size applies to strategy='beam'"):
+        predict("ab", 3, model, vocab, beam_size=2)
+    with pytest.raises(ValueError, match="temperature and alpha apply to strategy='sample'"):
+        predict("ab", 3, model, vocab, strategy="beam", temperature=2.0)
+    with pytest.raises(ValueError, match="beam_size must be a positive int, got 0"):
+        predict("ab", 3, model, vocab, strategy="beam", beam_size=0)

@@ -128,7 +128,7 @@ def test_word_tokens(model):
     (dict(prefix=5), TypeError, "prefix must be a str, got int"),
     (dict(num_preds=-1), ValueError, "num_preds must be a non-negative int, got -1"),
     (dict(num_preds=2.5), TypeError, "num_preds must be a non-negative int"),
-    (dict(strategy="beam"), ValueError, "strategy must be one of 'greedy', 'sample', got 'beam'"),
+    (dict(strategy="topk"), ValueError, "strategy must be one of 'greedy', 'sample', 'beam', got 'topk'"),
     (dict(strategy="sample", temperature=0), ValueError, "temperature must be a positive number, got 0"),
     (dict(strategy="sample", alpha=-1.0), ValueError, "alpha must be a positive number, got -1.0"),
     (dict(strategy="sample", temperature=0.5, alpha=2.0), ValueError, "not both"),
