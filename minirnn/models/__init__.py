@@ -13,6 +13,9 @@ module              models (registry name)  the chapter's shape
 ``seq2seq``         ``Seq2Seq`` (seq2seq)   unaligned: the book's encoder-decoder
 ``seq2seq_         ``Seq2SeqAttention``    the same, with the Bahdanau decoder: the
 attention``         (seq2seq_attention)     context recomputed by attention at each step
+``regression``      ``LinearRegression``,   the sequence-models section: a window of
+                    ``MLP`` (mlp),          ``tau`` values -> the next value
+                    ``RNNRegressor``        (linear_regression, rnn_regressor)
 ``base``            ``recurrent_stack``, ``check_ids``, ``Batch``: what models share
 ``registry``        ``MODELS``, ``register_model``, ``build_model``, ``model_name``
 ==================  ======================  ===========================================
