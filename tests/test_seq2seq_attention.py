@@ -221,3 +221,14 @@ def test_the_books_gru_has_no_pytorch_module():
     from minirnn.interop import to_torch_state_dict
     with pytest.raises(ValueError, match="reset_after=True"):
         to_torch_state_dict(small_model("gru"))
+
+
+def test_inputs_and_lengths_are_pairs():
+    model = small_model()
+    src, tgt_in = batch(11)
+    with pytest.raises(TypeError, match=r"inputs must be a tuple \(src, tgt_in\), got ndarray"):
+        model.forward(src)
+    with pytest.raises(TypeError, match=r"lengths must be a tuple \(src_lengths, tgt_lengths\)"):
+        model.forward((src, tgt_in), None, np.array([5, 5, 5]))
+    with pytest.raises(ValueError, match="state must be None"):
+        model.forward((src, tgt_in), model.begin_decoding(src)[0])

@@ -31,7 +31,7 @@ import numpy as np
 
 from .._checks import check_int, check_positive_int, make_rng
 from ..layers import (DEFAULT_DTYPE, AdditiveAttention, Embedding, Linear, Module, evaluating)
-from .base import check_ids, recurrent_stack
+from .base import check_ids, recurrent_stack, unpack_inputs
 from .registry import register_model
 from .seq2seq import Seq2SeqEncoder
 
@@ -203,8 +203,9 @@ class Seq2SeqAttention(Module):
         return np.ascontiguousarray(Hs.transpose(1, 0, 2)), state   # keys = values (B, T_s, H)
 
     def forward(self, inputs, state=None, lengths=None):
-        src, tgt_in = inputs
-        src_lengths, tgt_lengths = (None, None) if lengths is None else lengths
+        src, tgt_in = unpack_inputs(inputs, ("src", "tgt_in"), "Seq2SeqAttention.forward's inputs")
+        src_lengths, tgt_lengths = (None, None) if lengths is None else unpack_inputs(
+            lengths, ("src_lengths", "tgt_lengths"), "Seq2SeqAttention.forward's lengths")
         src_lengths = check_ids(src, self.src_vocab_size, src_lengths, "src", "src_lengths")
         check_ids(tgt_in, self.tgt_vocab_size, tgt_lengths, "tgt_in", "tgt_lengths")
         if src.shape[0] != tgt_in.shape[0]:
