@@ -28,8 +28,8 @@ def test_report_fails_when_a_derivative_is_wrong(monkeypatch, capsys):
 
     real = RNNCell.step_grad
 
-    def wrong(self, dh, h, dz):
-        dh_prev = real(self, dh, h, dz)
+    def wrong(self, dh, h, dz, W_hh_T):
+        dh_prev = real(self, dh, h, dz, W_hh_T)
         dz *= 1.01                                           # dL/dZ_t off by 1%
         return dh_prev
     monkeypatch.setattr(RNNCell, "step_grad", wrong)

@@ -262,26 +262,27 @@ class GRUCell(_GatedParams):
         h += Ht                                            #                             (n, H)
 
     def step_grad(self, dh: np.ndarray, h_prev: np.ndarray, A: np.ndarray, kept: np.ndarray,
-                  dA: np.ndarray) -> np.ndarray:
+                  dA: np.ndarray, W_h_T: np.ndarray) -> np.ndarray:
         """``dh`` = dL/dH_t (from the output at t and from step t+1), ``h_prev``, ``A`` =
         [R_t | Z_t | H~_t] and ``kept`` of the step; ``dA`` ``(n, 3H)`` receives dL/d(each
-        gate's pre-activation) [da_r | da_z | da_h] -> dL/dH_{t-1} ``(n, H)``."""
-        H, W_h = self.hidden_size, self.params["W_h"]
+        gate's pre-activation) [da_r | da_z | da_h]; ``W_h_T`` = W_h^T ``(3H, H)`` (a copy
+        made once per backward, as ``RNNCell.step_grad``'s) -> dL/dH_{t-1} ``(n, H)``."""
+        H = self.hidden_size
         RZ, R, Z, Ht = A[:, :2 * H], A[:, :H], A[:, H:2 * H], A[:, 2 * H:]
         dRZ, dR, dZ, dHt = dA[:, :2 * H], dA[:, :H], dA[:, H:2 * H], dA[:, 2 * H:]
         # H_t = Z_t * H_{t-1} + (1 - Z_t) * H~_t
         np.multiply(dh, h_prev - Ht, out=dZ)               # dL/dZ_t = dL/dH_t * (H_{t-1} - H~_t)
         np.multiply(dh - dh * Z, 1 - Ht * Ht, out=dHt)     # da_h = dL/dH_t * (1 - Z_t) * (1 - H~_t^2)
         if not self.reset_after:                           # H~ reads (R_t * H_{t-1}) W_hh
-            drh = dHt @ W_h[:, 2 * H:].T                   # dL/d(R_t * H_{t-1}) = da_h W_hh^T (n, H)
+            drh = dHt @ W_h_T[2 * H:]                      # dL/d(R_t * H_{t-1}) = da_h W_hh^T (n, H)
             np.multiply(drh, h_prev, out=dR)               # dL/dR_t = that * H_{t-1}
             dh_candidate = drh * R                         # dL/dH_{t-1} through H~: that * R_t
         else:                                              # H~ reads R_t * (H_{t-1} W_hh + b_hn)
             np.multiply(dHt, kept, out=dR)                 # dL/dR_t = da_h * (H_{t-1} W_hh + b_hn)
-            dh_candidate = (dHt * R) @ W_h[:, 2 * H:].T    # dL/dH_{t-1} through H~: (da_h * R_t) W_hh^T
+            dh_candidate = (dHt * R) @ W_h_T[2 * H:]       # dL/dH_{t-1} through H~: (da_h * R_t) W_hh^T
         dRZ *= RZ * (1 - RZ)                               # da_r, da_z: * sigma' = s (1 - s)
         # dL/dH_{t-1} = dL/dH_t * Z_t (directly) + through H~_t + through R_t and Z_t  (n, H)
-        return dh * Z + dh_candidate + dRZ @ W_h[:, :2 * H].T
+        return dh * Z + dh_candidate + dRZ @ W_h_T[:2 * H]
 
     def weight_grads(self, X: np.ndarray, H_prev: np.ndarray, A: np.ndarray, kept: np.ndarray,
                      dA: np.ndarray, input_grad: bool = True):
@@ -316,7 +317,7 @@ class GRUCell(_GatedParams):
         _check_step_cache(cache, GRUStepCache)
         (dh,) = check_state(dstate, "dstate", cache.h_prev.shape, dtype=self.dtype)
         dA = np.empty_like(cache.gates)
-        dh_prev = self.step_grad(dh, cache.h_prev, cache.gates, cache.kept, dA)
+        dh_prev = self.step_grad(dh, cache.h_prev, cache.gates, cache.kept, dA, self.params["W_h"].T)
         dx = self.weight_grads(cache.x, cache.h_prev, cache.gates, cache.kept, dA)
         return dx, (dh_prev,)
 
@@ -399,13 +400,14 @@ class GRU(RecurrentLayer, GRUCell):
         T, B, D = X.shape
         dh_next = dh_next[0]                                 # dL/dH_T from after the window (B, H)
         dA = np.empty_like(gates)                            # dL/d(pre-activations) of R, Z, H~
+        W_h_T = np.ascontiguousarray(self.params["W_h"].T)   # W_h^T, once (see step_grad)
         if self.record_grad_norms:
             self.dh_norms = np.zeros(T)
         sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in reversed(range(T)):
             n = sizes[t]                                     # rows [:n] run (longest first)
             dh = dHs[t, :n] + dh_next[:n]                    # dL/dH_t = from O_t + from H_{t+1}  (n, H)
-            dh_next[:n] = self.step_grad(dh, H[t, :n], gates[t, :n], kept[t, :n], dA[t, :n])
+            dh_next[:n] = self.step_grad(dh, H[t, :n], gates[t, :n], kept[t, :n], dA[t, :n], W_h_T)
             if keep is not None:
                 dh_next[:n] *= keep[t, :n]                   # truncation: 0 cuts, 1/p reweights
             if self.record_grad_norms:

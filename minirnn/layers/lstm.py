@@ -84,11 +84,12 @@ class LSTMCell(_GatedParams):
         np.multiply(O, tanh_c, out=h)                      # H_t = O_t * tanh(C_t)         (n, H)
 
     def step_grad(self, dh: np.ndarray, dc: np.ndarray, c_prev: np.ndarray, A: np.ndarray,
-                  tanh_c: np.ndarray, dA: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  tanh_c: np.ndarray, dA: np.ndarray, W_h_T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``dh`` = dL/dH_t (from the output at t and from step t+1); ``dc`` holds dL/dC_t
         from step t+1 and receives the whole dL/dC_t (the path through H_t added); ``c_prev``,
         ``A`` = [I_t | F_t | O_t | C~_t], ``tanh_c`` of the step; ``dA`` ``(n, 4H)`` receives
-        dL/d(each gate's pre-activation) -> (dL/dH_{t-1}, dL/dC_{t-1})."""
+        dL/d(each gate's pre-activation); ``W_h_T`` = W_h^T ``(4H, H)`` (a copy made once per
+        backward, as ``RNNCell.step_grad``'s) -> (dL/dH_{t-1}, dL/dC_{t-1})."""
         H = self.hidden_size
         I, F, O, Cc = A[:, :H], A[:, H:2 * H], A[:, 2 * H:3 * H], A[:, 3 * H:]
         dI, dF, dO, dCc = dA[:, :H], dA[:, H:2 * H], dA[:, 2 * H:3 * H], dA[:, 3 * H:]
@@ -101,7 +102,7 @@ class LSTMCell(_GatedParams):
         S = A[:, :3 * H]
         dA[:, :3 * H] *= S * (1 - S)                       # da_i, da_f, da_o: * sigma' = s (1 - s)
         dCc *= 1 - Cc * Cc                                 # da_c: * tanh' = 1 - C~_t^2
-        dh_prev = dA @ self.params["W_h"].T                # dL/dH_{t-1} = da_t W_h^T       (n, H)
+        dh_prev = dA @ W_h_T                               # dL/dH_{t-1} = da_t W_h^T       (n, H)
         dc_prev = dc * F                                   # dL/dC_{t-1} = dL/dC_t * F_t: the forget gate
         return dh_prev, dc_prev
 
@@ -133,7 +134,8 @@ class LSTMCell(_GatedParams):
         _check_step_cache(cache, LSTMStepCache)
         dh, dc = check_state(dstate, "dstate", cache.h_prev.shape, 2, self.dtype)
         dA, dc = np.empty_like(cache.gates), dc.copy()    # (the step adds into dc)
-        dh_prev, dc_prev = self.step_grad(dh, dc, cache.c_prev, cache.gates, cache.tanh_c, dA)
+        dh_prev, dc_prev = self.step_grad(dh, dc, cache.c_prev, cache.gates, cache.tanh_c, dA,
+                                          self.params["W_h"].T)
         dx = self.weight_grads(cache.x, cache.h_prev, dA)
         return dx, (dh_prev, dc_prev)
 
@@ -216,6 +218,7 @@ class LSTM(RecurrentLayer, LSTMCell):
         T, B, D = X.shape
         dh_next, dc_next = dh_next[0], dc_next[0]            # dL/dH_T, dL/dC_T from after the window
         dA = np.empty_like(gates)                            # dL/d(pre-activations) of I, F, O, C~
+        W_h_T = np.ascontiguousarray(self.params["W_h"].T)   # W_h^T, once (see step_grad)
         if self.record_grad_norms:
             self.dh_norms, self.dc_norms = np.zeros(T), np.zeros(T)
         sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
@@ -223,7 +226,7 @@ class LSTM(RecurrentLayer, LSTMCell):
             n = sizes[t]                                     # rows [:n] run (longest first)
             dh = dHs[t, :n] + dh_next[:n]                    # dL/dH_t = from O_t + from H_{t+1}  (n, H)
             dc = dc_next[:n].copy()                          # dL/dC_t from C_{t+1}, + via H_t in the step
-            dh_next[:n], dc_next[:n] = self.step_grad(dh, dc, C[t, :n], gates[t, :n], tanh_C[t, :n], dA[t, :n])
+            dh_next[:n], dc_next[:n] = self.step_grad(dh, dc, C[t, :n], gates[t, :n], tanh_C[t, :n], dA[t, :n], W_h_T)
             if keep is not None:                             # truncation cuts the whole state
                 dh_next[:n] *= keep[t, :n]
                 dc_next[:n] *= keep[t, :n]

@@ -101,14 +101,17 @@ class RNNCell(Layer):
         else:
             np.maximum(h, 0, out=h)                          # H_t = relu(Z_t)          (n, H)
 
-    def step_grad(self, dh: np.ndarray, h: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    def step_grad(self, dh: np.ndarray, h: np.ndarray, dz: np.ndarray,
+                  W_hh_T: np.ndarray) -> np.ndarray:
         """``dh`` = dL/dH_t (from the output at t *and* from step t+1), ``h`` = H_t, each
-        ``(n, H)``; ``dz`` ``(n, H)`` receives dL/dZ_t -> dL/dH_{t-1} ``(n, H)``."""
+        ``(n, H)``; ``dz`` ``(n, H)`` receives dL/dZ_t; ``W_hh_T`` = W_hh^T ``(H, H)`` (the
+        layer passes a copy made once per backward: BLAS multiplies by it up to 1.5x faster
+        than by the view ``W_hh.T``) -> dL/dH_{t-1} ``(n, H)``."""
         if self.nonlinearity == "tanh":
             np.multiply(dh, 1 - h * h, out=dz)               # dL/dZ_t = dL/dH_t * (1 - H_t^2): tanh'
         else:
             np.multiply(dh, h > 0, out=dz)                   # dL/dZ_t = dL/dH_t * [H_t > 0]: relu'
-        return dz @ self.params["W_hh"].T                    # dL/dH_{t-1} = dZ_t W_hh^T  (n, H)
+        return dz @ W_hh_T                                   # dL/dH_{t-1} = dZ_t W_hh^T  (n, H)
 
     def weight_grads(self, X: np.ndarray, H_prev: np.ndarray, dZ: np.ndarray,
                      input_grad: bool = True):
@@ -138,7 +141,7 @@ class RNNCell(Layer):
                             f"{type(cache).__name__}")
         (dh,) = check_state(dstate, "dstate", cache.h.shape, dtype=self.dtype)
         dz = np.empty_like(dh)
-        dh_prev = self.step_grad(dh, cache.h, dz)            # dL/dZ_t, dL/dH_{t-1}
+        dh_prev = self.step_grad(dh, cache.h, dz, self.params["W_hh"].T)  # dL/dZ_t, dL/dH_{t-1}
         dx = self.weight_grads(cache.x, cache.h_prev, dz)    # dL/dW += ..., dL/dX_t
         return dx, (dh_prev,)
 
@@ -228,13 +231,14 @@ class RNN(RecurrentLayer, RNNCell):
         T, B, D = X.shape
         dh_next = dh_next[0]                                 # dL/dH_T from after the window (B, H)
         dZ = np.empty_like(H[1:])                            # dL/dZ_t for every step   (T, B, H)
+        W_hh_T = np.ascontiguousarray(self.params["W_hh"].T)  # W_hh^T, once (see step_grad)
         if self.record_grad_norms:
             self.dh_norms = np.zeros(T)
         sizes = batch_sizes(lengths, T, B)                   # n_t: sequences running at step t
         for t in reversed(range(T)):
             n = sizes[t]                                     # rows [:n] run (longest first)
             dh = dHs[t, :n] + dh_next[:n]                    # dL/dH_t = from O_t + from H_{t+1}  (n, H)
-            dh_next[:n] = self.step_grad(dh, H[t + 1, :n], dZ[t, :n])  # dZ_t; dL/dH_{t-1}
+            dh_next[:n] = self.step_grad(dh, H[t + 1, :n], dZ[t, :n], W_hh_T)  # dZ_t; dL/dH_{t-1}
             if keep is not None:
                 dh_next[:n] *= keep[t, :n]                   # truncation: 0 cuts, 1/p reweights
             if self.record_grad_norms:
