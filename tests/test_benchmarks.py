@@ -264,3 +264,18 @@ def test_ab_step_compares_a_commit_with_this_checkout_in_one_table():
 def test_ab_step_alone_prints_one_checkouts_step_time():
     out = run_script("ab_step.py", "concise", "--steps", "1")
     assert float(out.strip()) > 0
+
+
+# ----------------------------------------------------------------- calls.py
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_a_training_step_is_a_short_walk_through_minirnn(cell):
+    """One train_step of the command line's default model size: at most 150 calls of
+    minirnn's own functions and at most 5 minirnn frames below train_step (a count, not a
+    time: the same on any machine)."""
+    spec = importlib.util.spec_from_file_location("calls", BENCH / "calls.py")
+    calls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calls)
+    result = calls.profile_step(cell)
+    assert result["calls"] <= 150 and result["depth"] <= 5, (result["calls"], result["deepest"])
+    module, name = {"rnn": ("recurrent", "RNN"), "gru": ("gated", "GRU"), "lstm": ("lstm", "LSTM")}[cell]
+    assert result["by_function"][f"{module}.py:{name}Cell.step_grad"] == 32   # the cell, each step

@@ -1,9 +1,11 @@
 """minirnn.losses: SoftmaxCrossEntropy against the textbook formula, in any memory layout,
 with masks and weights of any scale; MSELoss."""
+from hypothesis import given, strategies as st
 import numpy as np
 import pytest
 
-from minirnn.losses import SoftmaxCrossEntropy
+from minirnn.gradcheck import assert_gradients_ok, check_layer, randomize_params
+from minirnn.losses import MSELoss, SoftmaxCrossEntropy
 
 
 @pytest.mark.parametrize("layout", ["C", "time-major view", "F"])
@@ -69,3 +71,164 @@ def test_weights_whose_sum_overflows_are_refused_naming_the_mask():
     z, y = np.zeros((2, 3), np.float32), np.zeros(2, int)
     with pytest.raises(ValueError, match="mask's weights must have a finite sum"):
         SoftmaxCrossEntropy().forward(z, y, np.array([1.5e308, 1.5e308]))
+
+
+sizes = st.integers(1, 5)
+
+
+def prepared(layer, seed):
+    """float64 layer with parameters of order one (see randomize_params), drawn from a
+    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
+    layer.astype(np.float64)
+    randomize_params(layer, np.random.default_rng([seed, 1]))
+    return layer
+
+
+@given(shape=st.lists(sizes, min_size=1, max_size=3), V=st.integers(1, 7),
+       masked=st.sampled_from([None, "0/1", "weights"]), seed=st.integers(0, 2**16))
+def test_softmax_cross_entropy_gradients(shape, V, masked, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal(tuple(shape) + (V,))
+    targets = rng.integers(0, V, size=shape)
+    inputs = [logits, targets]
+    if masked is not None:
+        mask = (rng.random(shape) < 0.6).astype(np.float64)
+        mask.flat[0] = 1.0                                   # at least one counted token
+        if masked == "weights":                              # fractional: their sum may be < 1
+            mask *= rng.uniform(0.05, 1.0, size=shape)
+        inputs.append(mask)
+    assert_gradients_ok(check_layer(SoftmaxCrossEntropy(), *inputs, wrt=[0], seed=seed))
+
+
+@given(shape=st.lists(sizes, min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_mse_gradients(shape, seed):
+    rng = np.random.default_rng(seed)
+    assert_gradients_ok(check_layer(MSELoss(), rng.standard_normal(shape), rng.standard_normal(shape),
+                                 wrt=[0], seed=seed))
+
+
+# ----------------------------------------------------------------- losses
+def test_softmax_cross_entropy_value_and_stability():
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    targets = np.array([0, 1])
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(logits, targets)
+    row2 = -(2.0 - np.log(np.exp(1.0) + np.exp(2.0) + np.exp(3.0)))
+    assert np.isfinite(value)
+    assert value == pytest.approx((0.0 + row2) / 2, rel=1e-12)
+    d1, d2 = loss.backward(), loss.backward()
+    np.testing.assert_array_equal(d1, d2)                        # backward never mutates its cache
+    np.testing.assert_allclose(d1.sum(axis=-1), 0, atol=1e-15)    # softmax - onehot sums to 0 per row
+
+
+@pytest.mark.parametrize("layout", ["c", "time-major view", "fortran"])
+def test_softmax_cross_entropy_token_nll_is_each_tokens_minus_log_softmax(layout):
+    """token_nll, in the targets' layout whatever the logits' memory order, is each
+    token's -log softmax(z)[y] (written out here), and its masked mean is the loss."""
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((3, 5, 6)) * 3
+    y = rng.integers(0, 6, size=(3, 5))
+    logits = {"c": z, "time-major view": np.ascontiguousarray(z.transpose(1, 0, 2)).transpose(1, 0, 2),
+              "fortran": np.asfortranarray(z)}[layout]
+    mask = (rng.random((3, 5)) < 0.6).astype(float)
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(logits, y, mask)
+    expected = np.log(np.exp(z).sum(-1)) - np.take_along_axis(z, y[..., None], -1)[..., 0]
+    assert loss.token_nll.shape == y.shape
+    np.testing.assert_allclose(loss.token_nll, expected, rtol=1e-12)
+    assert value == pytest.approx((expected * mask).sum() / mask.sum(), rel=1e-12)
+
+
+def test_uniform_logits_give_log_vocab_size():
+    V = 28
+    value = SoftmaxCrossEntropy().forward(np.zeros((4, 7, V)), np.zeros((4, 7), dtype=int))
+    assert value == pytest.approx(np.log(V), rel=1e-12)
+
+
+def test_mask_counts_only_unmasked_tokens():
+    rng = np.random.default_rng(0)
+    logits, targets = rng.standard_normal((3, 5, 4)), rng.integers(0, 4, size=(3, 5))
+    mask = np.ones((3, 5))
+    mask[:, 3:] = 0
+    full, masked = SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
+    assert masked.forward(logits, targets, mask) == pytest.approx(
+        full.forward(logits[:, :3], targets[:, :3]), rel=1e-12)
+    d = masked.backward()
+    assert not d[:, 3:].any()
+    np.testing.assert_allclose(d[:, :3], full.backward(), rtol=1e-12)
+
+
+def test_mse_value():
+    pred, target = np.array([[1.0], [2.0]]), np.array([[0.0], [4.0]])
+    assert MSELoss().forward(pred, target) == pytest.approx((1 + 4) / 2)
+
+
+def test_loss_inputs_are_checked():
+    loss = SoftmaxCrossEntropy()
+    logits = np.zeros((2, 3, 5))
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 3\) to match logits \(2, 3, 5\), got \(3, 2\)"):
+        loss.forward(logits, np.zeros((3, 2), dtype=int))
+    with pytest.raises(ValueError, match="target id 5 out of range for 5 classes"):
+        loss.forward(logits, np.full((2, 3), 5))
+    with pytest.raises(ValueError, match="target id -2 out of range for 5 classes"):
+        loss.forward(logits, np.full((2, 3), -2))
+    with pytest.raises(TypeError, match="targets must be an integer numpy array, got float64"):
+        loss.forward(logits, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"mask must have the targets' shape \(2, 3\), got \(2,\)"):
+        loss.forward(logits, np.zeros((2, 3), dtype=int), mask=np.ones(2))
+    with pytest.raises(RuntimeError, match="before forward"):
+        SoftmaxCrossEntropy().backward()
+
+
+def test_a_bad_mask_is_named_and_leaves_the_loss_cache_alone():
+    loss = SoftmaxCrossEntropy()
+    rng = np.random.default_rng(0)
+    logits, targets = rng.standard_normal((2, 3, 5)), rng.integers(0, 5, (2, 3))
+    loss.forward(logits, targets)
+    before = loss.backward()
+    with pytest.raises(TypeError, match="mask must hold real 0/1 values or weights, got dtype <U1"):
+        loss.forward(logits[::-1], targets, mask=np.full((2, 3), "a"))
+    with pytest.raises(ValueError, match="mask must hold finite non-negative weights, got values from -1.0"):
+        loss.forward(logits[::-1], targets, mask=-np.ones((2, 3)))
+    with pytest.raises(ValueError, match="mask must hold finite non-negative weights"):
+        loss.forward(logits[::-1], targets, mask=np.full((2, 3), np.nan))
+    np.testing.assert_array_equal(loss.backward(), before)  # still the first batch's gradient
+    with pytest.raises(ValueError, match=r"target must have shape \(4, 1\), got \(4,\)"):
+        MSELoss().forward(np.zeros((4, 1)), np.zeros(4))
+
+
+# ------------------------------------------------------- errors that name the argument
+def test_loss_backward_and_empty_inputs_are_named():
+    loss = SoftmaxCrossEntropy()
+    loss.forward(np.zeros((2, 3, 5)), np.zeros((2, 3), int))
+    with pytest.raises(ValueError, match=r"dout must be one number \(the gradient of the scalar "
+                                         r"loss\), got an array of shape \(2, 3, 5\)"):
+        loss.backward(np.ones((2, 3, 5)))
+    with pytest.raises(ValueError, match="dout must be a finite number, got nan"):
+        loss.backward(float("nan"))
+    assert loss.backward(np.array(2.0)).shape == (2, 3, 5)            # a 0-d array is a number
+    mse = MSELoss()
+    with pytest.raises(ValueError, match=r"pred and target must hold at least one element .the "
+                                         r"loss is their mean., got shape \(0, 1\)"):
+        mse.forward(np.zeros((0, 1)), np.zeros((0, 1)))
+    with pytest.raises(TypeError, match="target has dtype float32 but the layer computes in float64"):
+        mse.forward(np.zeros((2, 1)), np.zeros((2, 1), np.float32))
+    mse.forward(np.zeros((2, 1)), np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"dout must be one number"):
+        mse.backward(np.ones(2))
+
+
+def test_failed_loss_forward_keeps_the_previous_token_nll_and_cache_together():
+    loss = SoftmaxCrossEntropy()
+    rng = np.random.default_rng(0)
+    logits, targets = rng.normal(size=(2, 3, 5)).astype(np.float32), np.array([[0, 1, 2], [3, 4, 0]])
+    value = loss.forward(logits, targets)
+    nll, cache, grad = loss.token_nll.copy(), loss.cache, loss.backward()
+    for bad in ((logits, targets + 5), (logits, targets[:, :2]), (logits, targets.astype(float)),
+                (logits, targets, np.full((2, 3), -1.0))):
+        with pytest.raises((TypeError, ValueError)):
+            loss.forward(*bad)
+        assert loss.cache is cache                        # the last good forward's, both of them
+        np.testing.assert_array_equal(loss.token_nll, nll)
+        np.testing.assert_array_equal(loss.backward(), grad)
+    assert np.isclose(nll.mean(), value)

@@ -1,4 +1,4 @@
-"""Stacked and bidirectional recurrent layers (RNN, GRU, LSTM): built from the one-layer
+"""minirnn.layers.timeloop: stacked and bidirectional layers (RecurrentLayer) run with the one-layer
 code, gradient-checked in float64 with dropout on (fixed masks), equal to running the
 one-layer copies by hand, and the reverse direction's truncation cutting the same
 boundaries as the forward one's."""

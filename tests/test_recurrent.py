@@ -1,0 +1,156 @@
+"""minirnn.layers.recurrent: RNNCell and RNN, gradient-checked in float64, equal to the book's
+formula and to the cell looped by hand; bad input named before anything changes."""
+from hypothesis import given, strategies as st
+import numpy as np
+import pytest
+
+from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
+from minirnn.layers import Linear, RNN, RNNCell
+
+
+sizes = st.integers(1, 5)
+
+
+def prepared(layer, seed):
+    """float64 layer with parameters of order one (see randomize_params), drawn from a
+    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
+    layer.astype(np.float64)
+    randomize_params(layer, np.random.default_rng([seed, 1]))
+    return layer
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@given(B=sizes, D=sizes, H=sizes, seed=st.integers(0, 2**16))
+def test_rnn_cell_gradients(nonlinearity, B, D, H, seed):
+    rng = np.random.default_rng(seed)
+    cell = prepared(RNNCell(D, H, nonlinearity=nonlinearity), seed)
+    cache = {}
+
+    def forward(x, state):
+        state, cache["c"] = cell.step_forward(x, state)
+        return (state,)                                        # one output, itself a tuple
+
+    errors = check_gradients(forward, lambda dstate: cell.step_backward(dstate, cache["c"]),
+                             cell.params, cell.grads,
+                             [rng.standard_normal((B, D)), (rng.standard_normal((B, H)),)],
+                             input_names=["x", "state"], seed=seed)
+    assert set(errors) == {"W_xh", "W_hh", "b_h", "x", "state[0]"}
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@given(T=sizes, B=sizes, D=sizes, H=sizes, with_h0=st.booleans(), seed=st.integers(0, 2**16))
+def test_rnn_gradients(nonlinearity, T, B, D, H, with_h0, seed):
+    rng = np.random.default_rng(seed)
+    rnn = prepared(RNN(D, H, nonlinearity=nonlinearity), seed)
+    inputs = [rng.standard_normal((T, B, D))] + ([(rng.standard_normal((1, B, H)),)] if with_h0 else [])
+    errors = check_layer(rnn, *inputs, input_names=["X", "state"], seed=seed)
+    assert set(errors) == {"W_xh", "W_hh", "b_h", "X"} | ({"state[0]"} if with_h0 else set())
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("T,B,D,H", [(1, 1, 1, 1), (1, 4, 3, 2), (6, 1, 2, 3), (5, 2, 3, 1)])
+def test_rnn_gradients_edge_shapes(T, B, D, H):
+    """batch 1, one time step, hidden size 1."""
+    rng = np.random.default_rng(T * 1000 + B * 100 + D * 10 + H)
+    errors = check_layer(prepared(RNN(D, H), 7), rng.standard_normal((T, B, D)),
+                         (rng.standard_normal((1, B, H)),), seed=3)
+    assert_gradients_ok(errors)
+
+
+# ----------------------------------------------------------------- the cell and the layer agree
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_equals_cell_looped_step_by_step(nonlinearity):
+    T, B, D, H = 7, 3, 4, 5
+    rng = np.random.default_rng(1)
+    rnn = prepared(RNN(D, H, nonlinearity=nonlinearity), 2)
+    cell = RNNCell(D, H, nonlinearity=nonlinearity).astype(np.float64)
+    for k in cell.params:
+        cell.params[k][...] = rnn.params[k]
+    X, h0 = rng.standard_normal((T, B, D)), rng.standard_normal((B, H))
+    dHs, dh_T = rng.standard_normal((T, B, H)), rng.standard_normal((B, H))
+
+    Hs, (h_T,) = rnn.forward(X, (h0[None],))                  # the layer: (L=1, B, H) states
+    dX, (dh0,) = rnn.backward(dHs, (dh_T[None],))
+
+    state, caches, hs = (h0,), [], []                          # the cell: (B, H) states
+    for t in range(T):
+        state, c = cell.step_forward(X[t], state)
+        caches.append(c)
+        hs.append(state[0])
+    dh, dX_cell = dh_T, np.zeros_like(X)
+    for t in reversed(range(T)):
+        dX_cell[t], (dh,) = cell.step_backward((dHs[t] + dh,), caches[t])
+
+    np.testing.assert_allclose(Hs, np.stack(hs), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h_T[0], hs[-1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dX, dX_cell, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dh0[0], dh, rtol=1e-10, atol=1e-12)
+    for k in rnn.grads:
+        np.testing.assert_allclose(rnn.grads[k], cell.grads[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_rnn_forward_matches_the_book_formula():
+    """H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), written out with no buffers."""
+    rng = np.random.default_rng(5)
+    rnn = prepared(RNN(3, 4), 6)
+    X = rng.standard_normal((5, 2, 3))
+    Hs, (h_T,) = rnn.forward(X)
+    p, h = rnn.params, np.zeros((2, 4))
+    for t in range(5):
+        h = np.tanh(X[t] @ p["W_xh"] + h @ p["W_hh"] + p["b_h"])
+        np.testing.assert_allclose(Hs[t], h, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(h_T[0], Hs[-1])
+
+
+def test_rnn_input_shapes_are_checked():
+    rnn = RNN(3, 4)
+    with pytest.raises(ValueError, match=r"X must have 3 dimensions, got shape \(5, 3\)"):
+        rnn.forward(np.zeros((5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"X must have last dimension 3, got shape \(5, 2, 2\)"):
+        rnn.forward(np.zeros((5, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(1, 2, 4\), got \(1, 3, 4\)"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), (np.zeros((1, 3, 4), np.float32),))
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, 5\].*got 6"):
+        rnn.forward(np.zeros((5, 2, 3), np.float32), lengths=np.array([6, 4]))
+    with pytest.raises(ValueError, match=r"X must hold at least one step and one sequence"):
+        rnn.forward(np.zeros((5, 0, 3), np.float32))
+    with pytest.raises(TypeError, match="X must be a floating-point array, got dtype int64"):
+        rnn.forward(np.zeros((5, 2, 3), dtype=np.int64))
+    with pytest.raises(RuntimeError, match="before forward"):
+        RNN(3, 4).backward(np.zeros((5, 2, 4)))
+    rnn.forward(np.zeros((5, 2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"dHs must have shape \(5, 2, 4\), got \(4, 2, 4\)"):
+        rnn.backward(np.zeros((4, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"keep must have shape \(5,\) or \(5, 2\), got \(3,\)"):
+        rnn.backward(np.zeros((5, 2, 4), np.float32), keep=np.ones(3))
+    with pytest.raises(ValueError, match=r"dstate\[0\] must have shape \(1, 2, 4\), got \(2, 4\)"):
+        rnn.backward(np.zeros((5, 2, 4), np.float32), (np.zeros((2, 4), np.float32),))
+
+
+def test_cell_and_linear_shapes_are_checked():
+    cell = RNNCell(3, 4)
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(2, 4\), got \(2, 5\)"):
+        cell.step_forward(np.zeros((2, 3), np.float32), (np.zeros((2, 5), np.float32),))
+    (h,), cache = cell.step_forward(np.zeros((2, 3), np.float32), (np.zeros((2, 4), np.float32),))
+    with pytest.raises(ValueError, match=r"dstate\[0\] must have shape \(2, 4\), got \(3, 4\)"):
+        cell.step_backward((np.zeros((3, 4), np.float32),), cache)
+    with pytest.raises(TypeError, match="cache must be the StepCache that step_forward returned, got NoneType"):
+        cell.step_backward((h,), None)
+    assert not any(g.any() for g in cell.grads.values())
+    with pytest.raises(ValueError, match=r"x must have last dimension 3, got shape \(2, 4\)"):
+        Linear(3, 2).forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(TypeError, match="x must be a numpy array, got list"):
+        Linear(3, 2).forward([[1.0, 2.0, 3.0]])
+
+
+def test_the_cell_names_a_wrong_dh_and_a_missing_cache():
+    """(Already so before the fault review: kept as a test.)"""
+    cell = RNNCell(3, 4)
+    (h,), cache = cell.step_forward(np.zeros((2, 3), np.float32), (np.zeros((2, 4), np.float32),))
+    with pytest.raises(ValueError, match=r"dstate\[0\] must have shape \(2, 4\), got \(2, 3\)"):
+        cell.step_backward((np.zeros((2, 3), np.float32),), cache)
+    with pytest.raises(TypeError, match="cache must be the StepCache that step_forward returned, "
+                                        "got NoneType"):
+        cell.step_backward((h,), None)
+    assert not any(g.any() for g in cell.grads.values())
