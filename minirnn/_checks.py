@@ -13,7 +13,8 @@ import numpy as np
 
 __all__ = ["FLOAT_DTYPES", "check_int", "check_positive_int", "check_non_negative_int",
            "check_bool", "check_number", "check_positive_number", "check_probability", "check_float_dtype",
-           "check_array", "check_loss_dout", "check_token_ids", "check_lengths", "make_rng", "is_int", "plural"]
+           "check_array", "check_loss_dout", "check_token_ids", "check_lengths", "check_finite_params",
+           "make_rng", "is_int", "plural"]
 
 #: The dtype policy (docs/layers-and-gradcheck.md): minirnn computes in float32 (training,
 #: the default) or float64 (gradient checks), and in nothing else.  float16 has too little
@@ -213,3 +214,17 @@ def check_lengths(lengths, num_steps: int, batch_size: int, name: str = "lengths
             raise ValueError(f"{name} must be in [1, {num_steps}] (1 <= length <= the number "
                              f"of steps T={num_steps}), got {bad}")
     return lengths.astype(np.int64, copy=False)
+
+
+def check_finite_params(params: dict, where: str = "model") -> dict:
+    """``params`` (name -> array) if every value is finite, else a ``ValueError`` naming
+    ``where``, the first parameter with a NaN or an infinity and how many it holds: the
+    one check that a model's parameters are usable, on load, on import and before a save.
+    """
+    for name, p in params.items():
+        p = np.asarray(p)
+        if p.dtype.kind in "fc" and not np.isfinite(p).all():
+            bad = int(p.size - np.count_nonzero(np.isfinite(p)))
+            raise ValueError(f"{where}: parameter {name!r} holds {bad:,} non-finite value"
+                             f"{'s' if bad != 1 else ''} (NaN or inf) of {p.size:,}")
+    return params

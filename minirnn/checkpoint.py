@@ -9,7 +9,10 @@ one) and, optionally, the training history.
 
 ``save`` writes a temporary file in the same folder and renames it into place
 (``os.replace`` is atomic), so a crash or Ctrl-C while saving leaves the previous
-checkpoint intact.  ``load`` names the problem with a missing, truncated or foreign file.
+checkpoint intact.  ``load`` names the problem with a missing, truncated, foreign or
+edited file: one line that names the entry.  ``check_finite`` is the one check that a
+model's parameters are finite: ``save`` and ``load`` call it (a NaN or an infinity is
+never saved, nor used), and so does ``minirnn.interop.load_torch_state_dict``.
 """
 from __future__ import annotations
 
@@ -20,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_finite_params as check_finite
 from ._checks import check_non_negative_int, is_int, plural
 from ._files import atomic_open
 
-__all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load",
+__all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load", "check_finite",
            "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
            "state_from_arrays"]
 
@@ -123,6 +127,7 @@ def save(path, model, vocab, optimizer_state: dict, config: dict, epoch: int, rn
         raise ValueError(f"vocab has {plural(len(vocab), 'token')} but the model's vocab_size is "
                          f"{vocab_size}: a checkpoint holds the vocabulary its model was "
                          f"trained with")
+    check_finite(model.params, f"cannot save {str(path)!r} (did training diverge?)")
     model_config = check_jsonable(model.config(), "model.config()")
     arrays = {f"param/{k}": np.asarray(v) for k, v in model.params.items()}
     optim_numbers = {}
@@ -198,30 +203,60 @@ def load(path) -> Checkpoint:
     def group(prefix):
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
+    where = f"checkpoint {str(path)!r}"
+    missing = [k for k in ("vocab", "config", "optimizer", "epoch", "rng_state") if k not in meta]
+    if missing or (meta["version"] != 1 and "model" not in meta):
+        raise CheckpointError(f"{where}: its {_META} lacks the entr"
+                              f"{'y' if len(missing) == 1 else 'ies'} "
+                              f"{', '.join(missing or ['model'])}: not a complete minirnn checkpoint")
     try:
-        vocab = vocab_from_dict(meta["vocab"], f"path={str(path)!r}: its vocabulary")
-        if meta["version"] == 1:                               # RNNLM only, its settings in config
-            meta["model"] = {"name": "rnnlm", "config": {k: meta["config"][k] for k in V1_MODEL_KEYS
-                                                         if k in meta["config"]}}
-        model = meta["model"]
-        if not isinstance(model, dict) or not isinstance(model.get("name"), str) \
-                or not isinstance(model.get("config"), dict):
-            raise ValueError(f"model must be {{'name': str, 'config': dict}}, got {model!r}")
-        vocab_size = model["config"].get("vocab_size")
-        if vocab_size is not None and vocab_size != len(vocab):
-            raise CheckpointError(f"path={str(path)!r}: its vocabulary has "
-                                  f"{plural(len(vocab), 'token')} but its model's vocab_size is "
-                                  f"{vocab_size!r}; the file was not written by "
-                                  f"minirnn.checkpoint.save (or was altered)")
-        return Checkpoint(model=model, params=group("param/"), vocab=vocab,
-                          optimizer_state={**meta["optimizer"], **group("optim/")},
-                          config=meta["config"], epoch=int(meta["epoch"]),
-                          rng_state=meta["rng_state"], history=meta.get("history"),
-                          extra=meta.get("extra") or {}, extra_arrays=group("extra/"),
-                          path=path)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"path={str(path)!r}: incomplete minirnn checkpoint "
-                              f"metadata ({err!r})") from err
+        vocab = vocab_from_dict(meta["vocab"], f"{where}: its vocabulary")
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(str(err)) from None
+    for key in ("config", "optimizer", "rng_state"):
+        _entry(isinstance(meta[key], dict), where, key, "a JSON object", meta[key])
+    if meta["version"] == 1:                                   # RNNLM only, its settings in config
+        meta["model"] = {"name": "rnnlm", "config": {k: meta["config"][k] for k in V1_MODEL_KEYS
+                                                     if k in meta["config"]}}
+    model = meta["model"]
+    _entry(isinstance(model, dict) and isinstance(model.get("name"), str)
+           and isinstance(model.get("config"), dict), where, "model",
+           "{'name': str, 'config': {...}}", model)
+    epoch = meta["epoch"]
+    _entry(is_int(epoch) and epoch >= 0, where, "epoch", "an integer >= 0 (finished epochs)", epoch)
+    history = meta.get("history")
+    _entry(history is None or isinstance(history, list), where, "history", "a list or null",
+           history)
+    for i, record in enumerate(history or []):
+        _entry(isinstance(record, dict) and is_int(record.get("epoch")) and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+            for v in record.values()), where, f"history[{i}]",
+            "an object of numbers with an integer 'epoch'", record)
+    extra = meta.get("extra") or {}
+    _entry(isinstance(extra, dict), where, "extra", "a JSON object", extra)
+    params = group("param/")
+    try:
+        check_finite(params, f"{where} (edited, or saved after training diverged)")
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    vocab_size = model["config"].get("vocab_size")
+    if vocab_size is not None and vocab_size != len(vocab):
+        raise CheckpointError(f"{where}: its vocabulary has {plural(len(vocab), 'token')} but "
+                              f"its model's vocab_size is {vocab_size!r}; the file was not "
+                              f"written by minirnn.checkpoint.save (or was altered)")
+    return Checkpoint(model=model, params=params, vocab=vocab,
+                      optimizer_state={**meta["optimizer"], **group("optim/")},
+                      config=meta["config"], epoch=int(epoch), rng_state=meta["rng_state"],
+                      history=history, extra=extra, extra_arrays=group("extra/"), path=path)
+
+
+def _entry(ok: bool, where: str, name: str, expected: str, got) -> None:
+    """Refuse an entry of a checkpoint's metadata that is not what ``save`` writes."""
+    if not ok:
+        shown = repr(got) if len(repr(got)) <= 60 else repr(got)[:57] + "..."
+        raise CheckpointError(f"{where}: its entry {name!r} must be {expected}, got {shown}; "
+                              f"the file was not written by minirnn.checkpoint.save (or was "
+                              f"edited)")
 
 
 def _read_arrays(path: Path) -> dict:

@@ -108,6 +108,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import check_finite_params
 from .layers import (GRU, LSTM, RNN, AdditiveAttention, Embedding, GRUCell, Layer, Linear,
                      LSTMCell, Module, RecurrentLayer, RNNCell, storage)
 
@@ -288,8 +289,11 @@ def to_torch_state_dict(obj, which: str = "params") -> dict[str, np.ndarray]:
     if which not in ("params", "grads"):
         raise ValueError(f"which must be 'params' or 'grads', got {which!r}")
     out = {}
+    own = [*obj.params.values(), *obj.grads.values()]
     for prefix, layer in _leaves(obj):
         for key, value in _layer_to_torch(layer, which, prefix[:-1]).items():
+            if any(np.may_share_memory(value, p) for p in own):   # a tied weight's view:
+                value = value.copy()                              # a snapshot, never live
             out[prefix + key] = value
     return out
 
@@ -371,6 +375,11 @@ def load_torch_state_dict(obj, state_dict: Mapping):
     if problems:
         raise ValueError(f"state_dict does not fit {type(obj).__name__} (nothing was "
                          f"changed):\n  " + "\n  ".join(problems))
+    dtype = next(iter(obj.params.values())).dtype if obj.params else np.float32
+    with np.errstate(over="ignore", invalid="ignore"):   # NaN, inf, or beyond the dtype's range
+        cast = {key: value.astype(dtype) for key, value in given.items()}
+    check_finite_params(cast, f"state_dict (as {dtype}, whose largest value is "
+                              f"{np.finfo(dtype).max:.3g}; nothing was changed)")
     for second, first in _tied_weights(obj):
         if not np.array_equal(given[second], given[first]):
             diff = np.abs(given[second].astype(float) - given[first]).max()

@@ -20,7 +20,7 @@ try:
 except ImportError:                 # Windows: run folders are not locked
     fcntl = None
 
-from ._checks import plural
+from ._checks import is_int, plural
 from ._files import atomic_write_text
 from .checkpoint import build_model as build_model_from_checkpoint
 from .plotting import plot_history
@@ -278,6 +278,7 @@ def resume_config(ckpt, given: dict | None = None) -> dict:
         if key in stored and stored[key] != config[key]:
             raise ValueError(f"{where}: config entry {key!r} is {config[key]!r} but its "
                              f"model's is {stored[key]!r}; the file was edited")
+    _check_run_state(ckpt, config, where)
     given = dict(given or {})
     changed = [key for key, value in given.items() if key not in RESUME_KEYS
                and config.get(key, PRESET_KEY_DEFAULT) != value]
@@ -292,6 +293,68 @@ def resume_config(ckpt, given: dict | None = None) -> dict:
 
 
 PRESET_KEY_DEFAULT = object()
+
+
+def _number(value, minimum=0.0) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and value == value and minimum <= value < float("inf")
+
+
+def _check_run_state(ckpt, config: dict, where: str) -> None:
+    """What ``minirnn train`` saved beside the model, entry by entry (an edited file is one
+    line naming the entry): the preset, the optimizer's rate, the history (one record per
+    finished epoch), the samples, and a mid-epoch position with its carried state."""
+    from .checkpoint import CheckpointError, check_finite
+    from .presets import PRESETS
+
+    def entry(ok, name, expected, got):
+        if not ok:
+            raise CheckpointError(f"{where}: its entry {name!r} must be {expected}, got "
+                                  f"{got!r:.60}; the file was edited")
+    entry(isinstance(config.get("preset"), str) and config["preset"] in PRESETS,
+          "config.preset", "one of the presets", config.get("preset"))
+    lr = ckpt.optimizer_state.get("lr", config["lr"])
+    entry(lr == config["lr"], "optimizer.lr", f"the run's lr ({config['lr']})", lr)
+    history = ckpt.history or []
+    entry(len(history) == ckpt.epoch, "history", f"{ckpt.epoch} records, one per finished "
+          f"epoch", f"{len(history)} records")
+    for i, record in enumerate(history):
+        entry(record.get("epoch") == i + 1 and all(_number(record.get(k)) for k in
+              ("train_ppl", "wall_s")), f"history[{i}]", f"epoch {i + 1}'s record (epoch, "
+              f"train_ppl, wall_s)", record)
+    samples = ckpt.extra.get("samples", [])
+    entry(isinstance(samples, list) and all(isinstance(x, list) and len(x) == 2 and
+          isinstance(x[1], str) for x in samples), "extra.samples", "a list of [epoch, text]",
+          samples)
+    pos = ckpt.extra.get("position")
+    state = [v for k, v in sorted(ckpt.extra_arrays.items()) if k.startswith("state")]
+    if pos is None:
+        entry(not state, "extra/state", "absent at the end of an epoch", f"{len(state)} arrays")
+        return
+    entry(isinstance(pos, dict) and set(pos) == {"step", "loss_sum", "tokens", "train_s",
+                                                  "elapsed_s"}, "extra.position",
+          "{step, loss_sum, tokens, train_s, elapsed_s}", pos)
+    entry(is_int(pos["step"]) and pos["step"] >= 1, "extra.position.step", "an integer >= 1",
+          pos["step"])
+    entry(is_int(pos["tokens"]) and pos["tokens"] >= 1, "extra.position.tokens",
+          "an integer >= 1", pos["tokens"])
+    for key in ("loss_sum", "train_s", "elapsed_s"):
+        entry(_number(pos[key]), f"extra.position.{key}", "a finite number >= 0", pos[key])
+    if config["sampling"] != "sequential":
+        entry(not state, "extra/state", "absent (only sequential data carries a state)",
+              f"{len(state)} arrays")
+        return
+    dtype = next(iter(ckpt.params.values())).dtype
+    shape = ((2 if config["bidirectional"] else 1) * config["num_layers"],
+             config["batch_size"], config["num_hiddens"])
+    count = 2 if config["cell"] == "lstm" else 1
+    entry(len(state) == count and all(a.shape == shape and a.dtype == dtype for a in state),
+          "extra/state", f"{count} {dtype} arrays of shape {shape}",
+          [f"{a.dtype} {a.shape}" for a in state])
+    try:
+        check_finite({f"extra/state/{i}": a for i, a in enumerate(state)}, where)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def _flag(key: str) -> str:
@@ -318,6 +381,14 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None, log
     trainer = make_trainer(config, model, data, vocab, checkpoint=out / "checkpoint.npz",
                            progress=progress, callback=callback, log=log)
     if resume is not None:
+        pos = resume.extra.get("position")
+        if pos is not None:                          # mid-epoch: a step within the epoch
+            n = data.num_train_batches if config["sampling"] == "windowed" else \
+                sum(1 for _ in data)
+            if pos["step"] >= n:
+                raise OutDirError(f"checkpoint {str(resume.path)!r}: its entry "
+                                  f"'extra.position.step' must be below the epoch's {n} "
+                                  f"batches, got {pos['step']}; the file was edited")
         trainer.restore(resume)
     if config["num_epochs"] < trainer.epoch:
         raise ValueError(f"--epochs {config['num_epochs']} is fewer than the "

@@ -394,3 +394,72 @@ def test_a_config_larger_than_its_parameters_is_refused_before_the_model_is_buil
     with pytest.raises(CheckpointError, match="its model config says num_hiddens=1000000000, "
                                               "larger than any dimension of its stored parameters"):
         build_model(ck)
+
+
+# ------------------------------------------------ non-finite parameters, edited metadata
+def _edit_meta(path, **changes):
+    """Rewrite a checkpoint's meta.json with ``changes`` (nested keys as 'a.b')."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays.pop("meta.json").tobytes())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = meta
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_non_finite_parameters_are_never_saved_nor_loaded(tmp_path):
+    """One NaN parameter generated blank text with exit 0, and --resume called it the
+    last good checkpoint: ``check_finite`` refuses it on save and on load."""
+    vocab = Vocab(list("abcdef"))
+    model = RNNLM(len(vocab), 4, seed=0)
+    path = save(tmp_path / "ok.npz", model, vocab, {}, {}, 1, {})
+    model.params["rnn.W_hh"][1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"cannot save .*parameter 'rnn.W_hh' holds 1 "
+                                         r"non-finite value \(NaN or inf\) of 16"):
+        save(tmp_path / "nan.npz", model, vocab, {}, {}, 1, {})
+    assert not (tmp_path / "nan.npz").exists()
+    with np.load(path) as z:                                  # the same NaN, written by hand
+        arrays = {k: z[k] for k in z.files}
+    arrays["param/output.W"] = arrays["param/output.W"].copy()
+    arrays["param/output.W"][0, 0] = np.inf
+    with open(tmp_path / "edited.npz", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match=r"parameter 'output.W' holds 1 non-finite"):
+        load(tmp_path / "edited.npz")
+    from minirnn.cli import main
+    assert main(["generate", "--checkpoint", str(tmp_path / "edited.npz")]) == 2
+
+
+@pytest.mark.parametrize("epoch", [-1, 2.7, "2", True, None])
+def test_an_edited_epoch_is_refused_naming_the_entry(tmp_path, epoch):
+    vocab = Vocab(list("abcdef"))
+    path = save(tmp_path / "c.npz", RNNLM(len(vocab), 4), vocab, {}, {}, 2, {})
+    _edit_meta(path, epoch=epoch)
+    with pytest.raises(CheckpointError, match=r"its entry 'epoch' must be an integer >= 0"):
+        load(path)
+
+
+def test_a_run_config_that_disagrees_with_its_model_is_refused(tmp_path, capsys):
+    """``cell: lstm`` written into a GRU run's config was accepted, the banner said lstm
+    and config.json was rewritten wrongly."""
+    from minirnn.cli import main
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("the time traveller for so it will be convenient to speak of him " * 10)
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(corpus), "--preset", "d2l-1.0", "--num-train", "100",
+                 "--num-val", "0", "--batch", "20", "--steps", "8", "--hidden", "4", "--cell",
+                 "gru", "--epochs", "1", "--sample-every", "0", "--no-progress", "--out",
+                 str(out)]) == 0
+    _edit_meta(out / "checkpoint.npz", **{"config.cell": "lstm"})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "config entry 'cell' is 'lstm' but its model's is 'gru'; the file was edited" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

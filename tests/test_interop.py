@@ -8,6 +8,7 @@ anything changes.  With torch: minirnn's outputs, final states and every gradien
 their cells and a small language model in float64, the weights passed through the
 interchange, for one and two layers and both directions.
 """
+import warnings
 
 import numpy as np
 import pytest
@@ -603,3 +604,40 @@ def test_mlp_equals_torch_sequential():
     np.testing.assert_allclose(y, out.detach().numpy(), **TOL)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)
     assert_same_grads(mlp, net)
+
+
+# ------------------------------------------------ snapshots and non-finite values
+def test_a_tied_models_state_dict_is_a_snapshot_not_a_live_view():
+    """With tied weights, ``output.weight`` is the embedding's transpose of a transpose:
+    it was returned as the model's own array, so a saved snapshot drifted with training
+    and writing into the dict changed the model."""
+    model = RNNLM(10, 8, embed_dim=8, tie_weights=True, seed=0)
+    model.grads["embedding.W"][...] = 1.0
+    for which in ("params", "grads"):
+        sd = to_torch_state_dict(model, which)
+        own = [*model.params.values(), *model.grads.values()]
+        shared = [k for k, v in sd.items() if any(np.shares_memory(v, p) for p in own)]
+        assert shared == [], (which, shared)
+        before = {k: v.copy() for k, v in sd.items()}
+        model.params["embedding.W"] += 1.0                      # training goes on
+        model.grads["embedding.W"] += 1.0
+        assert all(np.array_equal(sd[k], before[k]) for k in sd), which
+        sd["output.weight"][...] = 7.0                          # writing into the dict
+        assert not np.any(model.params["embedding.W"] == 7.0)
+        assert not np.any(model.grads["embedding.W"] == 7.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+def test_load_torch_state_dict_refuses_non_finite_values(bad):
+    """NaN, inf, and float64 values that overflow float32 (1e39 became inf with only a
+    RuntimeWarning): refused naming the key, nothing changed."""
+    model = RNNLM(10, 8, seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    sd = {k: v.astype(np.float64) for k, v in to_torch_state_dict(model).items()}
+    sd["rnn.weight_hh_l0"][2, 3] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                          # no RuntimeWarning either
+        with pytest.raises(ValueError, match=r"parameter 'rnn.weight_hh_l0' holds 1 "
+                                             r"non-finite value \(NaN or inf\)"):
+            load_torch_state_dict(model, sd)
+    assert all(np.array_equal(model.params[k], before[k]) for k in before)
