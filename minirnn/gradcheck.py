@@ -329,8 +329,8 @@ def randomize_params(layer, rng: np.random.Generator, scale: float = 0.5) -> Non
 # --------------------------------------------------------------------------- the report
 def _report_checks():
     """Yield (label, errors) for every layer and model, on small random float64 data."""
-    from .layers import (GRU, LSTM, Dropout, Embedding, GRUCell, Linear, LSTMCell, ReLU, RNN,
-                         RNNCell, Sequential, Tanh)
+    from .layers import (GRU, LSTM, AdditiveAttention, DotProductAttention, Dropout, Embedding,
+                         GRUCell, Linear, LSTMCell, ReLU, RNN, RNNCell, Sequential, Tanh)
     from .losses import MSELoss, SoftmaxCrossEntropy
     from .models import MLP, RNNLM
 
@@ -418,6 +418,12 @@ def _report_checks():
     states = (rng.standard_normal((2, B, H)),)
     yield f"GRU bidir., lengths {','.join(map(str, lengths))} (padded)", check_layer(
         padded, x, states, lengths, input_names=["X", "state"], eps=1e-5)
+    q, k, v = (rng.standard_normal((B, n, D)) for n in (2, T, T))   # queries, keys, values
+    names = ["queries", "keys", "values"]
+    yield f"AdditiveAttention, valid_lens {','.join(map(str, lengths))}", check_layer(
+        layer(AdditiveAttention(D, D, H, rng=rng)), q, k, v, lengths, input_names=names, eps=1e-5)
+    yield f"DotProductAttention, valid_lens {','.join(map(str, lengths))}", check_layer(
+        DotProductAttention(), q, k, v, lengths, input_names=names)
 
 
 def report(file=None) -> bool:
@@ -434,8 +440,8 @@ def report(file=None) -> bool:
                   f"{'ok' if passed else 'FAIL ' + getattr(err, 'where', str)()}", file=file)
             label = ""
     print("-" * 76, file=file)
-    print(f"float64, centered differences, eps 1e-6 (1e-5 for the gated cells); pass: every "
-          f"error < {TOLERANCE:g}: "
+    print(f"float64, centered differences, eps 1e-6 (1e-5 for the gated cells and the "
+          f"additive attention); pass: every error < {TOLERANCE:g}: "
           f"{'all passed' if ok else 'FAILED'}", file=file)
     return ok
 
