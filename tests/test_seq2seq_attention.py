@@ -100,11 +100,22 @@ def test_beam_one_is_greedy_and_a_wider_beam_decodes_the_batch_row_by_row(cell):
         assert one[0].tolist() == wide[b].tolist() and s[0] == pytest.approx(scores[b], rel=1e-9)
 
 
-def test_config_rebuilds_the_model():
-    model = small_model("lstm", 2, reset_after=False)
-    again = build_model("seq2seq_attention", model.config(), dtype=np.float64)
+def test_config_and_checkpoint_rebuild_the_model(tmp_path):
+    from minirnn import checkpoint
+    from minirnn.data import Vocab
+    from minirnn.optim import Adam
+    model = Seq2SeqAttention(V_SRC, V_SRC, embed_dim=3, num_hiddens=4, num_layers=2,
+                             cell="gru", reset_after=True, seed=5)
+    again = build_model("seq2seq_attention", model.config())
     assert isinstance(again, Seq2SeqAttention) and again.config() == model.config()
     assert {k: v.shape for k, v in again.params.items()} == {k: v.shape for k, v in model.params.items()}
+    vocab = Vocab(list("abcd"), reserved_tokens=("<pad>", "<bos>"))
+    path = checkpoint.save(tmp_path / "m.npz", model, vocab, Adam(model.params, model.grads).state_dict(),
+                           {"task": "copy"}, epoch=1, rng_state={})
+    loaded = checkpoint.build_model(checkpoint.load(path))
+    src, tgt_in = batch(12)
+    np.testing.assert_array_equal(loaded.forward((src, tgt_in % V_SRC))[0],
+                                  model.forward((src, tgt_in % V_SRC))[0])
 
 
 def test_bad_input_named_before_anything_changes():
