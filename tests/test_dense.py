@@ -297,3 +297,15 @@ def test_a_bad_seed_is_named(seed, error):
                  lambda: predict("ab", 1, RNNLM(3, 2), Vocab(list("ab")), seed=seed)):
         with pytest.raises(error, match="seed must be a non-negative int or None, got"):
             make()
+
+
+def test_a_modules_params_are_built_once_and_follow_a_replaced_array():
+    """Reading params (or dtype) returns the dict built before, not a new one per call; a
+    cast that replaces a child's arrays is noticed on the next read."""
+    model = Sequential(Linear(2, 3), Tanh(), Linear(3, 1))
+    params, grads = model.params, model.grads
+    assert model.params is params and model.grads is grads and model.dtype == np.float32
+    model.astype(np.float64)
+    assert model.params is not params and model.dtype == np.float64
+    assert all(model.params[k] is model.layers[int(k[0])].params[k[2:]] for k in model.params)
+    assert all(g.dtype == np.float64 for g in model.grads.values())
