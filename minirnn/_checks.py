@@ -8,13 +8,14 @@ Nothing here imports another minirnn module.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 __all__ = ["FLOAT_DTYPES", "check_int", "check_positive_int", "check_non_negative_int",
            "check_bool", "check_number", "check_positive_number", "check_probability", "check_float_dtype",
            "check_array", "check_loss_dout", "check_token_ids", "check_lengths", "check_finite_params",
-           "make_rng", "is_int", "plural"]
+           "SizeError", "check_memory", "make_rng", "is_int", "plural"]
 
 #: The dtype policy (docs/layers-and-gradcheck.md): minirnn computes in float32 (training,
 #: the default) or float64 (gradient checks), and in nothing else.  float16 has too little
@@ -228,3 +229,40 @@ def check_finite_params(params: dict, where: str = "model") -> dict:
             raise ValueError(f"{where}: parameter {name!r} holds {bad:,} non-finite value"
                              f"{'s' if bad != 1 else ''} (NaN or inf) of {p.size:,}")
     return params
+
+
+class SizeError(MemoryError):
+    """Sizes whose arrays no memory of this machine holds (``check_memory``), found before
+    anything is allocated: a usage error (exit 2 on the command line), naming what to
+    lower."""
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n: int) -> str:
+    """``'1.7 TB'``, ``'8.2 GB'``: a count of bytes for messages."""
+    for unit, scale in (("TB", 10 ** 12), ("GB", 10 ** 9), ("MB", 10 ** 6)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def check_memory(nbytes: int, what: str, flags: str, limit: int | None = None) -> None:
+    """Refuse, before anything is allocated, a run whose arrays (``nbytes``, counted in
+    Python ints: no overflow) exceed the machine's memory (or ``limit``).  ``what`` says
+    which arrays, ``flags`` which settings to lower (``'--hidden or --layers'``, or a
+    Python argument).
+
+    Raises:
+        SizeError: a MemoryError, one line naming the size, the memory and the flags.
+    """
+    limit = memory_bytes() if limit is None else limit
+    if limit is not None and nbytes > limit:
+        raise SizeError(f"{what} would take {_size(nbytes)}, more than this machine's "
+                        f"{_size(limit)} of memory; lower {flags}")

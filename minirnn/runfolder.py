@@ -281,18 +281,16 @@ def resume_config(ckpt, given: dict | None = None) -> dict:
     _check_run_state(ckpt, config, where)
     given = dict(given or {})
     changed = [key for key, value in given.items() if key not in RESUME_KEYS
-               and config.get(key, PRESET_KEY_DEFAULT) != value]
+               and config.get(key) != value]
     if changed:
-        flags = ", ".join(f"{_flag(k)} {given[k]}" for k in changed)
-        now = ", ".join(f"{_flag(k)} {config.get(k)}" for k in changed)
+        flag = {k: "--preset" if k == "preset" else SETTINGS[k].flag for k in changed}
+        flags = ", ".join(f"{flag[k]} {given[k]}" for k in changed)
+        now = ", ".join(f"{flag[k]} {config.get(k)}" for k in changed)
         raise ValueError(f"{flags} cannot change when resuming (the run has {now}); only "
                          f"--epochs, --out, --sample-every, --prefix, --num-preds and "
                          f"--no-progress can")
     config.update({k: v for k, v in given.items() if k in RESUME_KEYS})
     return config
-
-
-PRESET_KEY_DEFAULT = object()
 
 
 def _number(value, minimum=0.0) -> bool:
@@ -355,10 +353,6 @@ def _check_run_state(ckpt, config: dict, where: str) -> None:
         check_finite({f"extra/state/{i}": a for i, a in enumerate(state)}, where)
     except ValueError as err:
         raise CheckpointError(str(err)) from None
-
-
-def _flag(key: str) -> str:
-    return "--preset" if key == "preset" else SETTINGS[key].flag
 
 
 def prepare_run(config: dict, out: Path, progress: bool = True, resume=None, log=None,

@@ -48,6 +48,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._checks import SizeError, check_memory
 from ._files import WriteError, atomic_write_text
 
 __all__ = ["Setting", "SettingError", "SizeError", "SETTINGS", "RUN_KEYS", "defaults", "check_config",
@@ -59,11 +60,6 @@ EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 
 class SettingError(ValueError):
     """A setting's value is not one it accepts; the message names the flag or argument."""
-
-
-class SizeError(MemoryError):
-    """Settings whose arrays no memory of this machine holds (``check_memory``), found
-    before anything is allocated: a usage error (exit 2), naming the flags to lower."""
 
 
 @dataclass(frozen=True)
@@ -315,6 +311,7 @@ def _argparse_type(setting: Setting):
         except (SettingError, TypeError) as err:
             raise argparse.ArgumentTypeError(str(err)) from None
     parse.__name__ = setting.key                      # argparse names a failed type by it
+    parse.setting = setting                           # (what a test finds on the parser)
     return parse
 
 
@@ -394,36 +391,6 @@ def check_out_folder(text, flag: str = "--out") -> Path:
 def atomic_write_json(path, value) -> Path:
     """Write ``value`` as indented JSON to ``path``, atomically (``minirnn._files``)."""
     return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
-
-
-def memory_bytes() -> int | None:
-    """The machine's physical memory in bytes, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _size(n: int) -> str:
-    """``'1.7 TB'``, ``'8.2 GB'``: a count of bytes for messages."""
-    for unit, scale in (("TB", 10 ** 12), ("GB", 10 ** 9), ("MB", 10 ** 6)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n:,} bytes"
-
-
-def check_memory(nbytes: int, what: str, flags: str, limit: int | None = None) -> None:
-    """Refuse, before anything is allocated, a run whose arrays (``nbytes``, counted in
-    Python ints: no overflow) exceed the machine's memory (or ``limit``).  ``what`` says
-    which arrays, ``flags`` which settings to lower (``'--hidden or --layers'``).
-
-    Raises:
-        SizeError: a MemoryError, one line naming the size, the memory and the flags.
-    """
-    limit = memory_bytes() if limit is None else limit
-    if limit is not None and nbytes > limit:
-        raise SizeError(f"{what} would take {_size(nbytes)}, more than this machine's "
-                          f"{_size(limit)} of memory; lower {flags}")
 
 
 # ------------------------------------------------------------------- running

@@ -490,3 +490,12 @@ def test_importing_data_loads_no_model_trainer_or_progress_bar():
     assert "minirnn.data.batches" in loaded                  # the package this checkout holds
     assert not {"minirnn.sequence", "minirnn.train", "tqdm"} & set(loaded), loaded
     assert not any(m.startswith("tqdm.") for m in loaded), loaded
+
+
+def test_pad_sequences_refuses_a_size_no_memory_holds_naming_num_steps():
+    """``pad_sequences([[1]], num_steps=10**12)`` was NumPy's raw MemoryError."""
+    from minirnn._checks import SizeError
+    from minirnn.data import pad_sequences
+    with pytest.raises(SizeError, match=r"a padded batch of 1 x num_steps=1000000000000 int64 "
+                                        r"ids would take 8.0 TB, .*; lower num_steps"):
+        pad_sequences([[1]], num_steps=10 ** 12)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_bool, check_int, check_lengths, check_positive_int, make_rng
+from .._checks import (check_bool, check_int, check_lengths, check_memory, check_positive_int,
+                       make_rng)
 
 __all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths"]
 
@@ -59,6 +60,8 @@ def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
     T = int(lengths.max())
     if num_steps is not None:
         num_steps = check_positive_int(num_steps, "num_steps")
+        check_memory(len(arrays) * num_steps * 8, f"a padded batch of {len(arrays)} x "
+                     f"num_steps={num_steps} int64 ids", "num_steps")
         if num_steps < T:
             raise ValueError(f"num_steps must hold the longest sequence ({T} tokens), got "
                              f"{num_steps}")

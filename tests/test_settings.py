@@ -1,0 +1,181 @@
+"""The settings schema (``minirnn.settings``): each setting's check, the parsers built
+from it, the ``--out`` check, and the attacker's method kept as a test: every flag of
+every example whose parser the schema builds (found on the parser itself, so an example
+rewritten onto the schema is covered when it lands) given bad values, each refused in
+one line naming the flag, exit 2, nothing written.  In-process: hundreds of values in
+seconds.
+"""
+import argparse
+import contextlib
+import io
+import os
+import runpy
+from pathlib import Path
+
+import pytest
+
+import minirnn.settings
+from minirnn.settings import (RUN_KEYS, SETTINGS, Setting, SettingError, SizeError,
+                              check_config, check_memory, check_out_folder, defaults)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+# ------------------------------------------------------------------- the schema
+def test_every_run_setting_has_one_definition_and_a_default_it_accepts():
+    for key in RUN_KEYS:
+        s = SETTINGS[key]
+        assert s.key == key and s.check(s.default) == s.default, key
+    flags = [s.flag for s in SETTINGS.values() if s.flag]
+    assert len(flags) == len(set(flags))                       # one flag per setting
+    for key, flag in [("num_hiddens", "--hidden"), ("embed_dim", "--embed-dim"),
+                      ("num_steps", "--steps"), ("batch_size", "--batch"), ("num_epochs",
+                      "--epochs"), ("lr", "--lr"), ("clip", "--clip"), ("seed", "--seed"),
+                      ("out", "--out"), ("no_progress", "--no-progress")]:
+        assert SETTINGS[key].flag == flag                      # one name per concept
+    check_config(defaults())
+
+
+@pytest.mark.parametrize("key, value, error, message", [
+    ("num_hiddens", 0, SettingError, "num_hiddens must be an integer in [1, 65536], got 0"),
+    ("num_hiddens", 10 ** 23, SettingError, "got 100000000000000000000000"),
+    ("num_hiddens", 3.0, TypeError, "num_hiddens must be an integer"),
+    ("num_hiddens", True, TypeError, "num_hiddens must be an integer"),
+    ("lr", float("inf"), SettingError, "lr must be a finite number > 0, got inf"),
+    ("lr", 10 ** 400, SettingError, "lr must be a finite number > 0"),
+    ("clip", -1.0, SettingError, "clip must be a finite number > 0 or 'none', got -1.0"),
+    ("cell", "transformer", SettingError, "cell must be one of rnn, gru, lstm"),
+    ("bidirectional", "no", TypeError, "bidirectional must be true or false"),
+    ("dropout", 1.0, SettingError, "dropout must be a finite number in [0, 1)"),
+])
+def test_a_setting_names_the_argument_in_python(key, value, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        SETTINGS[key].check(value)
+
+
+def test_the_command_line_value_is_named_by_its_flag():
+    assert SETTINGS["clip"].parse("none") is None and SETTINGS["clip"].parse("2") == 2.0
+    with pytest.raises(SettingError, match=r"^--hidden must be an integer in \[1, 65536\], "
+                                           r"got '1e23'$"):
+        SETTINGS["num_hiddens"].parse("1e23")
+
+
+def test_a_config_is_checked_entry_by_entry():
+    with pytest.raises(SettingError, match="run config must be a JSON object of settings, got list"):
+        check_config([], "run config")
+    with pytest.raises(SettingError, match="lacks the entry cell"):
+        check_config({k: v for k, v in defaults().items() if k != "cell"})
+    with pytest.raises(SettingError, match=r"config entry 'num_epochs' must be an integer"):
+        check_config({**defaults(), "num_epochs": 2.7})
+
+
+def test_check_memory_refuses_before_allocating_naming_the_flags():
+    with pytest.raises(SizeError, match=r"the model would take 2.0 TB, more than this "
+                                        r"machine's 1.0 GB of memory; lower --hidden"):
+        check_memory(2 * 10 ** 12, "the model", "--hidden", limit=10 ** 9)
+    check_memory(10 ** 6, "the model", "--hidden", limit=10 ** 9)
+
+
+def test_out_is_checked_without_creating_anything(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert check_out_folder(str(tmp_path / "new" / "deeper")) == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()
+    for bad, message in [("", "--out must name a folder, got ''"),
+                         (tmp_path / "file", "is a file, not a folder"),
+                         (tmp_path / "file" / "x", "cannot be created: .* is a file")]:
+        with pytest.raises(SettingError, match=message):
+            check_out_folder(str(bad))
+
+
+# ------------------------------------------------------ every example's flags, fuzzed
+class _Parsed(Exception):
+    """Raised in place of parsing, carrying the parser an example built."""
+
+
+def example_main(script: str):
+    """The example's ``main(argv)``, or None if it has none (or runs on import)."""
+    try:
+        return runpy.run_path(str(EXAMPLES / script), run_name="example").get("main")
+    except SystemExit:                                         # parsed sys.argv on import
+        return None
+
+
+def parser_of(script: str):
+    """The parser the example's ``main`` builds (caught as it parses), or None."""
+    main = example_main(script)
+    if main is None:
+        return None
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self, *args, **kwargs):                        # any parser: never run the
+        raise _Parsed(self)                                    # example itself
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        main([])
+    except _Parsed as parsed:
+        parser = parsed.args[0]
+        return parser if isinstance(parser, minirnn.settings.Parser) else None
+    except SystemExit:
+        return None
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    return None
+
+
+def bad_values(setting: Setting, world: Path) -> list:
+    if isinstance(setting.type, tuple):
+        return ["no-such-choice", ""]
+    if setting.type is Path:
+        return ["", str(world / "file.txt"), str(world / "file.txt" / "below")]
+    if setting.type not in (int, float):
+        return []
+    values = ["abc", "", "nan", "inf", "-inf", "1e400"]
+    if setting.type is int:
+        values += ["1.5", "1e21", "10**18"]
+    if setting.low is not None:
+        values.append(str(setting.low if setting.open_low else setting.low - 1))
+    if setting.high is not None:
+        values.append(str(setting.high if setting.open_high else setting.high * 10 + 1))
+    return [v for v in values if not (setting.none and v == setting.none)]
+
+
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_flag_of_an_example_refuses_bad_values_in_one_line(script, tmp_path,
+                                                                 monkeypatch):
+    parser = parser_of(script)
+    if parser is None:
+        pytest.skip(f"{script}: its parser is not built by minirnn.settings yet")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("not a folder")
+    main = example_main(script)
+    tried = []
+    for action in parser._actions:
+        setting = getattr(action.type, "setting", None)
+        for value in bad_values(setting, tmp_path) if setting else []:
+            tried.append((action.option_strings[0], value))
+    tried.append(("--no-such-flag", "1"))
+    before = sorted(os.listdir(tmp_path))
+    for flag, value in tried:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            with pytest.raises(SystemExit) as exit_:
+                main([flag, value])
+        lines = err.getvalue().strip().splitlines()
+        assert exit_.value.code == 2, (script, flag, value)
+        assert len(lines) == 1 and ": error: " in lines[0] and flag in lines[0], (flag, value, lines)
+        assert sorted(os.listdir(tmp_path)) == before, (flag, value)   # nothing written
+    print(f"{script}: {len(tried)} bad values tried, all held")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_example_has_help(script, capsys):
+    main = example_main(script)
+    if main is None:
+        pytest.skip(f"{script}: no main(argv) to call with --help")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
