@@ -83,7 +83,7 @@ def train_lm(model: RNNLM, corpus: np.ndarray, updates: int, seed: int, desc: st
     with tqdm(total=updates, desc=desc, leave=False, disable=None) as bar:   # terminal only
         while len(losses) < updates:
             for X, Y in data:                              # random windows: zero state each
-                value, _ = train_step(model, X, Y, None, loss, opt, clip=1.0)
+                value, _ = train_step(model, (X, Y), None, loss, opt, clip=1.0)
                 losses.append(value)
                 bar.update()
                 if len(losses) == updates:

@@ -52,8 +52,8 @@ class Spy(RNNLM):
         super().__init__(*args, **kwargs)
         self.calls = []
 
-    def forward(self, X, state=None):
-        logits, out = super().forward(X, state)
+    def forward(self, X, state=None, lengths=None):
+        logits, out = super().forward(X, state, lengths)
         assert isinstance(out, tuple) and (state is None or isinstance(state, tuple))
         (h,) = out                                              # the state is a tuple (h,)
         self.calls.append({"X": X.copy(), "state": None if state is None else state[0].copy(),
@@ -234,12 +234,12 @@ def test_non_finite_parameters_or_validation_loss_stop_a_windowed_run(corpus_voc
     one_batch = WindowedData(corpus, 8, num_train=50, num_val=50, batch_size=50)  # 1 update/epoch
     t = quiet(RNNLM(len(vocab), 8), one_batch, vocab, optimizer="adam", lr=1e300, clip=None,
               checkpoint=path)
-    with pytest.raises(TrainingDiverged, match="parameters .* became NaN or infinite after the "
+    with pytest.raises(TrainingDiverged, match="the new parameters: parameter .* non-finite .* after the "
                                                "last update of epoch 1: .*no checkpoint was saved"):
         t.fit(2)
     assert not path.exists()
     import minirnn.train as train_module
-    monkeypatch.setattr(train_module, "mean_nll", lambda *a, **k: float("nan"))
+    monkeypatch.setattr(train_module, "mean_loss", lambda *a, **k: float("nan"))
     t = quiet(RNNLM(len(vocab), 8), win_data(corpus), vocab, checkpoint=path)
     with pytest.raises(TrainingDiverged, match="the validation loss became nan after the last "
                                                "update of epoch 1"):
@@ -342,8 +342,11 @@ def test_bad_trainer_arguments(corpus_vocab, kwargs, error, match):
 def test_bad_data_model_and_epochs(corpus_vocab):
     corpus, vocab = corpus_vocab
     model = RNNLM(len(vocab), 8)
-    with pytest.raises(TypeError, match="data must be a minirnn.data.SeqDataLoader .* got list"):
-        Trainer(model, [(corpus[:8], corpus[1:9])], vocab=vocab)
+    with pytest.raises(TypeError, match="data must be a minirnn.data.SeqDataLoader, a "
+                                        "WindowedData or a re-iterable of batches, got int"):
+        Trainer(model, 3, vocab=vocab)
+    with pytest.raises(ValueError, match="bptt='full' applies to a language model's data only"):
+        Trainer(model, [(corpus[None, :8], corpus[None, 1:9])], vocab=vocab, bptt="full")
     with pytest.raises(ValueError, match=f"vocab has 5 tokens but the model's vocab_size is {len(vocab)}"):
         Trainer(model, seq_data(corpus), vocab=build_corpus("abcd")[1])
     with pytest.raises(ValueError, match="vocab is required for samples and checkpoints"):
@@ -477,3 +480,39 @@ def test_in_a_log_there_is_one_line_an_epoch_and_no_bar(corpus_vocab, monkeypatc
     assert len(lines) == 2 and all(re.fullmatch(rf"epoch {e}/2: train ppl [\d.]+, val ppl [\d.]+, "
                                                 rf"[\d,]+ tok/s", line)
                                    for e, line in zip((1, 2), lines)), lines
+
+
+@pytest.mark.parametrize("interrupt", [None, (2, 3)])
+def test_resume_with_dropout_is_bit_identical(corpus_vocab, tmp_path, interrupt):
+    """A two-layer GRU with dropout 0.3: one epoch, then resumed in a new model built from
+    the checkpoint (as ``--resume`` does), is the same run as two epochs straight; and so
+    is a run stopped by Ctrl-C mid-epoch.  The dropout masks' generator is saved."""
+    from minirnn.checkpoint import build_model
+    corpus, vocab = corpus_vocab
+
+    def model():
+        return RNNLM(len(vocab), 8, embed_dim=4, cell="gru", num_layers=2, dropout=0.3, seed=2)
+
+    def data(cls=WindowedData):
+        return cls(corpus, 8, num_train=200, num_val=50, batch_size=25, seed=4)
+
+    def trainer(m, d, path=None):
+        return quiet(m, d, vocab, optimizer="adam", lr=0.01, checkpoint=path)
+
+    straight = trainer(model(), data())
+    straight.fit(2)
+    path = tmp_path / "ck.npz"
+    if interrupt is None:
+        trainer(model(), data(), path).fit(1)
+    else:
+        d = data(InterruptingWindows)
+        d.at = interrupt
+        with pytest.raises(TrainingInterrupted, match="interrupted at epoch 2, step 3"):
+            trainer(model(), d, path).fit(2)
+    ck = load(path)
+    assert len(ck.rng_state["dropout"]) == 1                 # between the two layers
+    resumed = trainer(build_model(ck), data(), path).restore(ck)
+    resumed.fit(2)
+    for k, p in straight.model.params.items():
+        assert np.array_equal(resumed.model.params[k], p), f"{k} differs after resuming"
+    assert resumed.history.column("val_ppl") == straight.history.column("val_ppl")

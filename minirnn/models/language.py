@@ -32,8 +32,9 @@ class RNNLM(Module):
     ``W_hq = W_emb^T``, so ``embed_dim`` must equal ``num_hiddens``; the shared matrix is
     listed once, as ``embedding.W``, and its gradient sums both uses.
 
-    The language-model protocol (what the trainer, ``generate`` and checkpoints use):
-    ``forward(X, state=None)``: ids ``(B, T)`` as the data iterators give them ->
+    The model protocol (``minirnn.models``), as the trainer, ``generate`` and checkpoints
+    use it: ``forward(X, state=None, lengths=None)``: ids ``(B, T)`` as the data iterators
+    give them (``lengths (B,)`` for a padded batch) ->
     ``(logits (B, T, V), state)``, the state a tuple ``(h,)`` (``(h, c)`` for the LSTM) of
     ``(num_layers * num_directions, B, H)`` arrays;
     ``backward(dlogits, dstate=None, keep=None)`` adds every parameter gradient and returns
@@ -145,13 +146,13 @@ class RNNLM(Module):
                                      batch_size, num_steps, self.vocab_size,
                                      itemsize=self.rnn.dtype.itemsize)
 
-    def forward(self, X: np.ndarray, state: tuple | None = None):
-        check_ids(X, self.vocab_size)                          # before any cache changes
+    def forward(self, X: np.ndarray, state: tuple | None = None, lengths=None):
+        lengths = check_ids(X, self.vocab_size, lengths)       # before any cache changes
         if state is not None:
             check_state(state, "state", self.rnn.state_shape(X.shape[0]), len(self.rnn.state_names),
                         self.dtype)
         inputs = self.embedding.forward(X.T)                   # ids (T, B) -> (T, B, D)
-        Hs, state = self.rnn.forward(inputs, state)            # (T, B, H * nd), ((L, B, H), ...)
+        Hs, state = self.rnn.forward(inputs, state, lengths)   # (T, B, H * nd), ((L, B, H), ...)
         logits = self.output.forward(Hs)                       # O_t = H_t W_hq + b_q  (T, B, V)
         return logits.transpose(1, 0, 2), state                # (B, T, V) as the data is laid out
 
