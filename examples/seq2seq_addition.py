@@ -50,6 +50,9 @@ COLORS = {True: "tab:blue", False: "tab:orange"}      # reversed, as written
 def make_problems(num_examples: int, max_digits: int = 3, seed: int = 0) -> list:
     """``num_examples`` distinct ``(a, b)``, each of 1 to ``max_digits`` digits (the count
     drawn uniformly, then the number); duplicates drawn again.  Seeded."""
+    if num_examples > (10 ** max_digits) ** 2:
+        raise ValueError(f"num_examples must be at most {(10 ** max_digits) ** 2} (every pair "
+                         f"of operands of up to {max_digits} digits), got {num_examples}")
     rng = np.random.default_rng(seed)
     seen, problems = set(), []
     while len(problems) < num_examples:
@@ -67,6 +70,11 @@ def split_problems(problems: list, held_out: float = 0.1, seed: int = 0):
     order = np.random.default_rng([seed, 1]).permutation(len(problems))
     n_test = int(round(held_out * len(problems)))
     return [problems[i] for i in order[n_test:]], [problems[i] for i in order[:n_test]]
+
+
+def make_vocab() -> Vocab:
+    """One vocabulary for both sides: ``<unk> <pad> <bos> <eos> + 0 .. 9`` (15 tokens)."""
+    return Vocab(list("+0123456789"), reserved_tokens=(PAD, BOS, EOS))
 
 
 def encode(problems: list, vocab: Vocab, reverse: bool):
@@ -218,7 +226,7 @@ def main(argv=None):
         parser.error(f"--examples {args.examples} is more than half of every pair of operands "
                      f"of up to --max-digits {args.max_digits} digits")
     start = time.perf_counter()
-    vocab = Vocab(list("+0123456789"), reserved_tokens=(PAD, BOS, EOS))   # both sides
+    vocab = make_vocab()
     problems = make_problems(args.examples, args.max_digits, args.seed)
     train, test = split_problems(problems, args.held_out, args.seed)
     if not test or not train:

@@ -396,7 +396,8 @@ def atomic_write_json(path, value) -> Path:
 # ------------------------------------------------------------------- running
 def run_example(main, argv=None) -> int:
     """Run an example's ``main(argv)`` and return its exit code: a missing or corrupt
-    corpus, a file that cannot be written (a full disk) or memory running out is one
+    corpus, a file that cannot be written (a full disk), training that diverged
+    (``minirnn.train.TrainingDiverged``: nothing saved) or memory running out is one
     line on stderr and exit 1 (settings too big for memory, found by ``check_memory``
     before any work: exit 2); Ctrl-C is one line and 130; a closed stdout (``| head``)
     ends it quietly (141).  Use: ``sys.exit(run_example(main))``."""
@@ -414,7 +415,8 @@ def run_example(main, argv=None) -> int:
     except SizeError as err:
         _print_error(f"{prog}: error: {err}")
         return EXIT_USAGE
-    except (CorpusNotFoundError, ChecksumError, WriteError, MemoryError) as err:
+    except (CorpusNotFoundError, ChecksumError, WriteError, MemoryError,
+            FloatingPointError) as err:                   # FloatingPointError: TrainingDiverged
         if type(err) is MemoryError:
             err = f"ran out of memory ({err or 'no details'}); lower the sizes"
         _print_error(f"{prog}: error: {err}")

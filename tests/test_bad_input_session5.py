@@ -194,5 +194,5 @@ def test_classify_author_refuses_a_negative_seed(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--seed", "-1", "--out", str(tmp_path / "bad")])
     assert exit_info.value.code == 2
-    assert "--seed must be >= 0, got -1" in capsys.readouterr().err
+    assert "--seed must be an integer >= 0, got '-1'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

@@ -384,45 +384,46 @@ def test_examples_fast_settings_write_figures_metrics_and_the_judge(tmp_path, ca
     assert "style:" in capsys.readouterr().out
 
 
+def train_args(**kwargs):
+    """The settings classify_author.py's ``train`` reads, for small runs."""
+    settings = dict(num_epochs=2, passages=6, batch_size=4, lr=0.004, clip=1.0, loss="every",
+                    schedule="cosine", aux_lm=0.0, average=0.0, seed=0, no_progress=True)
+    return type("Args", (), {**settings, **kwargs})()
+
+
 def test_classify_author_cosine_schedule_goes_from_lr_to_zero():
-    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
-    cosine_lr, train = ns["cosine_lr"], ns["train"]
+    from minirnn.train import cosine_lr
     assert cosine_lr(0.004, 0, 10) == pytest.approx(0.004)
     assert cosine_lr(0.004, 5, 10) == pytest.approx(0.002)
     assert cosine_lr(0.004, 10, 10) == pytest.approx(0.0, abs=1e-15)
     assert cosine_lr(0.004, 3, 10) > cosine_lr(0.004, 4, 10)
-    # the training loop follows it: one value per update, the last one at step total - 1
+    # the example's training follows it: one value per update, the last one at total - 1
+    train = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")["train"]
     rng = np.random.default_rng(0)
     texts = ["".join(rng.choice(list(" ab"), size=600)), "".join(rng.choice(list(" cd"), size=600))]
-    args = type("Args", (), dict(epochs=2, passages=6, batch=4, lr=0.004, clip=1.0,
-                                 loss="every", schedule="cosine", aux_lm=0.0, average=0.0,
-                                 seed=0))()
     model = SequenceClassifier(len(char_vocab()), 2, 4, embed_dim=3, seed=0)
-    losses, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
+    losses, _, trainer = train(model, texts, char_vocab(), train_args())
     total = 2 * 3                                              # epochs * ceil(2 * 6 / 4)
-    assert len(losses) == total
-    assert opt.lr == pytest.approx(cosine_lr(0.004, total - 1, total))
-    args.schedule = "constant"
-    _, opt = train(model, texts, char_vocab(), args, np.random.default_rng(1))
-    assert opt.lr == 0.004
+    assert len(losses) == total and trainer.updates == total
+    assert trainer.optimizer.lr == pytest.approx(cosine_lr(0.004, total - 1, total))
+    _, _, trainer = train(model, texts, char_vocab(), train_args(schedule="constant"))
+    assert trainer.optimizer.lr == 0.004
 
 
 def test_classify_author_auxiliary_loss_and_weight_average(capsys):
     """--aux-lm: a next-character head on the same states learns (its loss falls far below
     log V) and is trained with the model; --average: the same training run ends in other
     weights (the average), which tell this easy pair apart."""
-    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
-    train = ns["train"]
+    train = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")["train"]
     texts = ["the time machine " * 60, "to be or not to be " * 60]
     vocab = char_vocab()
     finals = {}
     for aux, average in ((1.0, 0.0), (1.0, 0.9), (0.0, 0.0)):
-        args = type("Args", (), dict(epochs=6, passages=32, batch=8, lr=0.02, clip=1.0,
-                                     loss="every", schedule="constant", aux_lm=aux,
-                                     average=average, seed=0))()
+        args = train_args(num_epochs=6, passages=32, batch_size=8, lr=0.02,
+                          schedule="constant", aux_lm=aux, average=average)
         model = SequenceClassifier(len(vocab), 2, 16, embed_dim=4, seed=0)
-        losses, opt = train(model, texts, vocab, args, np.random.default_rng(1))
-        assert any(k.startswith("lm_head.") for k in opt.params) == bool(aux)
+        _, lm_losses, trainer = train(model, texts, vocab, args)
+        assert any(k.startswith("lm_head.") for k in trainer.model.params) == bool(aux)
         finals[aux, average] = {k: p.copy() for k, p in model.params.items()}
         seqs = [np.array(vocab[list(t[i:i + 40])]) for t in texts for i in (3, 50)]
         ids, lengths = pad_sequences(seqs, pad_id=vocab[PAD])
@@ -439,49 +440,10 @@ def test_classify_author_auxiliary_loss_and_weight_average(capsys):
     assert any(np.abs(finals[1.0, 0.0][k] - finals[0.0, 0.0][k]).max() > 1e-4 for k in finals[0.0, 0.0])
 
 
-def test_classify_author_lm_pretraining_learns_and_is_copied(tmp_path):
-    ns = runpy.run_path(str(EXAMPLES / "classify_author.py"), run_name="example")
-    pretrain_lm, copy_lm_weights = ns["pretrain_lm"], ns["copy_lm_weights"]
-    # a text the LM can learn: each book repeats its own short phrase
-    texts = ["the time machine " * 40, "to be or not to be " * 40]
-    args = type("Args", (), dict(hidden=16, embed=4, cell="gru", seed=0, pretrain_lr=0.05,
-                                 pretrain_num_steps=12, pretrain_lm_steps=150, batch=8,
-                                 clip=1.0))()
-    lm, losses = pretrain_lm(texts, char_vocab(), args, np.random.default_rng(0))
-    assert len(losses) == 150
-    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])     # it learned the phrases
-    model = SequenceClassifier(len(char_vocab()), 2, 16, embed_dim=4, cell="gru", seed=1)
-    output = {n: p.copy() for n, p in model.params.items() if n.startswith("output.")}
-    names = copy_lm_weights(model, lm)
-    assert "embedding.W" in names and any(n.startswith("rnn.") for n in names)
-    for name in names:
-        np.testing.assert_array_equal(model.params[name], lm.params[name])
-    for name, p in output.items():                                # the head stays
-        np.testing.assert_array_equal(model.params[name], p)
-    small = SequenceClassifier(len(char_vocab()), 2, 8, embed_dim=4, cell="gru", seed=1)
-    before = {n: p.copy() for n, p in small.params.items()}
-    with pytest.raises(ValueError, match="rnn"):                   # H = 8 against the LM's 16
-        copy_lm_weights(small, lm)
-    for name, p in small.params.items():                          # nothing changed
-        np.testing.assert_array_equal(p, before[name])
-
-
-def test_classify_author_pretrain_flag_fast_setting(tmp_path):
-    needs_corpora()
-    out = tmp_path / "out"
-    example("classify_author.py")(["--epochs", "1", "--passages", "40", "--hidden", "8",
-                                   "--test-passages", "10", "--ngram-orders", "2",
-                                   "--train-chars", "20000", "--pretrain-lm-steps", "5",
-                                   "--pretrain-num-steps", "16", "--lr", "0.001",
-                                   "--out", str(out)])
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["settings"]["pretrain_lm_steps"] == 5
-    assert metrics["seconds"]["pretrain"] > 0.0
-    assert 0.0 <= metrics["accuracy"] <= 1.0
-    for bad in (["--pretrain-lm-steps", "-1"], ["--pretrain-num-steps", "0"],
-                ["--pretrain-lr", "0"], ["--pretrain-lm-steps", "5", "--bidirectional"],
-                ["--aux-lm", "-1"], ["--aux-lm", "inf"], ["--aux-lm", "nan"],
-                ["--average", "1"], ["--average", "-0.5"], ["--average", "nan"]):
+def test_classify_author_refuses_bad_flags_before_writing(tmp_path):
+    for bad in (["--aux-lm", "-1"], ["--aux-lm", "inf"], ["--aux-lm", "nan"],
+                ["--average", "1"], ["--average", "-0.5"], ["--average", "nan"],
+                ["--ngram-orders", "0"], ["--loss", "every", "--bidirectional"]):
         with pytest.raises(SystemExit) as exit_info:
             example("classify_author.py")(bad + ["--out", str(tmp_path / "bad")])
         assert exit_info.value.code == 2

@@ -304,7 +304,7 @@ def test_example_fast_setting_writes_figure_and_metrics(tmp_path):
     out = tmp_path / "figs"
     env = dict(os.environ, MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, str(EXAMPLE), "--examples", "1000", "--epochs", "2",
-                           "--hidden", "8", "--embed", "4", "--out", str(out)],
+                           "--hidden", "8", "--embed-dim", "4", "--out", str(out)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "\r" not in done.stderr and "it/s" not in done.stderr    # no bars when redirected
@@ -314,4 +314,4 @@ def test_example_fast_setting_writes_figure_and_metrics(tmp_path):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["num_held_out"] == 100 and metrics["num_train"] == 900
     assert len(metrics["history"]["reversed"]) == len(metrics["history"]["unreversed"]) == 2
-    assert all(math.isfinite(h["loss"]) for h in metrics["history"]["reversed"])
+    assert all(math.isfinite(h["train_loss"]) for h in metrics["history"]["reversed"])
