@@ -37,7 +37,7 @@ def profile_step(cell: str, vocab=28, hidden=128, batch=128, steps=32, seed=0) -
     optimizer = Adam(model.params, model.grads, lr=0.01)
     loss = SoftmaxCrossEntropy()
     X, Y = rng.integers(0, vocab, (batch, steps)), rng.integers(0, vocab, (batch, steps))
-    train_step(model, X, Y, None, loss, optimizer)                 # warm up (imports, caches)
+    train_step(model, (X, Y), None, loss, optimizer)                 # warm up (imports, caches)
     calls, stack, deepest = Counter(), [], []
     inside = [False]
 
@@ -59,7 +59,7 @@ def profile_step(cell: str, vocab=28, hidden=128, batch=128, steps=32, seed=0) -
                 stack.pop()
     sys.setprofile(profiler)
     try:
-        train_step(model, X, Y, None, loss, optimizer)
+        train_step(model, (X, Y), None, loss, optimizer)
     finally:
         sys.setprofile(None)
     return {"calls": sum(calls.values()), "depth": len(deepest), "deepest": deepest,

@@ -1,26 +1,22 @@
 """Gated cells, measured (d2l: the BPTT section's vanishing gradients, and the GRU and
 LSTM sections that answer them).
 
-1. Gradient flow.  A character language model (one-hot -> RNN, GRU or LSTM with
-   ``--lm-hidden`` units -> linear) on *The Time Machine*, the loss at the last of 100
-   steps only: ``||dL/dh_t||`` (and the LSTM's ``||dL/dc_t||``) against the distance from
-   the loss, geometric mean over ``--flow-seqs`` held-out sequences, at the book's init
-   N(0, 0.01^2) and after ``--lm-updates`` updates of training (Adam); the fitted rate
-   per step (``minirnn.bptt.fit_rate``) of each.  A third panel shows the same for the
-   adding-problem models of part 2 after training at T = 100, a task that needs memory.
-2. The adding problem (Hochreiter and Schmidhuber, 1997).  T random numbers in [0, 1),
-   two of them marked (one in the first half, one in the second), the target their sum.
-   Input D = 2 (value, marker); model: recurrent layer -> H_T -> linear -> scalar; MSE,
-   Adam, gradient clipping.  Each cell gets the same updates, batch, learning rate, init
-   and training batches at every length T; a constant guess of 1 scores MSE 1/6 = 0.167.
+1. Gradient flow.  A character language model (one-hot -> RNN, GRU or LSTM -> linear) on
+   *The Time Machine*, the loss at the last of 100 steps only: ``||dL/dh_t||`` (and the
+   LSTM's ``||dL/dc_t||``) against the distance from the loss, at the book's init and
+   after ``--lm-updates`` updates (Adam, ``minirnn.train.Trainer``), with the fitted rate
+   per step (``minirnn.bptt.fit_rate``); and the same for the adding-problem models.
+2. The adding problem (Hochreiter and Schmidhuber, 1997): T random numbers in [0, 1), two
+   of them marked, the target their sum; recurrent layer -> H_T -> linear; MSE, Adam,
+   clipping, through the Trainer.  Every cell gets the same updates, data and init; a
+   constant guess of 1 scores MSE 1/6.
 
-    python examples/gated_cells.py      # default: 3 CPU minutes (6 on a busy 2-core machine)
+    python examples/gated_cells.py      # about 3 CPU minutes
     python examples/gated_cells.py --lengths 10 20 --updates 50 --hidden 16 \
-        --lm-hidden 16 --lm-updates 5 --flow-seqs 2 --test-size 100   # seconds (the test)
+        --lm-hidden 16 --lm-updates 5 --flow-seqs 2 --test-size 100   # seconds
 
-Figures (in --out, default figures/): gated_cells_gradient_flow.png, gated_cells_adding.png
-(test MSE against T), gated_cells_adding_loss.png (training curves); and metrics.json
-(the test MSE per cell and length, the rates, the settings, the wall times).
+Writes (in --out): gated_cells_gradient_flow.png, gated_cells_adding.png (test MSE
+against T) and metrics.json (the test MSE per cell and length, the rates).
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
@@ -30,21 +26,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS 
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.bptt import fit_rate  # noqa: E402
-from minirnn.data import SeqDataLoader, load_corpus_time_machine, run_example  # noqa: E402
+from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
 from minirnn.layers import GRU, LSTM, RNN, Linear, Module  # noqa: E402
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
-from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
-from minirnn.train import train_step  # noqa: E402
+from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.train import Trainer  # noqa: E402
 
 CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
@@ -74,22 +67,33 @@ def last_step_backward(model, X: np.ndarray, Y: np.ndarray) -> float:
     return value
 
 
-def train_lm(model: RNNLM, corpus: np.ndarray, updates: int, seed: int, desc: str) -> float:
-    """``updates`` steps of Adam (lr LM_LR, clipping 1) on random windows of ``corpus``;
-    returns the training perplexity over the last 50 updates."""
-    data = SeqDataLoader(corpus, LM_BATCH, LM_STEPS, use_random_iter=True, seed=seed)
-    opt, loss = Adam(model.params, model.grads, lr=LM_LR), SoftmaxCrossEntropy()
+class Updates:
+    """``n`` batches per ``iter()``, taken from ``loader``'s epochs one after the other."""
+
+    def __init__(self, loader, n: int):
+        self.loader, self.n, self.rng = loader, n, getattr(loader, "rng", None)
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        count = 0
+        while True:
+            for batch in self.loader:
+                yield batch
+                count += 1
+                if count == self.n:
+                    return
+
+
+def train(model, data, updates: int, loss, lr: float, clip: float, no_progress: bool) -> list:
+    """``updates`` steps of Adam through the Trainer; every update's loss."""
     losses = []
-    with tqdm(total=updates, desc=desc, leave=False, disable=None) as bar:   # terminal only
-        while len(losses) < updates:
-            for X, Y in data:                              # random windows: zero state each
-                value, _ = train_step(model, (X, Y), None, loss, opt, clip=1.0)
-                losses.append(value)
-                bar.update()
-                if len(losses) == updates:
-                    break
+    Trainer(model, Updates(data, updates), loss=loss, optimizer="adam", lr=lr, clip=clip,
+            after_step=lambda trainer, value: losses.append(value),
+            progress=not no_progress).fit(1)
     model.zero_grad()
-    return float(np.exp(np.mean(losses[-50:])))
+    return losses
 
 
 def flow_norms(model, pairs, step=last_step_backward) -> dict:
@@ -140,7 +144,10 @@ def gradient_flows(corpus, vocab_size: int, args) -> dict:
     for cell in CELLS:
         model = RNNLM(vocab_size, args.lm_hidden, cell=cell, init="normal", seed=args.seed)
         init = summarize_flow(flow_norms(model, pairs))
-        ppl = train_lm(model, train_ids, args.lm_updates, args.seed, f"{cell} LM")
+        data = SeqDataLoader(train_ids, LM_BATCH, LM_STEPS, use_random_iter=True, seed=args.seed)
+        losses = train(model, data, args.lm_updates, SoftmaxCrossEntropy(), LM_LR, 1.0,
+                       args.no_progress)                  # random windows: zero state each
+        ppl = float(np.exp(np.mean(losses[-50:])))
         flows[cell] = {"train_ppl": ppl, "init": init,
                        "trained": summarize_flow(flow_norms(model, pairs))}
     return flows
@@ -176,10 +183,22 @@ def adding_problem(rng: np.random.Generator, batch_size: int, num_steps: int):
     return X, y[:, None]
 
 
+class AddingStream:
+    """Batches ``(X, y)`` of the adding problem, drawn from ``rng`` without end."""
+
+    def __init__(self, batch_size: int, T: int, seed):
+        self.batch_size, self.T, self.rng = batch_size, T, np.random.default_rng(seed)
+
+    def __iter__(self):
+        while True:
+            yield adding_problem(self.rng, self.batch_size, self.T)
+
+
 class AddingRegressor(Module):
     """Recurrent layer -> its last hidden state H_T -> linear -> one number.
 
-    forward: X ``(T, B, 2)`` -> prediction ``(B, 1)``; backward: dL/dprediction ``(B, 1)``.
+    The model protocol: ``forward(X (T, B, 2), state=None, lengths=None) -> (prediction
+    (B, 1), None)`` (time-major: the adding problem's own layout); ``backward(dpred (B, 1))``.
     """
 
     def __init__(self, cell: str, hidden: int, rng, init: str, forget_bias: float):
@@ -188,12 +207,12 @@ class AddingRegressor(Module):
         self.add("output", Linear(hidden, 1, rng=rng, init=init))
         self.hs_shape = None                              # (T, B, H) of the last forward
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
+    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
         Hs, _ = self.rnn.forward(X)                       # (T, B, H)
         self.hs_shape = Hs.shape
-        return self.output.forward(Hs[-1])                # H_T W + b  (B, 1)
+        return self.output.forward(Hs[-1]), None          # H_T W + b  (B, 1); no state
 
-    def backward(self, dpred: np.ndarray) -> None:
+    def backward(self, dpred: np.ndarray, dstate=None) -> None:
         dHs = np.zeros(self.hs_shape, dtype=dpred.dtype)  # dL/dH_t = 0 for t < T  (T, B, H)
         dHs[-1] = self.output.backward(dpred)             # only H_T reaches the loss
         self.rnn.backward(dHs, input_grad=False)          # X needs no gradient
@@ -201,13 +220,13 @@ class AddingRegressor(Module):
     def last_step_backward(self, X: np.ndarray, y: np.ndarray) -> float:
         """Forward, the MSE (the loss is at the last step already), backward."""
         loss = MSELoss()
-        value = loss.forward(self.forward(X), y)
+        value = loss.forward(self.forward(X)[0], y)
         self.backward(loss.backward())
         return value
 
 
 def test_mse(model: AddingRegressor, X: np.ndarray, y: np.ndarray, chunk: int = 250) -> float:
-    se = sum(float(((model.forward(X[:, i:i + chunk]) - y[i:i + chunk]) ** 2).sum())
+    se = sum(float(((model.forward(X[:, i:i + chunk])[0] - y[i:i + chunk]) ** 2).sum())
              for i in range(0, len(y), chunk))
     return se / len(y)
 
@@ -215,23 +234,12 @@ def test_mse(model: AddingRegressor, X: np.ndarray, y: np.ndarray, chunk: int = 
 def train_adding(cell: str, T: int, args) -> dict:
     """Train one cell on length T; the init seed, the training batches and the test set
     depend on (seed, T) only, so every cell sees the same data."""
-    model = AddingRegressor(cell, args.hidden, np.random.default_rng([args.seed, T]),
+    model = AddingRegressor(cell, args.num_hiddens, np.random.default_rng([args.seed, T]),
                             args.init, args.forget_bias)
-    data_rng = np.random.default_rng([args.seed, T, 1])
     X_test, y_test = adding_problem(np.random.default_rng([args.seed, T, 2]), args.test_size, T)
-    opt, mse = Adam(model.params, model.grads, lr=args.lr), MSELoss()
-    losses = np.empty(args.updates)
     start = time.perf_counter()
-    bar = tqdm(range(args.updates), desc=f"adding {cell} T={T}", leave=False, disable=None)
-    for u in bar:
-        X, y = adding_problem(data_rng, args.batch, T)
-        model.zero_grad()
-        losses[u] = mse.forward(model.forward(X), y)
-        model.backward(mse.backward())
-        clip_grad_norm(model.grads, args.clip)
-        opt.step()
-        if u % 50 == 49:
-            bar.set_postfix(mse=f"{losses[u - 49:u + 1].mean():.4f}")
+    losses = train(model, AddingStream(args.batch_size, T, [args.seed, T, 1]), args.updates,
+                   MSELoss(), args.lr, args.clip, args.no_progress)
     seconds = time.perf_counter() - start
     S = min(args.flow_seqs, args.test_size)                 # how its gradient flows, trained
     flow = summarize_flow(flow_norms(model, [(X_test[:, s:s + 1], y_test[s:s + 1])
@@ -243,7 +251,7 @@ def train_adding(cell: str, T: int, args) -> dict:
 
 def print_adding_table(results, lengths, args):
     print(f"\nadding problem: test MSE ({args.test_size} sequences per T); every cell "
-          f"{args.updates} updates of batch {args.batch}, H = {args.hidden}, Adam lr {args.lr}, "
+          f"{args.updates} updates of batch {args.batch_size}, H = {args.num_hiddens}, Adam lr {args.lr}, "
           f"clipping {args.clip}")
     print(f"(constant guess 1: {CONSTANT_GUESS_MSE:.3f}; solved: <= 0.01)")
     print(f"{'cell':<6}" + "".join(f"{f'T = {T}':>11}" for T in lengths) + f"{'train time':>12}")
@@ -274,32 +282,11 @@ def adding_figure(results, lengths, path, args):
     ax.set_xticks(lengths)
     ax.margins(x=0.08)                                    # room for the last point's number
     ax.set(xlabel="sequence length T", ylabel="test MSE (log scale)")
-    ax.set_title(f"The adding problem: {args.updates} updates of batch {args.batch} per run, "
-                 f"H = {args.hidden}\nAdam lr {args.lr}, clipping {args.clip}, {args.init} init"
+    ax.set_title(f"The adding problem: {args.updates} updates of batch {args.batch_size} per run, "
+                 f"H = {args.num_hiddens}\nAdam lr {args.lr}, clipping {args.clip}, {args.init} init"
                  f" (LSTM forget bias {args.forget_bias:g})", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def loss_figure(results, lengths, path, args, window: int = 50):
-    """Training MSE (moving average) against updates, one panel per length."""
-    fig, axes = plt.subplots(1, len(lengths), figsize=(3.6 * len(lengths), 3.6), sharey=True,
-                             squeeze=False)
-    w = max(1, min(window, args.updates))
-    for ax, T in zip(axes[0], lengths):
-        for cell, runs in results.items():
-            smooth = np.convolve(runs[T]["losses"], np.ones(w) / w, mode="valid")
-            ax.plot(np.arange(w, args.updates + 1), smooth, color=COLORS[cell], lw=1.5,
-                    label=cell.upper())
-        ax.axhline(CONSTANT_GUESS_MSE, color="0.4", ls="--", lw=1)
-        ax.set_yscale("log")
-        ax.set(title=f"T = {T}", xlabel="update")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel(f"training MSE (log, mean of {w} updates)")
-    axes[0][0].legend(fontsize=9, title="dashed: constant guess", title_fontsize=8)
-    fig.suptitle("The adding problem: training curves", fontsize=11)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -328,7 +315,7 @@ def flow_figure(flows, adding_flows, flow_T, path, args):
     axes[1].set_title(f"Language model after {args.lm_updates} updates of training\n(Adam lr "
                       f"{LM_LR}, batch {LM_BATCH} x {LM_STEPS} steps, clipping 1)", fontsize=10)
     axes[2].set_title(f"Adding problem, T = {flow_T}, after {args.updates} updates of training\n"
-                      f"({args.hidden} hidden units, {args.init} init, "
+                      f"({args.num_hiddens} hidden units, {args.init} init, "
                       f"{min(args.flow_seqs, args.test_size)} test sequences)", fontsize=10)
     fig.suptitle("Gradient flow back through time: the loss at the last step only, "
                  "||dL/dh_t|| (solid) and the LSTM's ||dL/dc_t|| (dashed)", fontsize=11)
@@ -337,42 +324,39 @@ def flow_figure(flows, adding_flows, flow_T, path, args):
 
 
 # %% Run everything
+LENGTH = Setting("lengths", "--lengths", int, None, "sequence length T", low=2, high=10 ** 5)
+SETTINGS = [
+    Setting("updates", "--updates", int, 1000, "adding problem: updates per run", low=1,
+            high=10 ** 9),
+    Setting("forget_bias", "--forget-bias", float, 1.0, "the LSTM's initial b_f", low=-100,
+            high=100),
+    Setting("test_size", "--test-size", int, 1000, "adding problem: test sequences per T",
+            low=1, high=10 ** 7),
+    Setting("lm_hidden", "--lm-hidden", int, 128, "gradient flow: the language model's hidden "
+            "units", low=1, high=2 ** 16),
+    Setting("lm_updates", "--lm-updates", int, 300, "gradient flow: each LM's updates", low=1,
+            high=10 ** 9),
+    Setting("flow_seqs", "--flow-seqs", int, 16, "gradient flow: held-out sequences averaged",
+            low=1, high=10 ** 4),
+]
+
+
+def length(text):
+    try:
+        return LENGTH.parse(text)
+    except SettingError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 50, 100, 200],
-                        help="adding problem: sequence lengths T (default %(default)s)")
-    parser.add_argument("--updates", type=int, default=1000,
-                        help="adding problem: updates per run, every cell (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=32, help="adding: batch (default %(default)s)")
-    parser.add_argument("--hidden", type=int, default=32,
-                        help="adding problem: hidden units (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.02,
-                        help="adding problem: Adam's lr (default %(default)s)")
-    parser.add_argument("--clip", type=float, default=1.0,
-                        help="adding: gradient-norm clipping (default %(default)s)")
-    parser.add_argument("--init", default="xavier", choices=["xavier", "uniform", "normal"],
-                        help="adding problem: init of every cell (default %(default)s)")
-    parser.add_argument("--forget-bias", type=float, default=1.0,
-                        help="adding problem: the LSTM's initial b_f (default %(default)s)")
-    parser.add_argument("--test-size", type=int, default=1000,
-                        help="adding problem: test sequences per T (default %(default)s)")
-    parser.add_argument("--lm-hidden", type=int, default=128,
-                        help="gradient flow: the language model's hidden units (default %(default)s)")
-    parser.add_argument("--lm-updates", type=int, default=300,
-                        help="gradient flow: training updates of each LM (default %(default)s)")
-    parser.add_argument("--flow-seqs", type=int, default=16,
-                        help="gradient flow: held-out sequences averaged (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds everything (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("figures"),
-                        help="folder for the PNGs and metrics.json (default %(default)s)")
+    parser = example_parser(__doc__, "num_hiddens", "batch_size", "lr", "clip", "init", "seed",
+                            "out", "no_progress", *SETTINGS,
+                            defaults={"num_hiddens": 32, "batch_size": 32, "lr": 0.02,
+                                      "init": "xavier"})
+    parser.add_argument("--lengths", type=length, nargs="+", default=[10, 50, 100, 200],
+                        help="adding problem: sequence lengths T (default 10 50 100 200)")
     args = parser.parse_args(argv)
     lengths = sorted(set(args.lengths))
-    if min(lengths) < 2:
-        parser.error(f"--lengths must be >= 2 (a marker in each half), got {args.lengths}")
-    if min(args.updates, args.batch, args.hidden, args.test_size, args.lm_hidden,
-           args.lm_updates, args.flow_seqs) < 1:
-        parser.error("--updates, --batch, --hidden, --test-size, --lm-hidden, --lm-updates "
-                     "and --flow-seqs must be positive")
     start = time.perf_counter()
 
     corpus, vocab = load_corpus_time_machine()
@@ -383,7 +367,6 @@ def main(argv=None):
     results = {cell: {T: train_adding(cell, T, args) for T in lengths} for cell in CELLS}
     print_adding_table(results, lengths, args)
     print(f"saved {adding_figure(results, lengths, args.out / 'gated_cells_adding.png', args)}")
-    print(f"saved {loss_figure(results, lengths, args.out / 'gated_cells_adding_loss.png', args)}")
     flow_T = 100 if 100 in lengths else lengths[-1]
     adding_flows = {cell: runs[flow_T]["flow"] for cell, runs in results.items()}
     path = flow_figure(flows, adding_flows, flow_T, args.out / "gated_cells_gradient_flow.png", args)
@@ -401,14 +384,12 @@ def main(argv=None):
                                  **{when: {kind: c["rate"] for kind, c in f[when].items()}
                                     for when in ("init", "trained")}}
                           for cell, f in flows.items()},
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: str(v) if k == "out" else v for k, v in vars(args).items()},
         "seconds": {"gradient_flow": flow_seconds, "total": total,
                     "adding": {cell: {str(T): runs[T]["seconds"] for T in lengths}
                                for cell, runs in results.items()}},
     }
-    path = args.out / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"saved {path}\nwall time {total:.0f} s")
+    print(f"saved {atomic_write_json(args.out / 'metrics.json', metrics)}\nwall time {total:.0f} s")
 
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults

@@ -182,10 +182,11 @@ def train_step(model, batch, state, loss, optimizer, clip: float | None = 1.0, k
     returns ``(mean loss, final state)``.  ``check(what, value)``, if given, sees the loss
     before backward and the gradient norm before the update (the ``Trainer`` stops there
     on NaN).  ``keep``: randomized truncation's factors (language models)."""
-    batch = as_batch(batch)
+    inputs, targets, lengths, mask = batch if isinstance(batch, Batch) else Batch(*batch)
     model.zero_grad()
-    outputs, state = model.forward(batch.inputs, state, batch.lengths)   # LM: O_t (B, T, V)
-    value = loss_of(loss, outputs, batch)                   # mean over the targets that count
+    outputs, state = model.forward(inputs, state, lengths)  # LM: O_t = H_t W_hq + b_q (B, T, V)
+    value = loss.forward(outputs, targets) if mask is None else \
+        loss.forward(outputs, targets, mask)                # mean over the targets that count
     if check is not None:
         check("loss", value)
     if keep is None:
