@@ -1,33 +1,24 @@
 """Many-to-one: which book is a passage from, *The Time Machine* or *Tiny Shakespeare*?
 
-The chapter's first task shape (sentiment analysis in the book): a sequence of variable
-length in, one label out.  Both books are preprocessed as the book does (lowercase letters
-and spaces) and split: the first 80% of each for training, the rest for testing.
-
-* Data: each epoch draws ``--passages`` fresh passages per book of 20 to 200 characters,
-  batched by length and padded, with their ``lengths``.
-* Model (``minirnn.models.SequenceClassifier``): embedding -> GRU -> the final state of
-  each passage at its own length -> linear -> softmax, trained by ``minirnn.train.Trainer``
-  (Adam, clipping).  ``--loss every`` (the default) also scores the prediction after every
-  prefix of at least 20 characters (``forward_steps``), a signal at every step; with
-  ``--bidirectional`` only the final state trains (``--loss last``).
-* Two regularisers: an auxiliary next-character head on the same states (``--aux-lm``, its
-  weight; dropped after training) and the weights' moving average (``--average``, its
-  decay: ``minirnn.optim.WeightAverage``), evaluated and saved in place of the last weights.
-* Baselines: the majority class (0.5) and the n-gram classifier: the book whose character
-  n-gram model (``minirnn.ngram.NGramLM``) gives the passage the higher probability, the
-  order chosen on a validation split of the training parts.
-* Evaluation: ``--test-passages`` passages per book of 20, 50, 100 and 200 characters.
+The chapter's first task shape (sentiment analysis in the book): a passage of 20 to 200
+characters in, one label out.  Both books are preprocessed as the book does and split:
+the first 80% of each for training, the rest for testing.  Each epoch draws
+``--passages`` fresh passages per book, batched by length, padded, with their lengths.
+A ``minirnn.models.SequenceClassifier`` (embedding -> GRU -> each passage's final state
+-> linear) is trained by ``minirnn.train.Trainer`` on the prediction after every prefix
+of at least 20 characters (``--loss every``; ``last`` with ``--bidirectional``), with an
+auxiliary next-character head on the same states (``--aux-lm``, its weight) and the
+weights' moving average (``--average``, its decay).  Baselines: the majority class and
+the character n-gram classifier (``minirnn.ngram``, its order chosen on a validation
+split of the training parts).  Evaluation: ``--test-passages`` passages per book of 20,
+50, 100 and 200 characters.
 
     python examples/classify_author.py           # about 4 minutes on 2 cores
-    python examples/classify_author.py --aux-lm 0 --average 0 --epochs 6
     python examples/classify_author.py --epochs 1 --passages 40 --hidden 8 \
         --test-passages 10 --ngram-orders 2 --train-chars 20000    # seconds
 
-Writes (in --out): classify_author_accuracy.png (accuracy against passage length: the
-model and both baselines), classify_author_loss.png (training loss), metrics.json and
-author_classifier.npz, the model (``minirnn.checkpoint``) that
-``examples/conditional_generation.py`` uses to judge its samples.
+Writes (in --out): classify_author_accuracy.png, classify_author_loss.png, metrics.json
+and author_classifier.npz, the judge of ``examples/conditional_generation.py``.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
@@ -60,10 +51,9 @@ PAD_ID = char_vocab()[PAD]
 
 # %% Batches of passages: padded, with their lengths (and, for every prefix, a mask)
 class Passages:
-    """One epoch per ``iter()``: ``passages`` fresh passages per book from ``rng``, in
-    batches of similar lengths.  ``--loss last``: ``Batch(ids, labels, lengths)``; every
-    prefix: the label at every step, the mask of prefixes of >= MIN_LEN characters and,
-    with the auxiliary loss, the next characters and their mask as targets too."""
+    """One epoch per ``iter()``: fresh passages from ``rng``, batched by length.  Every
+    prefix: the label at every step, masked to prefixes of >= MIN_LEN characters (with
+    the auxiliary loss, the next characters and their mask are targets too)."""
 
     def __init__(self, texts, vocab, args):
         self.texts, self.vocab, self.args = texts, vocab, args
@@ -92,9 +82,8 @@ class Passages:
 
 # %% Training on every prefix, with an auxiliary next-character head: a model and a loss
 class PrefixTraining(Module):
-    """The classifier as it trains with ``--loss every``: its logits after every prefix
-    ``(B, T, C)`` and, with a ``head``, next-character logits ``(B, T, V)`` from the same
-    states.  It follows the model protocol, so the Trainer trains it."""
+    """The classifier's logits after every prefix ``(B, T, C)`` and, with a ``head``,
+    next-character logits ``(B, T, V)``: a model of the protocol, for the Trainer."""
 
     def __init__(self, classifier, head=None):
         super().__init__()
@@ -118,8 +107,7 @@ class PrefixTraining(Module):
 
 
 class PrefixLoss:
-    """The class's cross-entropy over the prefixes in ``mask``, plus ``weight`` times the
-    next-character cross-entropy (``lm_value``) of the auxiliary head."""
+    """The class's cross-entropy over ``mask``, plus ``weight`` times the next-character one."""
 
     def __init__(self, weight: float):
         self.weight, self.cls, self.lm = weight, SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
@@ -134,8 +122,7 @@ class PrefixLoss:
 
 
 def train(model, texts, vocab, args):
-    """``args.num_epochs`` epochs through the Trainer; returns (every update's loss, the
-    auxiliary loss's, the trainer).  With ``args.average`` the average replaces the weights."""
+    """Train; returns (every update's loss, the auxiliary loss's, the trainer)."""
     head, net, loss = None, model, SoftmaxCrossEntropy()
     if args.loss == "every":
         if args.aux_lm:

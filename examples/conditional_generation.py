@@ -1,21 +1,14 @@
 """One-to-many: write a passage in the style of a given book.
 
-The chapter's second task shape (image captioning in the book): one fixed input, a
-sequence out.  The fixed input is the author, 0 for *The Time Machine* and 1 for *Tiny
-Shakespeare*; the output is text.  One character language model (``minirnn.models.
-ConditionalLM``, trained by ``minirnn.train.Trainer``) learns both books' first 80%, every
-training window labelled with its book:
-
-* ``--conditioning state`` (default): the author sets the initial state,
-  ``h_0 = tanh(E[author] W_ah + b_ah)``: the chapter's one-to-many picture;
-* ``--conditioning input``: the author's embedding is fed at every step (``h_0 = 0``).
-
-Evaluation: held-out perplexity of each book's test part (windows of ``--steps``
-characters) under the right and the wrong author; ``--samples`` samples of 100 characters
-per author, labelled by the author classifier of ``examples/classify_author.py`` (its
-``author_classifier.npz``): the style accuracy is the fraction labelled with the requested
-author; and the model as a generative classifier (``ConditionalLM.classify``, Bayes' rule)
-on classify_author.py's own test passages, beside that judge.
+The chapter's second task shape (image captioning in the book): one fixed input, the
+author (0 *The Time Machine*, 1 *Tiny Shakespeare*), a sequence out.  One character
+language model (``minirnn.models.ConditionalLM``, trained by ``minirnn.train.Trainer``)
+learns both books' first 80%, every window labelled with its book: the author sets the
+initial state, ``h_0 = tanh(E[author] W_ah + b_ah)`` (``--conditioning state``), or is fed
+at every step (``input``).  Evaluation: held-out perplexity under the right and the wrong
+author; samples of 100 characters per author, labelled by the classifier of
+``examples/classify_author.py`` (the style accuracy: the fraction labelled as requested);
+and the model as a generative classifier (Bayes' rule) on that classifier's test passages.
 
     python examples/classify_author.py --out figures     # first: the judge
     python examples/conditional_generation.py --out figures
@@ -24,9 +17,8 @@ on classify_author.py's own test passages, beside that judge.
     python examples/conditional_generation.py --updates 5 --hidden 8 --samples 4 \
         --eval-chars 2000 --test-passages 10 --classifier DIR/author_classifier.npz
 
-Writes (in --out): conditional_generation.png (held-out loss by position under the right
-and the wrong author; style accuracy per author), conditional_generation_loss.png
-(training curve), conditional_lm.npz (the model) and metrics.json.
+Writes (in --out): conditional_generation.png, conditional_generation_loss.png,
+conditional_lm.npz and metrics.json.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os

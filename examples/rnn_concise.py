@@ -13,40 +13,32 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from minirnn.data import load_data_time_machine, run_example  # noqa: E402
+from minirnn.data import load_data_time_machine  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
 from minirnn.plotting import plot_history  # noqa: E402
+from minirnn.settings import example_parser, run_example  # noqa: E402
 from minirnn.train import train  # noqa: E402
 
 
 # %% The concise model: RNNLM and the trainer
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=500, help="the book: 500")
-    parser.add_argument("--hidden", type=int, default=256, help="the book: 256")
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="folder for the PNG")
+    parser = example_parser(__doc__, "num_epochs", "num_hiddens", "seed", "out", "no_progress",
+                            defaults={"num_epochs": 500, "num_hiddens": 256})   # the book's
     args = parser.parse_args(argv)
-    if args.epochs <= 0 or args.hidden <= 0:
-        parser.error(f"--epochs and --hidden must be positive, got {args.epochs} and {args.hidden}")
-
     batch_size, num_steps, lr = 32, 35, 1.0                               # the book's
     train_iter, vocab = load_data_time_machine(batch_size, num_steps)     # sequential partitioning
-    model = RNNLM(len(vocab), args.hidden, init="uniform")                # nn.RNN's default init
-    history = train(model, train_iter, args.epochs, vocab=vocab, lr=lr, clip=1.0,
-                    sample_every=100)
+    model = RNNLM(len(vocab), args.num_hiddens, init="uniform", seed=args.seed)   # nn.RNN's init
+    history = train(model, train_iter, args.num_epochs, vocab=vocab, lr=lr, clip=1.0,
+                    seed=args.seed, sample_every=100, progress=not args.no_progress)
     last = history[-1]
-    print(f"perplexity {last['train_ppl']:.2f} after {args.epochs} epoch{'s' * (args.epochs != 1)} "
+    print(f"perplexity {last['train_ppl']:.2f} after {args.num_epochs} epoch{'s' * (args.num_epochs != 1)} "
           f"(the book: 1.3 after 500), {last['tokens_per_s']:,.0f} tokens/s, "
           f"{last['wall_s']:.0f} s")
     print(predict("time traveller", 50, model, vocab))
     print(predict("traveller", 50, model, vocab))
     path = plot_history(history, args.out / "rnn_concise_perplexity.png",
-                        title=f"concise RNN (d2l 0.17), hidden {args.hidden}")
+                        title=f"concise RNN (d2l 0.17), hidden {args.num_hiddens}")
     print(f"figure: {path}")
 
 

@@ -1,28 +1,20 @@
 """Unaligned sequence to sequence: the book's encoder-decoder learns integer addition
 written as text (d2l: the encoder-decoder and seq2seq sections).
 
-``"123+45" -> "168"``: operands of 1 to ``--max-digits`` digits (the number of digits of
-each drawn uniformly, then the number), so inputs and outputs have lengths of their own and
-no step-for-step alignment.  ``--examples`` distinct problems, a seeded tenth held out.
-
-The model (``minirnn.models.Seq2Seq``): an encoder (embedding -> GRU) reads the source; its
-final state starts the decoder, and its top layer's final hidden state, the context, is
-concatenated to the decoder's input at every step.  Teacher forcing: the decoder reads
-``<bos>`` + the answer and predicts the answer + ``<eos>``; the loss is the cross-entropy
-over the real target tokens (the batch's ``mask``).  Batches of similar source lengths
-(``bucket_batches``), padded, with lengths.  ``minirnn.train.Trainer`` trains it; the
-prediction is greedy, one token at a time until ``<eos>``.
-
-Two runs with the same data and seeds: the source reversed (``"54+321"``, Sutskever et al.,
-2014) and as written.  Reported on the held-out problems: exact match, the book's BLEU on
-characters (k = 2) and exact match by the answer's number of digits.
+``"123+45" -> "168"``: operands of 1 to ``--max-digits`` digits, so inputs and outputs have
+lengths of their own and no step-for-step alignment.  ``--examples`` distinct problems, a
+seeded tenth held out.  ``minirnn.models.Seq2Seq``: the encoder's final state starts the
+decoder, its top layer's final h (the context) is read at every decoder step; teacher
+forcing, a loss over the real target tokens (the batch's mask), batches of similar source
+lengths, trained by ``minirnn.train.Trainer``; greedy prediction.  Two runs with the same
+data and seeds: the source reversed (``"54+321"``, Sutskever et al., 2014) and as written;
+reported on the held-out problems: exact match, the book's BLEU on characters (k = 2) and
+exact match by the answer's number of digits.
 
     python examples/seq2seq_addition.py               # two runs, about 3 CPU minutes
     python examples/seq2seq_addition.py --examples 1000 --epochs 2 --hidden 8 --embed-dim 4
 
-Writes (in --out): seq2seq_addition.png (training loss and held-out error per epoch;
-exact match by answer length) and metrics.json (the scores, the per-epoch history,
-samples, settings, wall time).
+Writes (in --out): seq2seq_addition.png and metrics.json.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
@@ -43,7 +35,8 @@ from minirnn.settings import Setting, atomic_write_json, example_parser, run_exa
 from minirnn.train import Trainer  # noqa: E402
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-COLORS = {True: "tab:blue", False: "tab:orange"}      # reversed, as written
+COLORS = {True: "tab:blue", False: "tab:orange"}
+NAMES = {True: "reversed", False: "as written"}
 
 
 # %% The data: distinct addition problems, a seeded held-out tenth
@@ -90,9 +83,8 @@ def encode(problems: list, vocab: Vocab, reverse: bool):
 
 
 class AdditionBatches:
-    """One epoch per ``iter()``: ``Batch((src, tgt_in), tgt_out, (src_lengths,
-    tgt_lengths), mask)`` over buckets of similar source lengths, in a fresh order drawn
-    from ``rng`` (the trainer saves its state)."""
+    """One epoch per ``iter()``: ``Batch((src, tgt_in), tgt_out, (src_lengths, tgt_lengths),
+    mask)`` over buckets of similar source lengths, in an order drawn from ``rng``."""
 
     def __init__(self, seqs, pad_id: int, batch_size: int, seed: int):
         (self.S, self.S_len), (self.Y_in, self.Y_len), (self.Y_out, _) = \
@@ -157,7 +149,7 @@ def run(train, test, vocab, reverse: bool, args) -> dict:
     pairs = list(zip(test, test_src, last["preds"]))
     return {"history": trainer.history.records, "scores": last["scores"],
             "samples": [{"question": f"{a}+{b}", "source": "".join(vocab.to_tokens(list(s))),
-                         "answer": str(a + b), "predicted": p} for (a, b), s, p in pairs[:args.samples]],
+                         "answer": str(a + b), "predicted": p} for (a, b), s, p in pairs[:10]],
             "wrong": [(f"{a}+{b}", str(a + b), p) for (a, b), _, p in pairs if p != str(a + b)]}
 
 
@@ -165,7 +157,7 @@ def run(train, test, vocab, reverse: bool, args) -> dict:
 def figure(runs: dict, path, args):
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for reverse, r in runs.items():
-        label, color = ("source reversed" if reverse else "source as written"), COLORS[reverse]
+        label, color = f"source {NAMES[reverse]}", COLORS[reverse]
         epochs = [h["epoch"] for h in r["history"]]
         axes[0].plot(epochs, [h["train_loss"] for h in r["history"]], marker="o", ms=3,
                      color=color, label=label)
@@ -179,17 +171,15 @@ def figure(runs: dict, path, args):
     lengths = sorted(counts, key=int)
     for k, (reverse, r) in enumerate(runs.items()):
         xs = np.arange(len(lengths)) + (k - (len(runs) - 1) / 2) * 0.38
-        bars = axes[2].bar(xs, [r["scores"]["by_length"][n]["exact_match"] for n in lengths],
-                           0.38, color=COLORS[reverse],
-                           label="source reversed" if reverse else "source as written")
-        axes[2].bar_label(bars, fmt="%.3f", fontsize=7)
+        axes[2].bar_label(axes[2].bar(xs, [r["scores"]["by_length"][n]["exact_match"] for n in lengths],
+                          0.38, color=COLORS[reverse], label=f"source {NAMES[reverse]}"), fmt="%.3f", fontsize=7)
     axes[2].set_xticks(np.arange(len(lengths)), [f"{n} digit{'s' if n != '1' else ''}\n"
                                                  f"({counts[n]['count']})" for n in lengths])
     axes[2].set(ylabel="held-out exact match", ylim=(0, 1.22),
                 title="Exact match by the answer's length (problems)")
-    for ax in axes[:2]:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for ax in axes:
+        if ax is not axes[2]:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, **({"loc": "upper center", "ncol": 2} if ax is axes[2] else {}))
     fig.suptitle(f"Seq2seq addition: {args.cell.upper()} encoder-decoder, H = {args.num_hiddens}, "
@@ -210,8 +200,6 @@ SETTINGS = [
             "the learning rate: cosine decay from --lr to 0 over the run, or constant"),
     Setting("bleu_k", "--bleu-k", int, 2, "BLEU's longest n-gram (the book's 2)", low=1, high=10),
     Setting("only_reversed", "--only-reversed", bool, False, "skip the run as written"),
-    Setting("samples", "--samples", int, 10, "held-out outputs printed and saved", low=0,
-            high=1000),
 ]
 
 
@@ -240,8 +228,6 @@ def main(argv=None):
         print(f"\nsource {'reversed' if reverse else 'as written'}: held-out exact match "
               f"{s['exact_match']:.4f}, BLEU (characters, k = {args.bleu_k}) {s['bleu']:.4f}, "
               f"{len(r['wrong'])} of {len(test)} wrong")
-        print("  by answer length: " + ", ".join(f"{n} digits {v['exact_match']:.4f} "
-                                                f"({v['count']})" for n, v in s["by_length"].items()))
         print("  some wrong: " + "; ".join(f"{q} = {y}, said {p or '(empty)'}"
                                          for q, y, p in r["wrong"][:8]))
     print(f"saved {figure(runs, args.out / 'seq2seq_addition.png', args)}")

@@ -13,7 +13,7 @@ The book's section, step by step, then its exercise:
 4. the exercise: an RNN regressor (RNN over the window + Linear on its last state, full
    BPTT) against the MLP, for tau = 4, 16, 64, on the k-step error (a printed table).
 
-    python examples/sequence.py [--out figures/] [--seed 0] [--runs 10] [--quiet]
+    python examples/sequence.py [--out figures/] [--seed 0] [--runs 10] [--no-progress]
 
 Writes sequence_data.png, sequence_one_step.png, sequence_multistep.png,
 sequence_k_step.png, sequence_k_step_rnn.png and sequence_k_step_error.png to ``--out``.
@@ -28,19 +28,16 @@ import os
 # on a busy 2-core machine they made the k-step predictions ~20x slower.  Set before numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time as timer  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.models import MLP, LinearRegression, RNNRegressor  # noqa: E402
+from minirnn.plotting import plt, save_figure  # noqa: E402  (the Agg backend)
+from minirnn.settings import Setting, example_parser, run_example  # noqa: E402
 from minirnn.sequence import (evaluate_loss, k_step_ahead, k_step_features,  # noqa: E402
                               multistep_predictions, prediction_mse, sine_series,
                               train_regressor, window_series)
@@ -72,8 +69,7 @@ def series_figure(time, curves, path, title, start=None):
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, ncol=5, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path, dpi=130)                    # atomic; the folder made if missing
 
 def k_step_figure(time, x, preds, path, title, val_start):
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(preds)))
@@ -90,7 +86,7 @@ def book_mlp(x, w, seed, out, quiet):
 
     net = MLP(TAU, 10, 1, seed=seed)
     history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR,
-                              batch_size=BATCH_SIZE, seed=seed, progress=not quiet, desc="MLP")
+                              batch_size=BATCH_SIZE, seed=seed, progress=not quiet)
     print(f"\n## The book's MLP ({TAU} -> 10, ReLU, -> 1), MSE + Adam (lr {LR}, batch "
           f"{BATCH_SIZE}), seed {seed}")
     for epoch, loss in enumerate(history, 1):
@@ -99,7 +95,7 @@ def book_mlp(x, w, seed, out, quiet):
 
     firsts, lasts = [], []
     runs = [(s, m) for s in range(4) for m in range(10)]
-    for series_seed, model_seed in tqdm(runs, desc="40 runs", disable=quiet or None, leave=False):
+    for series_seed, model_seed in tqdm(runs, disable=quiet or None, leave=False):
         w_s = window_series(sine_series(T, seed=series_seed)[1], TAU, N_TRAIN)
         h = train_regressor(MLP(TAU, 10, 1, seed=model_seed), *w_s.train, seed=model_seed)
         firsts.append(h[0])
@@ -135,7 +131,7 @@ def book_linear(x, w, seed, quiet):
     minibatch SGD (lr 0.01, batch 16, 5 epochs) on the mean squared error."""
     net = LinearRegression(TAU, seed=seed)                   # N(0, 0.01^2) weights, bias 0
     history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR, batch_size=BATCH_SIZE,
-                              seed=seed, progress=not quiet, desc="linear", optimizer="sgd")
+                              seed=seed, progress=not quiet, optimizer="sgd")
     start = w.val_start
     print(f"\n## The 1.0 book's linear regression ({TAU} -> 1), MSE + SGD (lr {LR}, batch "
           f"{BATCH_SIZE}), seed {seed}")
@@ -152,7 +148,7 @@ def noise_free(seed, quiet):
     w = window_series(clean, TAU, N_TRAIN)
     net = MLP(TAU, 10, 1, seed=seed)
     history = train_regressor(net, *w.train, num_epochs=NUM_EPOCHS, lr=LR,
-                              batch_size=BATCH_SIZE, seed=seed, progress=not quiet, desc="noise-free")
+                              batch_size=BATCH_SIZE, seed=seed, progress=not quiet)
     start = w.val_start
     preds = k_step_ahead(net, clean, TAU, STEPS)
     print(f"\n## The noise-free case: x = sin(0.01 t), the same MLP and training, seed {seed}")
@@ -169,7 +165,7 @@ def exercise(x, seed, num_runs, out, quiet):
     table, curves, histories = {}, {}, {}
     jobs = [(kind, tau, s) for tau in TAUS for kind in ("MLP", "RNN") for s in range(seed, seed + num_runs)]
     t0 = timer.perf_counter()
-    for kind, tau, s in tqdm(jobs, desc="MLP vs RNN", disable=quiet or None):
+    for kind, tau, s in tqdm(jobs, disable=quiet or None):
         w = window_series(x, tau, N_TRAIN)
         net = make_model(kind, tau, s)
         histories.setdefault((kind, tau), []).append(
@@ -222,20 +218,15 @@ def exercise(x, seed, num_runs, out, quiet):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
-    fig.savefig(out / "sequence_k_step_error.png", dpi=130)
-    plt.close(fig)
+    save_figure(fig, out / "sequence_k_step_error.png", dpi=130)
 
 # %% The whole section: the series, then every part above in order
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="folder for the PNGs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the series and the models")
-    parser.add_argument("--runs", type=int, default=10, help="seeds per model in the exercise table")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser = example_parser(__doc__, "seed", "out", "no_progress",
+                            Setting("runs", "--runs", int, 10, "seeds per model in the exercise "
+                                    "table", low=1, high=1000))
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error(f"--runs must be at least 1, got {args.runs}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.quiet = args.no_progress
     t0 = timer.perf_counter()
     _, x = sine_series(T, seed=args.seed)
     w = window_series(x, TAU, N_TRAIN)
@@ -249,4 +240,7 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    main([] if "ipykernel" in sys.modules else None)   # a kernel's own argv is not ours
+    if "ipykernel" in sys.modules:
+        main([])                                        # a kernel's own argv is not ours
+    else:
+        sys.exit(run_example(main))

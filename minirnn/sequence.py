@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ._checks import check_array, check_int, check_number, check_positive_int, make_rng
 from .layers import DEFAULT_DTYPE
@@ -198,13 +197,14 @@ def evaluate_loss(net, features: np.ndarray, labels: np.ndarray) -> float:
 
 def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: int = 5,
                     lr: float = 0.01, batch_size: int = 16, seed=0,
-                    progress: bool = False, desc: str = "train",
+                    progress: bool = False,
                     optimizer: str = "adam") -> list[float]:
     """The book's ``train``: minibatch Adam (0.17's MLP; ``optimizer='sgd'``: the 1.0
     book's linear regression) on the mean squared error.
 
-    Per minibatch: ``L = mean_b (net(X_b) - y_b)^2``; ``net.backward(dL/dpred)`` fills the
-    gradients (hand-derived, through ``Sequential`` or the RNN); ``optimizer.step()``.  The
+    Per minibatch, ``minirnn.train.Trainer`` runs the one training step: ``L = mean_b
+    (net(X_b) - y_b)^2``; ``net.backward(dL/dpred)`` fills the gradients (hand-derived,
+    through ``Sequential`` or the RNN); ``optimizer.step()`` (no clipping).  The
     0.17 book sums the loss over the batch instead of averaging; Adam divides the gradient
     by its own running scale, so the two give the same steps (up to Adam's ``eps``).  The
     1.0 book averages, as here.
@@ -214,7 +214,7 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
         features: ``(N, tau)``, labels: ``(N, 1)``, the training rows.
         num_epochs, lr, batch_size: the book: 5, 0.01, 16.
         seed: int or Generator for the minibatch order.
-        progress: show a tqdm bar over the epochs (in a terminal; nothing in a log).
+        progress: the Trainer's bar over each epoch's batches (in a terminal only).
         optimizer: ``'adam'`` or ``'sgd'``.
 
     Returns:
@@ -222,27 +222,16 @@ def train_regressor(net, features: np.ndarray, labels: np.ndarray, num_epochs: i
         prints as ``epoch e, loss: ...``).
 
     Raises:
-        FloatingPointError: the loss became NaN or infinite (names the epoch and minibatch).
+        minirnn.train.TrainingDiverged (a FloatingPointError): the loss became NaN or
+        infinite (names the epoch and step).
     """
+    from .train import Trainer
     num_epochs = check_positive_int(num_epochs, "num_epochs")
     loader = load_array((features, labels), batch_size, is_train=True, seed=seed)
-    loss = MSELoss()
-    optimizer = make_optimizer(optimizer, net.params, net.grads, lr)
-    history = []
-    bar = tqdm(range(num_epochs), desc=desc, disable=None if progress else True,  # None: a
-               leave=False)                                                    # terminal only
-    for epoch in bar:
-        for i, (X, y) in enumerate(loader):
-            net.zero_grad()
-            value = loss.forward(net.forward(X)[0], y)
-            if not math.isfinite(value):
-                raise FloatingPointError(f"loss became {value} at epoch {epoch + 1}, "
-                                         f"minibatch {i + 1} of {len(loader)}")
-            net.backward(loss.backward())                     # dL/dpred = 2 (pred - y) / B
-            optimizer.step()
-        history.append(evaluate_loss(net, features, labels))
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
-    return history
+    trainer = Trainer(net, loader, loss=MSELoss(), optimizer=optimizer, lr=lr, clip=None,
+                      evaluate=lambda net: {"train_mse": evaluate_loss(net, features, labels)},
+                      progress=progress)
+    return trainer.fit(num_epochs).column("train_mse")   # the book's "epoch e, loss: ..."
 
 
 # --------------------------------------------------------------------------- predictions

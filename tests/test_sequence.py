@@ -265,7 +265,7 @@ def test_training_is_reproducible_and_stops_on_nan(series):
     assert runs[0] == runs[1]
     bad = Xt.copy()
     bad[:] = np.nan
-    with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, minibatch 1 of 38"):
+    with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, step 1 of 38"):
         train_regressor(MLP(TAU, 10, 1), bad, yt, num_epochs=1)
 
 
