@@ -64,7 +64,7 @@ ERROR_FILE = "error.txt"
 
 #: Every file a run writes into its folder; it writes nothing else, and deletes only
 #: ``error.txt`` (a new start) and the temporaries a killed run left.
-OWN_FILES = (*RUN_FILES, "perplexity.png", "samples.txt", ERROR_FILE)
+OWN_FILES = (*RUN_FILES, "checkpoint-best.npz", "perplexity.png", "samples.txt", ERROR_FILE)
 
 
 class OutDirError(ValueError):

@@ -6,8 +6,8 @@ import errno
 import io
 import json
 import os
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 import minirnn.checkpoint
@@ -79,16 +79,20 @@ def test_a_killed_save_leaves_no_temporary_behind_the_next_run(corpus, tmp_path)
 
 def test_history_is_never_ahead_of_the_checkpoint_after_a_failed_save(corpus, tmp_path,
                                                                        monkeypatch):
+    from minirnn._files import WriteError
     out, calls = tmp_path / "r", {"n": 0}
-    savez = np.savez
+    atomic_open = minirnn.checkpoint.atomic_open
 
-    def savez_on_a_full_disk(f, **arrays):
-        calls["n"] += 1
-        if calls["n"] == 2:                                      # the second checkpoint fails
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        savez(f, **arrays)
+    @contextlib.contextmanager
+    def atomic_open_on_a_full_disk(path):
+        if Path(path).name == "checkpoint.npz":
+            calls["n"] += 1
+            if calls["n"] == 2:                                  # the second checkpoint fails
+                raise WriteError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        with atomic_open(path) as f:
+            yield f
 
-    monkeypatch.setattr(minirnn.checkpoint.np, "savez", savez_on_a_full_disk)
+    monkeypatch.setattr(minirnn.checkpoint, "atomic_open", atomic_open_on_a_full_disk)
     code, err = train(corpus, "--epochs", "3", "--out", str(out))
     assert code == 1 and "No space left on device" in err
     history = json.loads((out / "history.json").read_text())
