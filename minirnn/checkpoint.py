@@ -28,7 +28,7 @@ from ._checks import check_non_negative_int, is_int, plural
 from ._files import atomic_open
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "Checkpoint", "save", "load", "check_finite",
-           "build_model", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
+           "build_model", "export_torch", "vocab_to_dict", "vocab_from_dict", "state_to_arrays",
            "state_from_arrays"]
 
 FORMAT = "minirnn.checkpoint"
@@ -357,3 +357,24 @@ def state_from_arrays(arrays: dict, prefix: str = "state"):
         return (arrays[prefix][None],)
     parts = sorted((int(k.split("/")[1]), v) for k, v in arrays.items() if k.startswith(prefix + "/"))
     return tuple(v for _, v in parts) or None
+
+
+def export_torch(path) -> dict:
+    """The model of a checkpoint (or of a run folder: ``minirnn train --out``'s) as a
+    PyTorch state dict: PyTorch's names and layouts (``minirnn.interop``) -> NumPy arrays,
+    e.g. ``rnn.weight_ih_l0``; ``torch.from_numpy`` each to load it into a module.
+
+    Raises:
+        FileNotFoundError, CheckpointError: as ``load``.
+        ValueError: a model with no exact PyTorch counterpart: the book's GRU (a run of
+            ``--cell gru`` without ``--reset-after``).
+    """
+    from .interop import to_torch_state_dict
+    ckpt = load(path)
+    model = build_model(ckpt)
+    config = ckpt.model["config"]
+    if config.get("cell") == "gru" and not config.get("reset_after"):
+        raise ValueError(f"checkpoint {str(ckpt.path)!r} holds the book's GRU (--cell gru "
+                         f"without --reset-after), which has no exact PyTorch counterpart; "
+                         f"train with --cell gru --reset-after to export to PyTorch")
+    return to_torch_state_dict(model)

@@ -463,3 +463,18 @@ def test_a_run_config_that_disagrees_with_its_model_is_refused(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "config entry 'cell' is 'lstm' but its model's is 'gru'; the file was edited" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_export_torch_of_a_run_and_its_gru_error_speak_the_command_line(tmp_path):
+    from minirnn.checkpoint import export_torch
+    from minirnn.interop import to_torch_state_dict
+    vocab = Vocab(list("abcdef"))
+    model = RNNLM(len(vocab), 4, cell="gru", reset_after=True, seed=0)
+    save(tmp_path / "run" / "checkpoint.npz", model, vocab, {}, {}, 1, {})
+    sd = export_torch(tmp_path / "run")                        # a run folder, as --out names it
+    expected = to_torch_state_dict(model)
+    assert sorted(sd) == sorted(expected) and all(np.array_equal(sd[k], expected[k]) for k in sd)
+    save(tmp_path / "book.npz", RNNLM(len(vocab), 4, cell="gru"), vocab, {}, {}, 1, {})
+    with pytest.raises(ValueError, match=r"the book's GRU \(--cell gru without --reset-after\)"
+                                         r".*train with --cell gru --reset-after"):
+        export_torch(tmp_path / "book.npz")

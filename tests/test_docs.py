@@ -209,3 +209,21 @@ def test_tasks_page_python_examples_run_verbatim(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert out.returncode == 0, out.stderr
+
+
+def test_readme_command_line_block_runs_verbatim(tmp_path):
+    """The README's quick run, its text and its export, line by line as a reader types
+    them (each command must succeed and print something)."""
+    if not os.environ.get("MINIRNN_DATA"):
+        if os.environ.get("CI"):
+            pytest.fail("MINIRNN_DATA must name the folder holding timemachine.txt in CI")
+        pytest.skip("MINIRNN_DATA not set: the quick run needs The Time Machine")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## The command line\n.*?```bash\n(.*?)```", readme, re.S).group(1)
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT))
+    for line in block.strip().splitlines():
+        out = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300, env=env)
+        assert out.returncode == 0 and out.stdout.strip(), (line, out.stderr[-2000:])
+    assert (tmp_path / "runs" / "quick" / "checkpoint.npz").exists()
