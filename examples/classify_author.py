@@ -245,8 +245,8 @@ SETTINGS = [
             "per book for the n-gram order", low=1, high=10 ** 6),
     Setting("train_chars", "--train-chars", int, None, "use only the first N characters of "
             "each training part", low=10 * MAX_LEN, none="all"),
-    Setting("dev", "--dev", bool, False, "train on the first 90% of each training part, test "
-            "on the last 10%"),
+    Setting("dev", "--dev", bool, False, "train on the first 90 percent of each training part, test "
+            "on the last 10 percent"),
 ]
 
 

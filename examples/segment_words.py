@@ -243,7 +243,7 @@ SETTINGS = [Setting("min_len", "--min-len", int, 20, "shortest piece, letters", 
                     low=1, high=10 ** 6),
             Setting("max_chars", "--max-chars", int, None, "use this many characters of the "
                     "training text (a quarter as many of the test text)", low=1000, none="all"),
-            Setting("dev", "--dev", bool, False, "train on the first 90% of the training text, "
+            Setting("dev", "--dev", bool, False, "train on the first 90 percent of the training text, "
                     "evaluate on the rest of it (for choosing settings)")]
 
 

@@ -1,4 +1,4 @@
-"""The aligned many-to-many task of issue #13: SequenceTagger and examples/segment_words.py.
+"""minirnn.models.tagger, the aligned many-to-many task: SequenceTagger and examples/segment_words.py.
 
 Gradient checks of the whole tagger with ``lengths`` (every parameter, float64, the masked
 loss on top too), a padded batch against each sequence alone, padding that changes

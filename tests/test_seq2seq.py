@@ -1,4 +1,4 @@
-"""Unaligned sequence to sequence (issue #13, task 4): the book's encoder-decoder
+"""minirnn.models.seq2seq, unaligned sequence to sequence: the book's encoder-decoder
 (``minirnn.models.Seq2Seq``), the book's BLEU (``minirnn.metrics.bleu``) and the
 addition example (``examples/seq2seq_addition.py``).
 """

@@ -1,4 +1,4 @@
-"""The author tasks of issue #13: many-to-one (SequenceClassifier, classify_author.py) and
+"""minirnn.models.classifier, the author tasks: many-to-one (SequenceClassifier, classify_author.py) and
 one-to-many (ConditionalLM, conditional_generation.py).
 
 Gradient checks of the whole models with ``lengths`` (every parameter, float64), a padded
