@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,6 +166,31 @@ def test_help_is_complete(command, capsys):
                                                              ["train", "generate", "gradcheck"])
     missing = [word for word in expected if word not in text]
     assert not missing, f"--help of {command} does not mention {missing}"
+
+
+def test_version_and_a_bare_minirnn(capsys):
+    from minirnn import __version__
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"minirnn {__version__}\n"
+    assert main([]) == 2                                       # usage with the three commands
+    out = capsys.readouterr().out
+    assert out.startswith("usage: minirnn") and all(
+        re.search(rf"^    {c}\b", out, re.M) for c in ("train", "generate", "gradcheck")), out
+
+
+def test_train_help_lists_each_preset_on_its_own_line_as_flags(capsys):
+    """The presets' names ran into their values (``d2l-0.17-gru-concisemax_tokens=10000``):
+    each name is now a line of its own, its settings the flags that set them."""
+    from minirnn.presets import PRESETS
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for name in PRESETS:
+        at = lines.index(f"  {name}")
+        assert lines[at + 1].startswith("      --"), (name, lines[at + 1])
+    assert "      --max-tokens 10000 --sampling sequential --batch 32 --steps 35 --hidden 256" \
+        in lines
 
 
 def test_gradcheck_still_runs(tmp_path):
