@@ -329,6 +329,7 @@ def add_settings(parser, *settings, defaults: dict | None = None, given_only: bo
         text = s.help
         if not given_only and value is not None and value is not False:
             text += f" (default {value})"
+        text = text.replace("%", "%%")                # argparse formats help with %
         if s.type is bool:
             parser.add_argument(s.flag, dest=s.key, action="store_const", const=True,
                                 default=value, help=text)

@@ -32,13 +32,13 @@ then ``../data``, else downloaded (``minirnn.data.corpus`` says how).
 from .batches import (SeqDataLoader, WindowedData, load_data_time_machine,
                       seq_data_iter_random, seq_data_iter_sequential)
 from .corpus import (CORPORA, MAX_CORPUS_BYTES, ChecksumError, CorpusNotFoundError, data_dirs,
-                     load_corpus, load_text, load_time_machine, run_example)
+                     load_corpus, load_text, load_time_machine)
 from .padding import bucket_batches, check_lengths, pad_sequences, sequence_mask
 from .text import Vocab, build_corpus, load_corpus_time_machine, preprocess, tokenize
 
 __all__ = [
     "CORPORA", "MAX_CORPUS_BYTES", "ChecksumError", "CorpusNotFoundError", "data_dirs",
-    "load_time_machine", "load_text", "run_example",
+    "load_time_machine", "load_text",
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
     "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",

@@ -22,7 +22,7 @@ from pathlib import Path
 from .._files import atomic_write_bytes
 
 __all__ = ["CORPORA", "MAX_CORPUS_BYTES", "ChecksumError", "CorpusNotFoundError", "data_dirs",
-           "load_time_machine", "load_text", "load_corpus", "run_example"]
+           "load_time_machine", "load_text", "load_corpus"]
 
 
 # --------------------------------------------------------------------------- corpora
@@ -234,20 +234,3 @@ def load_corpus(name_or_path: str | os.PathLike, root=None, download: bool = Tru
             f"name_or_path={name!r} is neither a known corpus ({', '.join(CORPORA)}) "
             f"nor an existing file")
     return load_text(name)
-
-
-def run_example(main) -> int:
-    """Run an example script's ``main()``: a corpus that cannot be found or is corrupt
-    ends it with one line on stderr (``rnn_concise.py: error: timemachine.txt is not in
-    ...``) and exit code 1, and Ctrl-C with exit code 130, instead of a traceback.
-    Use: ``sys.exit(run_example(main))``."""
-    prog = Path(sys.argv[0]).name
-    try:
-        main()
-    except (CorpusNotFoundError, ChecksumError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    return 0
