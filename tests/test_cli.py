@@ -720,3 +720,177 @@ def test_a_bad_value_for_any_generate_option(world, data):
     value = data.draw(GENERATE_BAD[option], label="value")
     exits_2_with_one_line(world, ["generate", "--checkpoint", str(world["run"]), option,
                                   resolve(value, world)])
+
+
+# ------------------------------------------------- pipes, Ctrl-C, corpora, small things
+FAULT_TINY = [*TINY, "--sample-every", "0", "--no-progress"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_into(corpus, out, *args):
+    return main(["train", "--corpus", str(corpus), *FAULT_TINY, "--out", str(out), *args])
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def ckpt(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert train_into(corpus, out, "--epochs", "1") == 0
+    return out
+
+
+def minirnn_proc(*args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "minirnn", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+@pytest.mark.parametrize("command, read", [
+    (["gradcheck"], lambda out: out.readline()),                          # minirnn gradcheck | head -1
+    (["generate", "--checkpoint", "{ckpt}", "--num-preds", "100000000"],  # generate | head -c 10
+     lambda out: out.read(10))])
+def test_a_pipe_closed_early_ends_quietly(command, read, ckpt, tmp_path):
+    proc = minirnn_proc(*[a.format(ckpt=ckpt) for a in command], cwd=tmp_path)
+    assert read(proc.stdout)
+    proc.stdout.close()                                      # what head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""        # 128 + SIGPIPE, no traceback
+
+
+def test_train_into_a_closed_pipe_stops_quietly_and_says_why(corpus, tmp_path):
+    out = tmp_path / "r"                                     # minirnn train ... | head -1
+    proc = minirnn_proc("train", "--corpus", str(corpus), *FAULT_TINY[:-3], "--sample-every", "1",
+                        "--no-progress", "--epochs", "3", "--out", str(out), cwd=tmp_path)
+    assert proc.stdout.readline().startswith(b"minirnn train: ")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""
+    assert "its output was closed (a broken pipe)" in (out / "error.txt").read_text()
+
+
+def test_generate_streams_and_ctrl_c_keeps_what_was_printed(ckpt, monkeypatch, capsys):
+    """--num-preds 10^9 is fine: the text comes as it is generated, and Ctrl-C stops it."""
+    from minirnn.models import RNNLM
+    forward, calls = RNNLM.forward, {"n": 0}
+
+    def forward_then_ctrl_c(self, X, state=None):
+        calls["n"] += 1
+        if calls["n"] == 501:                                # the 500th token was just printed
+            raise KeyboardInterrupt
+        return forward(self, X, state)
+
+    monkeypatch.setattr(RNNLM, "forward", forward_then_ctrl_c)
+    assert main(["generate", "--checkpoint", str(ckpt), "--prefix", "the ",
+                 "--num-preds", "1000000000"]) == 130
+    out, err = capsys.readouterr()
+    assert out.startswith("the ") and out.endswith("\n") and len(out) == len("the ") + 500 + 1
+    assert one_line(err) == "minirnn generate: interrupted"
+
+
+def test_generate_memory_does_not_grow_with_num_preds(ckpt, monkeypatch):
+    import tracemalloc
+
+    class Sink:                                              # stdout that keeps nothing
+        def write(self, text):
+            return len(text)
+
+        def flush(self):
+            pass
+
+    def peak(n):
+        tracemalloc.start()
+        try:
+            assert main(["generate", "--checkpoint", str(ckpt), "--num-preds", str(n)]) == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.setattr(sys, "stdout", Sink())
+    peak(10)                                                 # imports, caches: not counted
+    small, large = peak(500), peak(5000)
+    assert large < small + 20_000, (small, large)            # kept whole: 80 kB more
+
+
+def test_ctrl_c_before_any_command_runs_is_quiet(monkeypatch, capsys):
+    import minirnn.cli
+
+    def importing_numpy():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minirnn.cli, "build_parser", importing_numpy)
+    assert main(["gradcheck"]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_while_numpy_is_imported_prints_no_traceback(tmp_path):
+    """``python -m minirnn gradcheck`` with Ctrl-C arriving while NumPy is being imported
+    (an audit hook sends SIGINT at that moment: no timing to guess)."""
+    code = ("import os, runpy, signal, sys\n"
+            "def hook(event, args):\n"
+            "    if event == 'import' and args[0] == 'numpy':\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.addaudithook(hook)\n"
+            "sys.argv = ['minirnn', 'gradcheck']\n"
+            "runpy.run_module('minirnn', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: "/dev/zero", "is not a regular file but a character device"),
+    (lambda tmp: (os.mkfifo(tmp / "fifo"), tmp / "fifo")[1], "is not a regular file but a FIFO"),
+])
+def test_a_corpus_that_is_not_a_regular_file_is_refused(make, message, tmp_path, capsys):
+    code = main(["train", "--corpus", str(make(tmp_path)), *FAULT_TINY, "--out", str(tmp_path / "r")])
+    assert code == 2 and message in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_corpus_beyond_the_size_limit_is_refused(corpus, tmp_path, monkeypatch, capsys):
+    import minirnn.data.corpus
+    monkeypatch.setattr(minirnn.data.corpus, "MAX_CORPUS_BYTES", 1000)
+    assert train_into(corpus, tmp_path / "r") == 2
+    assert "is larger than the limit of 1,000 bytes for a corpus" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def offline_env(tmp_path):
+    """No corpus anywhere, and every download refused at once."""
+    (tmp_path / "empty").mkdir()
+    return dict(os.environ, PYTHONPATH=str(ROOT), MINIRNN_DATA=str(tmp_path / "empty"),
+                http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", MPLBACKEND="Agg")
+
+
+def test_no_corpus_and_no_network_is_one_line_naming_the_places(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "minirnn", "train", "--no-progress"], cwd=work,
+                          env=offline_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert f"timemachine.txt is not in $MINIRNN_DATA ({tmp_path / 'empty'}) or ../data " \
+           f"({tmp_path / 'data'}) and downloading it failed" in line
+    assert "set MINIRNN_DATA to the folder that holds it" in line
+
+
+def test_a_count_of_one_is_singular(corpus, tmp_path, capsys):
+    import warnings
+    from minirnn.data import SeqDataLoader, Vocab
+    from minirnn.generate import prefix_to_ids
+    from minirnn.train import History
+    assert train_into(corpus, tmp_path / "r", "--epochs", "1") == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith(f", 1 epoch -> {tmp_path / 'r'}"), header
+    assert repr(History([{"epoch": 1, "train_ppl": 5.0}])).startswith("History(1 epoch, ")
+    with pytest.raises(ValueError, match="corpus has 1 token, too short"):
+        SeqDataLoader(np.array([1]), 1, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prefix_to_ids("aZ", Vocab(list("ab")))
+    assert "1 char token not in the vocabulary" in str(caught[0].message)

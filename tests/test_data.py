@@ -23,6 +23,7 @@ from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, bui
                           load_corpus, load_data_time_machine, load_text, load_time_machine,
                           preprocess, seq_data_iter_random, seq_data_iter_sequential,
                           tokenize)
+from minirnn.data.tasks import author_test_passages
 
 TM_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 ITERATORS = [seq_data_iter_random, seq_data_iter_sequential]
@@ -499,3 +500,39 @@ def test_pad_sequences_refuses_a_size_no_memory_holds_naming_num_steps():
     with pytest.raises(SizeError, match=r"a padded batch of 1 x num_steps=1000000000000 int64 "
                                         r"ids would take 8.0 TB, .*; lower num_steps"):
         pad_sequences([[1]], num_steps=10 ** 12)
+
+
+# ------------------------------------------------ author_test_passages: bad input
+TEXTS = ["ab" * 300, "cd" * 125]                         # 600 and 250 characters
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(num_per_author=0), ValueError, "num_per_author must be a positive int, got 0"),
+    (dict(num_per_author=2.0), TypeError, "num_per_author must be a positive int, got 2.0"),
+    (dict(num_per_author=True), TypeError, "num_per_author must be a positive int, got True"),
+    (dict(lengths=(0,)), ValueError, r"lengths\[0\] must be an int in \[1, 250\]"),
+    (dict(lengths=(20, 260)), ValueError,
+     r"lengths\[1\] must be an int in \[1, 250\] \(the shortest text's length\), got 260"),
+    (dict(lengths=(20.0,)), TypeError, r"lengths\[0\] must be an int"),
+    (dict(lengths=(True,)), TypeError, r"lengths\[0\] must be an int"),
+    (dict(lengths=20), TypeError, "lengths must be a non-empty sequence of passage lengths, got 20"),
+    (dict(lengths="20"), TypeError, "lengths must be a non-empty sequence of passage lengths, got '20'"),
+    (dict(lengths=()), ValueError, r"lengths must be a non-empty sequence of passage lengths, got \(\)"),
+    (dict(lengths=(20, 50, 20)), ValueError, r"lengths must not repeat a length, got \(20, 50, 20\)"),
+    (dict(seed=-1), ValueError, "seed must be a non-negative int, got -1"),
+    (dict(seed=1.0), TypeError, "seed must be a non-negative int, got 1.0"),
+    (dict(seed=True), TypeError, "seed must be a non-negative int, got True"),
+    (dict(texts="ab" * 300), TypeError, "texts must be a list of str"),
+    (dict(texts=[]), ValueError, r"texts must be a non-empty list of str"),
+    (dict(texts=["ab" * 300, 7]), TypeError, r"texts must be a list of str .* got int at texts\[1\]"),
+])
+def test_author_test_passages_refuses_bad_arguments_naming_them(kwargs, error, message):
+    args = dict(texts=TEXTS, num_per_author=2, lengths=(20, 50), seed=0) | kwargs
+    with pytest.raises(error, match=message):
+        author_test_passages(**args)
+
+
+def test_author_test_passages_keys_are_python_ints():
+    tests = author_test_passages(TEXTS, 2, np.array([20, 50]), seed=0)
+    assert list(tests) == [20, 50] and all(type(L) is int for L in tests)   # JSON-able keys
+    assert tests[20][0] == author_test_passages(TEXTS, 2, (20, 50), seed=0)[20][0]

@@ -232,3 +232,13 @@ def test_failed_loss_forward_keeps_the_previous_token_nll_and_cache_together():
         np.testing.assert_array_equal(loss.token_nll, nll)
         np.testing.assert_array_equal(loss.backward(), grad)
     assert np.isclose(nll.mean(), value)
+
+
+# ------------------------------------------------ bad input: float16
+def test_float16_is_refused_by_the_loss():
+    """float16 gave inf for a loss of about 13.4 (the shift overflows above V of about 256)."""
+    logits = np.random.default_rng(0).standard_normal((2, 3, 1000)).astype(np.float16) * 8
+    with pytest.raises(TypeError, match=r"logits must be a floating-point array, got dtype float16 "
+                                        r"\(float32 or float64: minirnn's dtype policy\)"):
+        SoftmaxCrossEntropy().forward(logits, np.zeros((2, 3), int))
+    assert np.isfinite(SoftmaxCrossEntropy().forward(logits.astype(np.float32), np.zeros((2, 3), int)))

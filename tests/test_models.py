@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from minirnn.gradcheck import assert_gradients_ok, check_layer, check_model, randomize_params
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.layers import Embedding, Linear, Module
-from minirnn.models import MLP, MODELS, RNNLM, build_model, model_name
+from minirnn.models import MLP, MODELS, RNNLM, ConditionalLM, SequenceClassifier, build_model, model_name
 from minirnn.optim import SGD, clip_grad_norm, grad_norm
 
 
@@ -270,3 +270,109 @@ def test_a_bidirectional_model_reads_the_future():
         a, _ = model.forward(X)
         b, _ = model.forward(Y)
         assert np.allclose(a[0, :6], b[0, :6]) != bidirectional
+
+
+# ------------------------------------------------ bad input: ids, states, shapes
+def test_token_ids_are_checked():
+    model = RNNLM(28, 8)
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match="token id 31 in X out of range for vocab_size 28"):
+        model.forward(np.array([[1, 31]]))
+    with pytest.raises(ValueError, match="token id -1 in X is negative"):
+        model.forward(np.array([[1, -1]]))
+    with pytest.raises(TypeError, match="X must hold integer token ids, got dtype float64"):
+        model.forward(np.array([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"X must be a non-empty int array of token ids with shape \(batch, num_steps\), got \(5,\)"):
+        model.forward(np.arange(5))
+    with pytest.raises(ValueError, match="token id 9 in ids out of range for vocab_size 4"):
+        Embedding(4, 2).forward(np.array([[9]]))
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_state_shape_is_checked():
+    model = RNNLM(5, 8)
+    with pytest.raises(ValueError, match=r"state\[0\] must have shape \(1, 2, 8\), got \(1, 2, 7\)"):
+        model.forward(np.zeros((2, 3), dtype=int), (np.zeros((1, 2, 7), dtype=np.float32),))
+    with pytest.raises(TypeError, match=r"state must be a tuple of 1 array\(s\) of shape \(1, 2, 8\), "
+                                        r"got ndarray \(a tuple: wrap one array as \(h,\)\)"):
+        model.forward(np.zeros((2, 3), dtype=int), np.zeros((1, 2, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"state must be a tuple of 1 array\(s\).*got a tuple of 2"):
+        model.forward(np.zeros((2, 3), dtype=int), model.begin_state(2) * 2)
+
+
+def test_rnnlm_backward_shape_checked():
+    model = RNNLM(5, 3)
+    model.forward(np.zeros((2, 4), dtype=int))
+    with pytest.raises(ValueError, match=r"dlogits must have shape \(2, 4, 5\), got \(4, 2, 5\)"):
+        model.backward(np.zeros((4, 2, 5), np.float32))
+
+
+@pytest.mark.parametrize("dstate, keep, message", [
+    ((np.zeros((1, 5, 3), np.float32),), None, r"dstate\[0\] must have shape \(1, 2, 3\), got \(1, 5, 3\)"),
+    (None, np.ones(3), r"keep must have shape \(4,\) or \(4, 2\), got \(3,\)"),
+])
+def test_rnnlm_backward_checks_everything_before_any_gradient_changes(dstate, keep, message):
+    model = RNNLM(5, 3)
+    model.forward(np.zeros((2, 4), dtype=int))
+    with pytest.raises(ValueError, match=message):
+        model.backward(np.ones((2, 4, 5), np.float32), dstate, keep=keep)
+    assert not any(g.any() for g in model.grads.values())
+
+
+def test_astype_to_the_same_dtype_keeps_the_arrays_an_optimizer_holds():
+    model = RNNLM(5, 3)
+    before = dict(model.params)
+    model.astype(np.float32)
+    assert all(model.params[k] is before[k] for k in before)
+
+
+def test_classifier_steps_refuse_bad_input_and_keep_the_gradients():
+    model = SequenceClassifier(7, 3, 5, embed_dim=4, seed=0)
+    X, lengths = np.array([[1, 2, 3, 4], [2, 3, 1, 0]]), np.array([4, 2])
+    for flag in ("yes", 1, None):
+        with pytest.raises(TypeError, match="return_states must be True or False"):
+            model.forward_steps(X, lengths, return_states=flag)
+    logits, Hs = model.forward_steps(X, lengths, return_states=True)
+    with pytest.raises(ValueError, match="read-only"):
+        Hs[0] = 1.0
+    model.zero_grad()
+    dlogits = np.ones_like(logits)
+    for dHs, error, message in ((np.zeros((4, 2, 6), np.float32), ValueError, r"dHs must have shape \(4, 2, 5\)"),
+                                (np.zeros((2, 4, 5), np.float32), ValueError, r"dHs must have shape \(4, 2, 5\)"),
+                                (np.zeros((4, 2, 5)), TypeError, "dHs has dtype float64"),
+                                (np.zeros((4, 2, 5), int), TypeError, "dHs must be a floating-point array"),
+                                ([[0.0]], TypeError, "dHs must be a numpy array")):
+        with pytest.raises(error, match=message):
+            model.backward_steps(dlogits, dHs)
+        assert not any(g.any() for g in model.grads.values())
+    model.forward(X, None, lengths)
+    with pytest.raises(RuntimeError, match="backward_steps must follow forward_steps, not forward"):
+        model.backward_steps(dlogits, np.zeros((4, 2, 5), np.float32))
+    assert not any(g.any() for g in model.grads.values())
+
+
+def test_conditional_lm_scoring_errors_name_the_argument():
+    model = ConditionalLM(7, 3, 5, embed_dim=4, class_dim=2, seed=0)
+    X, classes, lengths = np.array([[1, 2, 3, 4], [2, 3, 1, 0]]), np.array([0, 2]), np.array([4, 2])
+    for bad_classes, error, message in (
+            (np.array([0, 3]), ValueError, r"token id 3 in classes out of range for vocab_size 3"),
+            (np.array([-1, 0]), ValueError, r"token id -1 in classes is negative; ids must be in \[0, 3\)"),
+            (np.array([0.0, 1.0]), TypeError, "classes must be an int numpy array"),
+            (np.array([0]), ValueError, r"classes must have shape \(2,\)")):
+        with pytest.raises(error, match=message):
+            model.log_likelihood(X, bad_classes, lengths)
+    for score in (lambda x, n: model.log_likelihood(x, classes, n), model.classify):
+        for bad_X, bad_lengths, error, message in (
+                (X.astype(float), lengths, TypeError, "X must hold integer token ids"),
+                (X + 5, lengths, ValueError, "token id 9 in X out of range for vocab_size 7"),
+                (X[0], lengths, ValueError, r"X must be .* got \(4,\)"),
+                (X[:0], None, ValueError, r"X must be a non-empty .* got \(0, 4\)"),
+                (X, np.array([0, 2]), ValueError, r"lengths must be in \[1, 4\] .* got 0"),
+                (X, np.array([5, 2]), ValueError, r"lengths must be in \[1, 4\] .* got 5"),
+                (X, np.array([4, 2, 1]), ValueError, r"lengths must have shape \(2,\)")):
+            with pytest.raises(error, match=message):
+                score(bad_X, bad_lengths)
+    # one token: it is given, nothing is predicted: log p = 0 under every class (a tie: class 0)
+    np.testing.assert_array_equal(model.log_likelihood(X[:, :1], classes), [0.0, 0.0])
+    np.testing.assert_array_equal(model.classify(X[:, :1]), [0, 0])

@@ -261,3 +261,88 @@ def test_weight_average_bad_input_is_named_before_anything_changes():
     assert (other["W"] == 1).all()                              # unchanged
     with pytest.raises(ValueError, match="names"):
         avg.copy_to({"V": np.ones((2, 2))})
+
+
+# ------------------------------------------------ bad input: WeightAverage, float16
+def small_params():
+    return {"W": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.float32)}
+
+
+@pytest.mark.parametrize("decay", [np.float32(0.99), np.float64(0.5), 0.9])
+def test_weight_average_takes_numpy_floats_as_decay(decay):
+    average = WeightAverage(small_params(), decay)
+    assert average.decay == float(decay)
+
+
+@pytest.mark.parametrize("decay, error", [("0.9", TypeError), (None, TypeError), (True, TypeError),
+                                          (np.array([0.9]), TypeError), (float("nan"), ValueError),
+                                          (0, ValueError), (1, ValueError), (1.5, ValueError),
+                                          (-0.1, ValueError), (float("inf"), ValueError)])
+def test_weight_average_refuses_bad_decay_naming_it(decay, error):
+    with pytest.raises(error, match=r"decay must be a number in \(0, 1\), got"):
+        WeightAverage(small_params(), decay)
+
+
+def test_weight_average_refuses_no_parameters():
+    with pytest.raises(ValueError, match="params must hold at least one array, got an empty dict"):
+        WeightAverage({}, 0.9)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda p: p.__setitem__("W", np.zeros((3, 3), np.float32)), ValueError,
+     r"params\['W'\] has shape \(3, 3\), its average \(2, 3\)"),
+    (lambda p: p.__setitem__("b", np.zeros((1, 3), np.float32)), ValueError,   # would broadcast
+     r"params\['b'\] has shape \(1, 3\), its average \(3,\)"),
+    (lambda p: p.__setitem__("W", np.zeros((2, 3), np.float64)), TypeError,
+     r"params\['W'\] has dtype float64, its average float32"),
+    (lambda p: p.__setitem__("c", np.zeros(2, np.float32)), ValueError,
+     r"params must have the averaged names \['W', 'b'\], got \['W', 'b', 'c'\]"),
+    (lambda p: p.pop("b"), ValueError, r"params must have the averaged names \['W', 'b'\], got \['W'\]"),
+])
+def test_weight_average_update_refuses_changed_params_before_any_change(change, error, message):
+    params = small_params()
+    average = WeightAverage(params, 0.9)
+    average.update()
+    before = {k: a.copy() for k, a in average.a.items()}
+    change(params)
+    with pytest.raises(error, match=message):
+        average.update()
+    assert average.t == 1                                  # nothing changed
+    for k, a in average.a.items():
+        np.testing.assert_array_equal(a, before[k])
+
+
+def test_weight_average_copy_to_changes_nothing_when_it_fails():
+    average = WeightAverage(small_params(), 0.9)
+    average.update()
+    bad_dtype = {"W": np.zeros((2, 3), np.float64), "b": np.zeros(3, np.float64)}
+    with pytest.raises(TypeError, match=r"params\['W'\] has dtype float64, its average float32"):
+        average.copy_to(bad_dtype)
+    assert not bad_dtype["W"].any() and not bad_dtype["b"].any()
+    read_only = {"W": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    read_only["b"].flags.writeable = False
+    with pytest.raises(ValueError, match=r"params\['b'\] is read-only"):
+        average.copy_to(read_only)
+    assert not read_only["W"].any()                        # W was not written before b failed
+    for bad, error, message in (
+            ({"W": np.zeros((2, 3), np.float32), "c": np.zeros(3, np.float32)}, ValueError,
+             r"params must have the averaged names \['W', 'b'\], got \['W', 'c'\]"),
+            ({"W": np.zeros((3, 2), np.float32), "b": np.zeros(3, np.float32)}, ValueError,
+             r"params\['W'\] has shape \(3, 2\), its average \(2, 3\)"),
+            ([np.zeros(3, np.float32)], TypeError, "params must be a dict")):
+        with pytest.raises(error, match=message):
+            average.copy_to(bad)
+    good = {"W": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    average.copy_to(good)
+    np.testing.assert_allclose(good["W"], small_params()["W"], rtol=1e-6)   # one update: a_hat = W
+
+
+def test_float16_is_refused_by_the_optimizers():
+    """float16 made Adam's parameters -inf after three steps."""
+    params = {"W": np.ones(3, np.float16)}
+    for opt in (SGD, Adam):
+        with pytest.raises(TypeError, match=r"params\['W'\] must be a floating-point array, got "
+                                            r"dtype float16"):
+            opt(params, {"W": np.ones(3, np.float16)}, lr=0.1)
+    with pytest.raises(TypeError, match=r"grads\['W'\] has dtype float32, params\['W'\] float64"):
+        Adam({"W": np.ones(3)}, {"W": np.ones(3, np.float32)})

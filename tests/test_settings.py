@@ -179,3 +179,20 @@ def test_every_example_has_help(script, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- run_example's one line
+def test_an_example_without_its_corpus_is_one_line(tmp_path):
+    """No corpus anywhere and every download refused at once: one line, exit 1."""
+    import subprocess
+    import sys
+    (tmp_path / "empty").mkdir()
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent), MINIRNN_DATA=str(tmp_path / "empty"),
+               http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "rnn_concise.py")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("rnn_concise.py: error: timemachine.txt is not in $MINIRNN_DATA")
+    assert "set MINIRNN_DATA" in lines[0]
