@@ -419,7 +419,7 @@ def run_example(main, argv=None) -> int:
     except (CorpusNotFoundError, ChecksumError, WriteError, MemoryError,
             FloatingPointError) as err:                   # FloatingPointError: TrainingDiverged
         if type(err) is MemoryError:
-            err = f"ran out of memory ({err or 'no details'}); lower the sizes"
+            err = f"ran out of memory ({str(err) or 'no details'}); lower the sizes"
         _print_error(f"{prog}: error: {err}")
         return 1
     except KeyboardInterrupt:

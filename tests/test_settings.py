@@ -196,3 +196,42 @@ def test_an_example_without_its_corpus_is_one_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("rnn_concise.py: error: timemachine.txt is not in $MINIRNN_DATA")
     assert "set MINIRNN_DATA" in lines[0]
+
+
+def test_an_example_on_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch,
+                                                                       capsys):
+    """Examples wrote their files in place: a full disk left a 0-byte file where the last
+    run's results were, and a traceback.  Now: the old file, no temporary, one line, exit 1."""
+    import errno
+
+    import minirnn._files
+    if not os.environ.get("MINIRNN_DATA"):
+        pytest.skip("MINIRNN_DATA not set: the example needs The Time Machine")
+    out = tmp_path / "figs"
+    out.mkdir()
+    (out / "text_preprocessing.png").write_bytes(b"the last run's figure")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(minirnn._files.os, "fsync", full)
+    main = example_main("text_preprocessing.py")
+    assert minirnn.settings.run_example(main, ["--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"cannot write {out / 'text_preprocessing.png'}: "
+                                             f"No space left on device"), err
+    assert os.listdir(out) == ["text_preprocessing.png"]
+    assert (out / "text_preprocessing.png").read_bytes() == b"the last run's figure"
+
+
+@pytest.mark.parametrize("raised, code, line", [
+    (KeyboardInterrupt(), 130, "interrupted"),                 # (sequence.py printed 34 lines)
+    (BrokenPipeError(32, "Broken pipe"), 141, None),           # '| head': quietly
+    (SizeError("the model would take 2.0 TB; lower --hidden"), 2, "error: the model would take"),
+    (MemoryError(), 1, "error: ran out of memory (no details); lower the sizes"),
+])
+def test_run_example_ends_an_example_in_one_line_or_quietly(raised, code, line, capsys):
+    def main(argv=None):
+        raise raised
+    assert minirnn.settings.run_example(main, []) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [] if line is None else (len(err) == 1 and line in err[0]), err
