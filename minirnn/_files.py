@@ -11,12 +11,14 @@ temporary) and the reason.  Nothing here imports another minirnn module.
 from __future__ import annotations
 
 import errno as errno_codes
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["WriteError", "atomic_open", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["WriteError", "atomic_open", "atomic_write_bytes", "atomic_write_text",
+           "atomic_write_json"]
 
 
 class WriteError(OSError):
@@ -82,6 +84,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 def atomic_write_text(path, text: str) -> Path:
     """Write ``text`` as UTF-8 to ``path`` with ``atomic_open``; returns the Path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, value) -> Path:
+    """Write ``value`` as indented JSON to ``path`` with ``atomic_open``; returns the Path."""
+    return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def _fsync_dir(folder: Path) -> None:

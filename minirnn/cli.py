@@ -207,6 +207,7 @@ def _train(trainer, config: dict, out: Path) -> int:
     checkpoint."""
     from ._checks import plural
     from .runfolder import RunFailed, train_run
+    from .settings import as_flags
     from .train import TrainingDiverged, TrainingInterrupted
     num_epochs = config["num_epochs"]
     STDOUT.line(f"minirnn train: preset {config['preset']}, {config['corpus']} "
@@ -221,7 +222,7 @@ def _train(trainer, config: dict, out: Path) -> int:
               f"--epochs {num_epochs}", file=sys.stderr)
         return 130
     except (TrainingDiverged, RunFailed) as err:
-        print(f"minirnn train: error: {err}", file=sys.stderr)
+        print(f"minirnn train: error: {as_flags(str(err))}", file=sys.stderr)
         return 1
     except MemoryError as err:
         raise UsageError(str(err)) from None
@@ -297,17 +298,6 @@ def _cmd_gradcheck(args) -> int:
 EXIT_BROKEN_PIPE = 141
 
 
-def _quiet_stdout() -> None:
-    """After a closed pipe: point stdout at /dev/null, so that Python's last flush at exit
-    has nowhere to fail (else it prints 'Exception ignored ... BrokenPipeError')."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):              # no real stdout (a test's capture)
-        pass
-
-
 class _Stdout:
     """What the commands print, never raising: a closed pipe (``| head``) or a full disk
     (``> /dev/full``) is kept in ``error`` and the rest of the output dropped, so that a
@@ -335,8 +325,9 @@ class _Stdout:
         self.flush()
 
     def _failed(self, err: OSError) -> None:
+        from .settings import quiet_stdout
         self.error = err
-        _quiet_stdout()
+        quiet_stdout()
 
 
 STDOUT = _Stdout()
@@ -354,10 +345,12 @@ def main(argv=None) -> int:
         finally:
             sys.stdout.flush()                                 # a closed pipe fails here
     except BrokenPipeError:                                    # '... | head': stop quietly, as
-        _quiet_stdout()                                        # standard tools do
+        from .settings import quiet_stdout                     # standard tools do
+        quiet_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as err:                                     # '> /dev/full', at the last flush
-        _quiet_stdout()
+        from .settings import quiet_stdout
+        quiet_stdout()
         print(f"minirnn: error: cannot write to stdout ({err.strerror or err})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:                                  # before a command runs (while
@@ -365,6 +358,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    from .settings import as_flags                             # errors in the flags' words
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:                                   # a bare 'minirnn'
@@ -372,14 +366,14 @@ def _main(argv) -> int:
         return 2
 
     def one_line(message, category, filename, lineno, file=None, line=None):
-        print(f"minirnn {args.command}: warning: {message}", file=sys.stderr)
+        print(f"minirnn {args.command}: warning: {as_flags(str(message))}", file=sys.stderr)
 
     try:
         with warnings.catch_warnings():                        # warnings as one line each, like
             warnings.showwarning = one_line                    # errors (each text printed once)
             return args.func(args)
     except UsageError as err:
-        print(f"minirnn {args.command}: error: {err}", file=sys.stderr)
+        print(f"minirnn {args.command}: error: {as_flags(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"minirnn {args.command}: interrupted", file=sys.stderr)

@@ -25,7 +25,7 @@ from ._files import atomic_write_text
 from .checkpoint import build_model as build_model_from_checkpoint
 from .plotting import plot_history
 from .presets import DEFAULT_CONFIG, LATER_KEYS, MODEL_KEYS, make_data, make_model, make_trainer
-from .settings import SETTINGS, check_config
+from .settings import SETTINGS, as_flags, check_config
 
 __all__ = ["RUN_FILES", "ERROR_FILE", "OWN_FILES", "SAMPLE_TEMPERATURES", "RESUME_KEYS", "OutDirError",
            "new_run_dir", "check_out_dir", "claim_out_dir", "release_out_dir", "out_dir_in_use",
@@ -210,8 +210,8 @@ def record_failure(trainer, out: Path, message: str | None) -> None:
     if (out / "checkpoint.npz").exists():
         writes.append(lambda: atomic_write_text(out / "history.json", json.dumps(
             load(out / "checkpoint.npz").history or [], indent=1) + "\n"))
-    if message:
-        writes.append(lambda: atomic_write_text(out / ERROR_FILE, message + "\n"))
+    if message:                                      # in the command line's words
+        writes.append(lambda: atomic_write_text(out / ERROR_FILE, as_flags(message) + "\n"))
     for write in writes:
         try:
             write()

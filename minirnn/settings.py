@@ -29,18 +29,15 @@ An example's parser (one-line errors, exit 2, nothing written on refusal)::
     if __name__ == "__main__":
         sys.exit(run_example(main))
 
-``--out`` is checked before any work: a folder that exists and can be written, or one
-that can be created (nothing is created until the first file is written).  Every file
-goes through ``minirnn._files`` (a temporary beside the target, renamed into place), and
-``run_example`` turns a file that cannot be written, a missing corpus, Ctrl-C and a
-closed stdout into one line (or silence) with the right exit code, never a traceback.
-Sizes are bounded by their settings' checks, and ``check_memory`` refuses a
-combination no memory can hold before anything is allocated, naming the flags.
+``--out`` is checked before any work (a writable folder, or one that can be created:
+nothing is created before the first file); every file is written atomically
+(``minirnn._files``); ``run_example`` turns a failed write, a missing corpus, Ctrl-C and
+a closed stdout into one line (or silence) and the right exit code.  Sizes are bounded
+by their checks; ``check_memory`` refuses what no memory holds, naming the flags.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import numbers
 import os
 import re
@@ -49,10 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._checks import SizeError, check_memory
-from ._files import WriteError, atomic_write_text
+from ._files import WriteError, atomic_write_json
 
 __all__ = ["Setting", "SettingError", "SizeError", "SETTINGS", "RUN_KEYS", "defaults", "check_config",
-           "Parser", "example_parser", "add_settings", "check_out_folder", "check_memory",
+           "as_flags", "Parser", "example_parser", "add_settings", "check_out_folder", "check_memory",
            "atomic_write_json", "run_example", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
@@ -78,8 +75,7 @@ class Setting:
         none: the word that means None on the command line (``none``, ``all``); None
             itself is then a valid value.
         metavar: the value's name in ``--help``.
-        optional: None is a valid value (a setting that does not apply, e.g. the
-            windows of data that is not windowed); also when ``default`` or ``none`` is.
+        optional: None is valid (a setting that does not apply); so with ``none``.
     """
     key: str
     flag: str | None
@@ -168,9 +164,6 @@ class Setting:
                 raise SettingError(f"{name} must be {self.expected()}, got {text!r}") from None
         return self.check(text, name)
 
-    @property
-    def dest(self) -> str:
-        return self.key
 
 
 def _number(x) -> str:
@@ -290,6 +283,22 @@ def check_config(config, where: str = "config", keys=RUN_KEYS) -> dict:
     return config
 
 
+def as_flags(message: str) -> str:
+    """A message of the Python API in the command line's words, for the CLI to print:
+    ``clip=1.0`` -> ``--clip 1.0``, ``clip=None`` -> ``--clip none``, ``num_hiddens=8``
+    -> ``--hidden 8``, ``reset_after=True`` -> ``--reset-after``, ``name_or_path='x'`` (a
+    corpus) -> ``--corpus 'x'``."""
+    message = message.replace("name_or_path=", "--corpus ")
+    pattern = "|".join(sorted((k for k, s in SETTINGS.items() if s.flag), key=len, reverse=True))
+
+    def flag(match):
+        s, value = SETTINGS[match.group(1)], match.group(2)
+        if s.type is bool:
+            return s.flag if value == "True" else f"no {s.flag}"
+        return f"{s.flag} {s.none if value == 'None' and s.none else value}"
+    return re.sub(rf"(?<![\w.-])({pattern})=([^\s,;:)]+)", flag, message)
+
+
 # ------------------------------------------------------------------- parsers
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (``bptt.py: error: --hidden must be an
@@ -389,11 +398,6 @@ def check_out_folder(text, flag: str = "--out") -> Path:
     return path
 
 
-def atomic_write_json(path, value) -> Path:
-    """Write ``value`` as indented JSON to ``path``, atomically (``minirnn._files``)."""
-    return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
-
-
 # ------------------------------------------------------------------- running
 def run_example(main, argv=None) -> int:
     """Run an example's ``main(argv)`` and return its exit code: a missing or corrupt
@@ -411,7 +415,7 @@ def run_example(main, argv=None) -> int:
             if sys.stdout is not None:
                 sys.stdout.flush()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         return EXIT_BROKEN_PIPE
     except SizeError as err:
         _print_error(f"{prog}: error: {err}")
@@ -435,7 +439,7 @@ def _print_error(line: str) -> None:
         pass
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """After a closed pipe: point stdout at /dev/null, so that Python's last flush at exit
     has nowhere to fail (else it prints 'Exception ignored ... BrokenPipeError')."""
     try:

@@ -211,7 +211,7 @@ def test_gradcheck_still_runs(tmp_path):
     (["train", "--corpus", "no/such/file.txt"], "'no/such/file.txt' is neither a known corpus"),
     (["train", "--corpus", "{tiny}", "--preset", "d2l-0.17", "--batch", "100"], "too short for one minibatch"),
     (["train", "--corpus", "{tiny}", "--steps", "5000", "--preset", "d2l-0.17"], "too short for one minibatch"),
-    (["train", "--corpus", "{tiny}"], "too short: num_train=150000"),
+    (["train", "--corpus", "{tiny}"], "too short: --num-train 150000 + --num-val 20000"),
     (["train", "--resume", "{tiny}"], "is not a minirnn checkpoint: not an .npz (zip) file"),
     (["train", "--resume", "nowhere.npz"], "no checkpoint at path='nowhere.npz'"),
     (["train", "--resume", "{rundir}", "--hidden", "8"],
@@ -472,7 +472,7 @@ def test_dropout_with_one_layer_is_a_one_line_warning(corpus, tmp_path):
     proc = minirnn("train", "--corpus", str(corpus), *TINY, "--dropout", "0.3", "--epochs", "1",
                    "--sample-every", "0", "--no-progress", "--out", str(tmp_path / "r"), cwd=tmp_path)
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "dropout=0.3 acts between layers and num_layers=1" in warnings[0]
+    assert len(warnings) == 1 and "--dropout 0.3 acts between layers and --layers 1" in warnings[0]
 
 
 # ------------------------------------------------------------ output streams

@@ -235,3 +235,15 @@ def test_run_example_ends_an_example_in_one_line_or_quietly(raised, code, line, 
     assert minirnn.settings.run_example(main, []) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [] if line is None else (len(err) == 1 and line in err[0]), err
+
+
+def test_as_flags_puts_a_python_message_in_the_command_lines_words():
+    """What the CLI prints: the flags the user typed, not the Python arguments."""
+    from minirnn.settings import as_flags
+    assert as_flags("Lower the learning rate or clip the gradients (clip=None).") == \
+        "Lower the learning rate or clip the gradients (--clip none)."
+    assert as_flags("num_epochs=1 is fewer than 2; reset_after=True, bidirectional=False") == \
+        "--epochs 1 is fewer than 2; --reset-after, no --bidirectional"
+    assert as_flags("name_or_path='x.txt' is neither a known corpus") == \
+        "--corpus 'x.txt' is neither a known corpus"
+    assert as_flags("vocab_size=28 and my_lr=3") == "vocab_size=28 and my_lr=3"   # untouched
