@@ -57,14 +57,14 @@ class AuthorWindows:
         self.ids, self.args = ids_by_author, args
         self.rng = np.random.default_rng(args.seed)
 
-    def __len__(self):
+    def __len__(self):                                   # one "epoch" of --updates batches
         return self.args.updates
 
     def __iter__(self):
         B, T = self.args.batch_size, self.args.num_steps
         authors = np.arange(B) % len(self.ids)
         for _ in range(self.args.updates):
-            X, Y = np.empty((B, T), dtype=np.int64), np.empty((B, T), dtype=np.int64)
+            X, Y = np.empty((2, B, T), dtype=np.int64)
             for b, a in enumerate(authors):
                 s = int(self.rng.integers(0, len(self.ids[a]) - T))
                 X[b], Y[b] = self.ids[a][s:s + T], self.ids[a][s + 1:s + T + 1]
@@ -76,8 +76,7 @@ def heldout_nll(model, ids, author, num_steps, batch_size=64) -> np.ndarray:
     """Mean negative log-likelihood at each position of consecutive ``num_steps``-windows
     of ``ids`` (each from the author's initial state), ``(num_steps,)``."""
     n = (len(ids) - 1) // num_steps
-    X = ids[:n * num_steps].reshape(n, num_steps)
-    Y = ids[1:n * num_steps + 1].reshape(n, num_steps)
+    X, Y = ids[:n * num_steps].reshape(n, -1), ids[1:n * num_steps + 1].reshape(n, -1)
     total = np.zeros(num_steps)
     with evaluating(model):
         for i in range(0, n, batch_size):
@@ -200,10 +199,9 @@ def main(argv=None):
                           class_dim=args.author_dim, conditioning=args.conditioning,
                           cell=args.cell, seed=args.seed)
     losses = []
-    trainer = Trainer(model, AuthorWindows(train_ids, args), optimizer="adam", lr=args.lr,
-                      clip=args.clip, after_step=lambda trainer, loss: losses.append(loss),
-                      progress=not args.no_progress)
-    trainer.fit(1)                                       # one pass of --updates batches
+    Trainer(model, AuthorWindows(train_ids, args), optimizer="adam", lr=args.lr, clip=args.clip,
+            after_step=lambda trainer, loss: losses.append(loss),
+            progress=not args.no_progress).fit(1)       # one pass of --updates batches
     train_seconds = time.perf_counter() - start
     nll = {name: {"right": heldout_nll(model, test_ids[a], a, args.num_steps),
                   "wrong": heldout_nll(model, test_ids[a], 1 - a, args.num_steps)}
@@ -226,17 +224,15 @@ def main(argv=None):
     generative, judged = classify_test_passages(model, judge, books, vocab, args)
     print(f"which book? test passages, generative (Bayes' rule) / judge: " + ", ".join(
         f"{L}: {generative[L]:.3f} / {judged[L]:.3f}" for L in TEST_LENGTHS))
-    print(f"saved {conditioning_figure(nll, style, args.out / 'conditional_generation.png', args)}")
-    print(f"saved {loss_figure(losses, args.out / 'conditional_generation_loss.png', args)}")
-    settings = {k: str(v) if k == "out" else v for k, v in vars(args).items()}
-    settings["classifier"] = str(classifier_path)
+    for path in (conditioning_figure(nll, style, args.out / "conditional_generation.png", args),
+                 loss_figure(losses, args.out / "conditional_generation_loss.png", args)):
+        print(f"saved {path}")
+    settings = {**{k: str(v) if k == "out" else v for k, v in vars(args).items()},
+                "classifier": str(classifier_path)}
     print("saved " + str(checkpoint.save(args.out / "conditional_lm.npz", model, vocab, {},
                                          {"authors": list(AUTHORS), **settings}, 1, {})))
     metrics = {"style_accuracy": style_accuracy, "perplexity": ppl,
                "style_accuracy_by_author": style, "perplexity_by_book": ppl_book,
-               "loss_gap_by_position": {name: {"first": float(d["wrong"][0] - d["right"][0]),
-                                               "last": float(d["wrong"][-1] - d["right"][-1])}
-                                        for name, d in nll.items()},
                "generative_accuracy": generative[100],
                "generative_accuracy_by_length": {str(L): generative[L] for L in TEST_LENGTHS},
                "judge_accuracy_by_length": {str(L): judged[L] for L in TEST_LENGTHS},

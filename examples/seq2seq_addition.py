@@ -73,13 +73,10 @@ def make_vocab() -> Vocab:
 def encode(problems: list, vocab: Vocab, reverse: bool):
     """Ids of every problem: ``src`` (``"a+b"``, reversed if asked), ``tgt_in`` (``<bos>``
     + the sum's digits) and ``tgt_out`` (the digits + ``<eos>``), lists of int arrays."""
-    src, tgt_in, tgt_out = [], [], []
-    for a, b in problems:
-        question, digits = f"{a}+{b}", vocab[list(str(a + b))]
-        src.append(np.array(vocab[list(question[::-1] if reverse else question)]))
-        tgt_in.append(np.array([vocab[BOS]] + digits))
-        tgt_out.append(np.array(digits + [vocab[EOS]]))
-    return src, tgt_in, tgt_out
+    questions = [f"{a}+{b}"[::-1] if reverse else f"{a}+{b}" for a, b in problems]
+    answers = [vocab[list(str(a + b))] for a, b in problems]
+    return ([np.array(vocab[list(q)]) for q in questions],
+            [np.array([vocab[BOS]] + d) for d in answers], [np.array(d + [vocab[EOS]]) for d in answers])
 
 
 class AdditionBatches:
@@ -144,7 +141,6 @@ def run(train, test, vocab, reverse: bool, args) -> dict:
 
     trainer = Trainer(model, data, optimizer="adam", lr=args.lr, schedule=args.schedule,
                       clip=args.clip, evaluate=held_out, progress=not args.no_progress)
-    print(f"source {'reversed' if reverse else 'as written'}:")
     trainer.fit(args.num_epochs)                          # one line an epoch, or a bar
     pairs = list(zip(test, test_src, last["preds"]))
     return {"history": trainer.history.records, "scores": last["scores"],
@@ -233,8 +229,7 @@ def main(argv=None):
     print(f"saved {figure(runs, args.out / 'seq2seq_addition.png', args)}")
     name = {True: "reversed", False: "unreversed"}
     metrics = {"exact_match": runs[True]["scores"]["exact_match"], "bleu": runs[True]["scores"]["bleu"],
-               "wrong": len(runs[True]["wrong"]),
-               **{f"{key}_unreversed": runs[False]["scores"][key] for key in ("exact_match", "bleu")
+               "wrong": len(runs[True]["wrong"]), **{f"{key}_unreversed": runs[False]["scores"][key] for key in ("exact_match", "bleu")
                   if False in runs},
                **{key: {name[rev]: r[key] for rev, r in runs.items()}
                   for key in ("history", "samples")},
