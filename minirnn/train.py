@@ -30,18 +30,10 @@ for the others, and whatever ``evaluate(model)`` returns.
 BPTT strategies (language models, ``minirnn.bptt``): ``'truncated'``, ``'randomized'``
 (``RNN.backward(keep=...)``) and ``'full'`` (sequential partitioning: one window per row).
 
-Faults: a loss or gradient norm that is NaN or infinite (or a loss whose perplexity
-overflows, ``MAX_LOSS``) stops training with ``TrainingDiverged`` naming the epoch and
-step, before that step changes anything; an epoch's new parameters are checked before
-they are recorded or saved (``minirnn.checkpoint.check_finite``, then a loss on
-the validation data or the last batch).  Ctrl-C finishes the current step, saves a
-checkpoint of that exact point and raises ``TrainingInterrupted``; resuming continues
-bit for bit, dropout included (``minirnn.train_state``).
+Faults (NaN, Ctrl-C), checkpoints and the bit-for-bit resume are ``minirnn.train_state``'s.
 """
 from __future__ import annotations
 
-import json
-import math
 import sys
 import time
 import warnings
@@ -57,62 +49,16 @@ from .losses import SoftmaxCrossEntropy
 from .metrics import perplexity
 from .models import Batch
 from ._checks import check_non_negative_int, check_positive_int, check_positive_number, plural
-from ._files import atomic_write_text
 from .optim import clip_grad_norm, grad_norm, make_optimizer
-from .train_state import TrainerState, TrainingInterrupted, step_name
+from .train_state import (MAX_LOSS, History, TrainerState, TrainingDiverged,  # noqa: F401
+                          TrainingInterrupted)
 
 __all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train",
-           "train_step", "train_epoch", "evaluate", "mean_loss", "mean_nll", "data_regime",
+           "train_step", "train_epoch", "evaluate", "mean_loss", "data_regime",
            "cosine_lr", "as_batch", "RECORD_KEYS"]
 
 #: A language model's record; other models have ``train_loss`` / ``val_loss`` instead.
 RECORD_KEYS = ("epoch", "train_ppl", "val_ppl", "tokens_per_s", "wall_s")
-
-#: A mean loss above log(largest float) ~ 709.8 nats per token is a perplexity of inf.
-MAX_LOSS = math.log(sys.float_info.max)
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or the gradient norm became NaN or infinite."""
-
-
-class History:
-    """Per-epoch records: ``epoch``, the losses (``train_ppl``, ``val_ppl`` of a language
-    model; ``train_loss``, ``val_loss`` of another), ``tokens_per_s`` (targets per second of
-    training time), ``wall_s`` (seconds since the run began, resumed runs included), and
-    the trainer's ``evaluate`` results."""
-
-    def __init__(self, records=None):
-        self.records: list[dict] = [dict(r) for r in (records or [])]
-
-    def append(self, record: dict) -> None:
-        self.records.append(dict(record))
-
-    def column(self, key: str) -> list:
-        """Every record's ``key`` (None where a record lacks it), e.g. ``'val_ppl'``."""
-        return [r.get(key) for r in self.records]
-
-    def save(self, path) -> Path:
-        """Write the records as a JSON list (one object per epoch), atomically."""
-        return atomic_write_text(Path(path), json.dumps(self.records, indent=1) + "\n")
-
-    def __len__(self):
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-    def __repr__(self):
-        if not self.records:
-            return "History(0 epochs)"
-        last = self.records[-1]
-        shown = ", ".join(f"{k} {last[k]:.3f}" for k in ("train_ppl", "val_ppl", "train_loss",
-                                                          "val_loss") if k in last)
-        return f"History({plural(len(self), 'epoch')}, last: {shown})"
-
 
 def data_regime(data) -> str | None:
     """``'sequential'``, ``'random'`` or ``'windowed'`` for a language model's data (how the
@@ -158,11 +104,6 @@ def mean_loss(model, batches, loss=None) -> float:
     if n == 0:
         raise ValueError("evaluate: no targets to evaluate on")
     return total / n
-
-
-def mean_nll(model, batches, loss=None) -> float:
-    """Mean negative log-likelihood per token (nats) of a language model on ``(X, Y)``."""
-    return mean_loss(model, batches, loss)
 
 
 def evaluate(model, batches, loss=None) -> float:
@@ -367,41 +308,6 @@ class Trainer(TrainerState):
         if self.after_step is not None:
             self.after_step(self, loss)
         return loss, state
-
-    def _check_finite(self, what, value, epoch, step, n, when=None):
-        """Stop with ``TrainingDiverged`` if ``value`` is NaN or infinite, or is a loss
-        whose perplexity overflows.  ``step`` None: after the epoch's last update."""
-        if np.isfinite(value) and not ("loss" in what and value > MAX_LOSS):
-            return
-        if np.isfinite(value):
-            value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
-        self._diverged(f"{what} became {value}", epoch, step, n, when)
-
-    def _diverged(self, what: str, epoch, step, n, when: str | None = None):
-        if when is None:
-            when = (f"at epoch {epoch}, {step_name(step, n)}: training stopped before this "
-                    f"step changed the parameters" if step is not None else
-                    f"after the last update of epoch {epoch}: training stopped before these "
-                    f"parameters were saved")
-        raise TrainingDiverged(f"{what} {when} ({self.last_checkpoint_note()}). Lower the "
-                               f"learning rate or clip the gradients (clip={self.clip}).")
-
-    def _check_new_parameters(self, epoch: int, last_batch, when: str | None = None) -> None:
-        """Before parameters are recorded or saved: every entry finite and, if
-        ``last_batch`` ``(batch, state)`` is given, the loss they give on it a number whose
-        perplexity does not overflow."""
-        from .checkpoint import check_finite
-        try:
-            check_finite(self.model.params, "the new parameters")
-        except ValueError as err:
-            self._diverged(str(err), epoch, None, None, when)
-        if last_batch is not None:
-            batch, state = last_batch
-            with np.errstate(over="ignore", invalid="ignore"), evaluating(self.model):
-                outputs, _ = self.model.forward(batch.inputs, state, batch.lengths)  # no dropout drawn
-                loss = loss_of(self.loss, outputs, batch)
-            self._check_finite("the loss on the last batch", loss, epoch, None, None, when)
-            self._checked = True
 
     # ----------------------------------------------------------------- one epoch
     def batches_per_epoch(self) -> int | None:

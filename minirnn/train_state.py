@@ -1,23 +1,75 @@
-"""What a ``Trainer`` saves and restores, so that a run can stop anywhere and continue bit
-for bit: checkpoints (the last, and the best on validation beside it), the position inside
-an interrupted epoch, every random generator (the data's order, the trainer's coin flips
-and each ``Dropout`` layer's masks), and Ctrl-C.
+"""What a ``Trainer`` keeps around the step, so that a run can stop anywhere and continue
+bit for bit: the ``History``; divergence checks; checkpoints (the last, and the best on
+validation beside it); the position inside an interrupted epoch; every random generator
+(the data's order, the trainer's coin flips and each ``Dropout`` layer's masks); Ctrl-C.
 
 ``TrainerState`` is the part of ``minirnn.train.Trainer`` that does this; the training
 loop itself is in ``minirnn.train``.
 """
 from __future__ import annotations
 
+import json
+import math
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint as ckpt_lib
-from .layers import Dropout
+from ._checks import plural
+from ._files import atomic_write_text
+from .layers import Dropout, evaluating
 
-__all__ = ["TrainerState", "TrainingInterrupted", "dropout_layers", "step_name"]
+__all__ = ["History", "TrainerState", "TrainingDiverged", "TrainingInterrupted", "MAX_LOSS",
+           "dropout_layers", "step_name"]
+
+
+#: A mean loss above log(largest float) ~ 709.8 nats per token is a perplexity of inf.
+MAX_LOSS = math.log(sys.float_info.max)
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+class History:
+    """Per-epoch records: ``epoch``, the losses (``train_ppl``, ``val_ppl`` of a language
+    model; ``train_loss``, ``val_loss`` of another), ``tokens_per_s`` (targets per second of
+    training time), ``wall_s`` (seconds since the run began, resumed runs included), and
+    the trainer's ``evaluate`` results."""
+
+    def __init__(self, records=None):
+        self.records: list[dict] = [dict(r) for r in (records or [])]
+
+    def append(self, record: dict) -> None:
+        self.records.append(dict(record))
+
+    def column(self, key: str) -> list:
+        """Every record's ``key`` (None where a record lacks it), e.g. ``'val_ppl'``."""
+        return [r.get(key) for r in self.records]
+
+    def save(self, path) -> Path:
+        """Write the records as a JSON list (one object per epoch), atomically."""
+        return atomic_write_text(Path(path), json.dumps(self.records, indent=1) + "\n")
+
+    def __len__(self):
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def __repr__(self):
+        if not self.records:
+            return "History(0 epochs)"
+        last = self.records[-1]
+        shown = ", ".join(f"{k} {last[k]:.3f}" for k in ("train_ppl", "val_ppl", "train_loss",
+                                                          "val_loss") if k in last)
+        return f"History({plural(len(self), 'epoch')}, last: {shown})"
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -94,6 +146,42 @@ class TrainerState:
 
     def _data_state(self):
         return None if self.data_rng is None else self.data_rng.bit_generator.state
+
+    def _check_finite(self, what, value, epoch, step, n, when=None):
+        """Stop with ``TrainingDiverged`` if ``value`` is NaN or infinite, or is a loss
+        whose perplexity overflows.  ``step`` None: after the epoch's last update."""
+        if np.isfinite(value) and not ("loss" in what and value > MAX_LOSS):
+            return
+        if np.isfinite(value):
+            value = f"{value:.4g} (perplexity exp(loss) overflows to inf)"
+        self._diverged(f"{what} became {value}", epoch, step, n, when)
+
+    def _diverged(self, what: str, epoch, step, n, when: str | None = None):
+        if when is None:
+            when = (f"at epoch {epoch}, {step_name(step, n)}: training stopped before this "
+                    f"step changed the parameters" if step is not None else
+                    f"after the last update of epoch {epoch}: training stopped before these "
+                    f"parameters were saved")
+        raise TrainingDiverged(f"{what} {when} ({self.last_checkpoint_note()}). Lower the "
+                               f"learning rate or clip the gradients (clip={self.clip}).")
+
+    def _check_new_parameters(self, epoch: int, last_batch, when: str | None = None) -> None:
+        """Before parameters are recorded or saved: every entry finite and, if
+        ``last_batch`` ``(batch, state)`` is given, the loss they give on it a number whose
+        perplexity does not overflow."""
+        from .checkpoint import check_finite
+        try:
+            check_finite(self.model.params, "the new parameters")
+        except ValueError as err:
+            self._diverged(str(err), epoch, None, None, when)
+        if last_batch is not None:
+            batch, state = last_batch
+            with np.errstate(over="ignore", invalid="ignore"), evaluating(self.model):
+                outputs, _ = self.model.forward(batch.inputs, state, batch.lengths)  # no dropout drawn
+                loss = self.loss.forward(outputs, batch.targets) if batch.mask is None \
+                    else self.loss.forward(outputs, batch.targets, batch.mask)
+            self._check_finite("the loss on the last batch", loss, epoch, None, None, when)
+            self._checked = True
 
     # ------------------------------------------------------------------ Ctrl-C
     def _sigint_flag(self):
