@@ -72,8 +72,11 @@ def test_classifier_every_step_gradients_with_lengths(cell, num_layers):
     rng = np.random.default_rng(17)
     model = prepared(SequenceClassifier(V, C, H, embed_dim=E, cell=cell,
                                         num_layers=num_layers), 18)
+    # eps 1e-4: the LSTM's smallest entries (dL/dW_h ~ 2e-6) lose digits to float64 round-off
+    # at 1e-5 (the worst relative error 5.3e-6 at eps 1e-6, 1.0e-6 at 1e-5, 4.3e-7 at 1e-4,
+    # 4.3e-5 at 1e-3: it falls as eps grows until truncation takes over, so it is round-off)
     errors = check_gradients(model.forward_steps, model.backward_steps, model.params,
-                             model.grads, [padded_batch(rng), LENGTHS], eps=EPS)
+                             model.grads, [padded_batch(rng), LENGTHS], eps=1e-4)
     assert set(errors) == set(model.params)               # G at padded steps too: O_t = b there
     assert_gradients_ok(errors)
 
