@@ -247,3 +247,13 @@ def test_as_flags_puts_a_python_message_in_the_command_lines_words():
     assert as_flags("name_or_path='x.txt' is neither a known corpus") == \
         "--corpus 'x.txt' is neither a known corpus"
     assert as_flags("vocab_size=28 and my_lr=3") == "vocab_size=28 and my_lr=3"   # untouched
+
+
+def test_every_preset_is_a_config_the_schema_accepts():
+    from minirnn.presets import DEFAULT_CONFIG, PRESETS, preset_config
+    assert DEFAULT_CONFIG == defaults()
+    for name in PRESETS:
+        assert set(PRESETS[name]) <= set(RUN_KEYS), name
+        check_config(preset_config(name), f"preset {name}")
+    with pytest.raises(SettingError, match=r"num_hiddens must be an integer in \[1, 65536\], got 0"):
+        preset_config("default", num_hiddens=0)
