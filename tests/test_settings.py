@@ -1,9 +1,8 @@
 """The settings schema (``minirnn.settings``): each setting's check, the parsers built
-from it, the ``--out`` check, and the attacker's method kept as a test: every flag of
-every example whose parser the schema builds (found on the parser itself, so an example
-rewritten onto the schema is covered when it lands) given bad values, each refused in
-one line naming the flag, exit 2, nothing written.  In-process: hundreds of values in
-seconds.
+from it, the ``--out`` check, and every flag of every example whose parser the schema
+builds (found on the parser itself, so an example built on the schema is covered as
+soon as it is) given bad values, each refused in one line naming the flag, exit 2,
+nothing written.  In-process: hundreds of values in seconds.
 """
 import argparse
 import contextlib
