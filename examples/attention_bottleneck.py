@@ -23,14 +23,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS 
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.data import Vocab, bucket_batches, pad_sequences, sequence_mask  # noqa: E402
-from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
-from minirnn.models import Seq2Seq, Seq2SeqAttention  # noqa: E402
-from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.models import Batch, Seq2Seq, Seq2SeqAttention  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.train import Trainer  # noqa: E402
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 LETTERS = "abcdefghij"
@@ -55,30 +53,33 @@ def encode(strings, vocab):
             [np.concatenate([x, [vocab[EOS]]]) for x in ids])
 
 
-# %% Training: teacher forcing, the loss over the real target tokens
-def train(model, data, vocab, args, desc):
-    src, tgt_in, tgt_out = data
-    optimizer, loss = Adam(model.params, model.grads, lr=args.lr), SoftmaxCrossEntropy()
-    rng = np.random.default_rng([args.seed, 1])                # the same batches for both
-    lengths = np.array([s.size for s in src])
-    start = time.perf_counter()
-    for epoch in range(1, args.num_epochs + 1):
-        total, tokens = 0.0, 0
-        for idx in tqdm(bucket_batches(lengths, args.batch_size, rng=rng), leave=False,
-                        desc=f"{desc} epoch {epoch}", disable=args.no_progress or None):
-            X, X_len = pad_sequences([src[i] for i in idx], vocab[PAD])
-            Y_in, Y_len = pad_sequences([tgt_in[i] for i in idx], vocab[PAD])
-            Y_out, _ = pad_sequences([tgt_out[i] for i in idx], vocab[PAD])
-            mask = sequence_mask(Y_len, Y_in.shape[1])
-            model.zero_grad()
-            logits, _ = model.forward((X, Y_in), None, (X_len, Y_len))
-            value = loss.forward(logits, Y_out, mask)
-            model.backward(loss.backward())
-            clip_grad_norm(model.grads, args.clip)
-            optimizer.step()
-            total, tokens = total + value * mask.sum(), tokens + mask.sum()
-        print(f"{desc:>12}  epoch {epoch:>2}  loss {total / tokens:.4f}  "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+# %% Training: teacher forcing, the loss over the real target tokens, by minirnn's Trainer
+class CopyBatches:
+    """One epoch of ``Batch((src, tgt_in), tgt_out, (src_lengths, tgt_lengths), mask)``:
+    batches of similar lengths, padded, in a new order each epoch."""
+
+    def __init__(self, data, vocab, batch_size, seed):
+        self.src, self.tgt_in, self.tgt_out = data
+        self.pad, self.batch_size = vocab[PAD], batch_size
+        self.lengths = np.array([s.size for s in self.src])
+        self.rng = np.random.default_rng([seed, 1])          # the same batches for both models
+
+    def __len__(self):
+        return -(-len(self.src) // self.batch_size)
+
+    def __iter__(self):
+        for idx in bucket_batches(self.lengths, self.batch_size, rng=self.rng):
+            X, X_len = pad_sequences([self.src[i] for i in idx], self.pad)
+            Y_in, Y_len = pad_sequences([self.tgt_in[i] for i in idx], self.pad)
+            Y_out, _ = pad_sequences([self.tgt_out[i] for i in idx], self.pad)
+            yield Batch((X, Y_in), Y_out, (X_len, Y_len), sequence_mask(Y_len, Y_in.shape[1]))
+
+
+def train(model, data, vocab, args):
+    trainer = Trainer(model, CopyBatches(data, vocab, args.batch_size, args.seed),
+                      optimizer="adam", lr=args.lr, clip=args.clip, seed=args.seed,
+                      progress=not args.no_progress)
+    return list(trainer.fit(args.num_epochs))
 
 
 def predict(model, src, vocab, chunk=400):
@@ -151,7 +152,8 @@ def main(argv=None):
     results = {}
     for name, model in (("attention", Seq2SeqAttention(len(vocab), len(vocab), **sizes)),
                         ("no attention", Seq2Seq(len(vocab), len(vocab), **sizes))):
-        train(model, data, vocab, args, name)
+        print(f"training {name}", flush=True)
+        train(model, data, vocab, args)
         results[name] = by_length(predict(model, test_src, vocab), test_strings)
     print("\nheld-out exact match by source length (attention / no attention):")
     for k in results["attention"]:

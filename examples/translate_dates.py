@@ -30,16 +30,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS 
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.beam import seq2seq_beam_search  # noqa: E402
 from minirnn.data import bucket_batches, pad_sequences  # noqa: E402
 from minirnn.data.dates import date_examples, date_vocab  # noqa: E402
-from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
-from minirnn.models import Seq2Seq, Seq2SeqAttention  # noqa: E402
-from minirnn.optim import Adam, clip_grad_norm  # noqa: E402
+from minirnn.models import Batch, Seq2Seq, Seq2SeqAttention  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.train import Trainer  # noqa: E402
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 TARGET_LEN = len("1994-09-27")
@@ -61,32 +59,33 @@ def encode(examples, vocab):
     return src, np.hstack([bos, tgt]), np.hstack([tgt, eos])
 
 
-# %% Training: teacher forcing, one loss per output character
-def train(model, data, vocab, args, desc, evaluate):
-    """Adam with clipping, batches of similar source lengths (the same for both models);
-    ``evaluate(model)`` after every epoch.  -> the history (loss, exact match per epoch)."""
-    src, tgt_in, tgt_out = data
-    optimizer, loss = Adam(model.params, model.grads, lr=args.lr), SoftmaxCrossEntropy()
-    rng = np.random.default_rng([args.seed, 1])
-    lengths = np.array([s.size for s in src])
-    history, start = [], time.perf_counter()
-    for epoch in range(1, args.num_epochs + 1):
-        total = 0.0
-        batches = bucket_batches(lengths, args.batch_size, rng=rng)
-        for idx in tqdm(batches, desc=f"{desc} epoch {epoch}", leave=False,
-                        disable=args.no_progress or None):
-            X, X_len = pad_sequences([src[i] for i in idx], vocab[PAD])
-            model.zero_grad()
-            logits, _ = model.forward((X, tgt_in[idx]), None, (X_len, None))
-            total += loss.forward(logits, tgt_out[idx]) * len(idx)
-            model.backward(loss.backward())
-            clip_grad_norm(model.grads, args.clip)
-            optimizer.step()
-        history.append({"epoch": epoch, "loss": total / len(src), "exact_match": evaluate(model),
-                        "seconds": time.perf_counter() - start})
-        print(f"{desc:>17}  epoch {epoch:>2}  loss {history[-1]['loss']:.4f}  held-out exact "
-              f"match {history[-1]['exact_match']:.4f}  ({history[-1]['seconds']:.0f} s)", flush=True)
-    return history
+# %% Training: teacher forcing, one loss per output character, by minirnn's Trainer
+class DateBatches:
+    """One epoch of ``Batch((src, tgt_in), tgt_out, (src_lengths, None))``: batches of
+    similar source lengths (``bucket_batches``), padded, in a new order each epoch."""
+
+    def __init__(self, data, vocab, batch_size, seed):
+        self.src, self.tgt_in, self.tgt_out = data
+        self.pad, self.batch_size = vocab[PAD], batch_size
+        self.lengths = np.array([s.size for s in self.src])
+        self.rng = np.random.default_rng([seed, 1])          # the same batches for both models
+
+    def __len__(self):
+        return -(-len(self.src) // self.batch_size)
+
+    def __iter__(self):
+        for idx in bucket_batches(self.lengths, self.batch_size, rng=self.rng):
+            X, X_len = pad_sequences([self.src[i] for i in idx], self.pad)
+            yield Batch((X, self.tgt_in[idx]), self.tgt_out[idx], (X_len, None))
+
+
+def train(model, data, vocab, args, evaluate):
+    """Adam with clipping; the held-out exact match after every epoch.  -> the history."""
+    trainer = Trainer(model, DateBatches(data, vocab, args.batch_size, args.seed),
+                      optimizer="adam", lr=args.lr, clip=args.clip, seed=args.seed,
+                      evaluate=lambda m: {"exact_match": evaluate(m)},
+                      progress=not args.no_progress)
+    return list(trainer.fit(args.num_epochs))
 
 
 # %% Prediction: greedy (the book's) or beam search, in batches of similar lengths
@@ -178,7 +177,8 @@ def main(argv=None):
               "no attention": Seq2Seq(len(vocab), len(vocab), **sizes)}
     histories, results = {}, {}
     for name, model in models.items():
-        histories[name] = train(model, data, vocab, args, name, evaluate)
+        print(f"training {name}", flush=True)
+        histories[name] = train(model, data, vocab, args, evaluate)
         results[name] = scores(predict(model, test_src, vocab), test_examples)
     attention = models["attention"]
     beam_preds = predict(attention, test_src, vocab, beam=args.beam)
