@@ -135,7 +135,7 @@ def main(argv=None):
     parser = example_parser(__doc__, NUM_TRAIN, NUM_TEST, "num_epochs", "batch_size",
                             "num_hiddens", "embed_dim", "cell", "lr", "clip", "seed", "out",
                             "no_progress",
-                            defaults={"num_epochs": 6, "batch_size": 64, "num_hiddens": 64,
+                            defaults={"num_epochs": 10, "batch_size": 64, "num_hiddens": 64,
                                       "embed_dim": 16, "cell": "gru", "lr": 0.005,
                                       "clip": 1.0, "out": "figures"})
     args = parser.parse_args(argv)
