@@ -24,12 +24,14 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
-import collections  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from minirnn.data import Vocab, bucket_batches, load_corpus, pad_sequences, preprocess, sequence_mask  # noqa: E402,E501
+from minirnn.data.tasks import (apply_pair_rule, consecutive_pieces, fit_pair_rule,  # noqa: E402
+                                remove_spaces, restore_spaces, split_text)
+from minirnn.metrics import boundary_f1  # noqa: E402
 from minirnn.models import Batch, SequenceTagger  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
@@ -39,70 +41,9 @@ PAD = "<pad>"
 COLORS = {"unidirectional": "tab:blue", "bidirectional": "tab:orange", "baseline": "0.4"}
 
 
-# %% The data: letters without spaces, and where the words end
-def split_text(text: str, fraction: float = 0.8):
-    """(the first ``fraction`` of ``text``, the rest), cut at the first space at or after
-    ``fraction * len(text)`` (dropped): no word in both."""
-    cut = text.find(" ", int(fraction * len(text)))
-    if cut < 0:
-        raise ValueError(f"text has no space after {fraction:.0%} of its {len(text)} characters")
-    return text[:cut], text[cut + 1:]
-
-
-def remove_spaces(text: str):
-    """``"the time"`` -> ``("thetime", [0, 0, 1, 0, 0, 0, 1])``: the letters, and 1 for
-    each letter a word ends after."""
-    words = text.split()
-    boundaries = np.zeros(sum(map(len, words)), dtype=np.int64)   # (N,)
-    boundaries[np.cumsum([len(w) for w in words]) - 1] = 1         # each word's last letter
-    return "".join(words), boundaries
-
-
-def restore_spaces(letters: str, boundaries) -> str:
-    """The inverse of ``remove_spaces``: a space after each letter tagged 1 (not the last)."""
-    if len(letters) != len(boundaries):
-        raise ValueError(f"boundaries must have one tag per letter ({len(letters)}), got "
-                         f"{len(boundaries)}")
-    cut = np.flatnonzero(np.asarray(boundaries)[:-1]) + 1           # spaces go before these
-    return " ".join(letters[i:j] for i, j in zip([0, *cut], [*cut, len(letters)]))
-
-
-def boundary_f1(predicted, true) -> dict:
-    """precision = TP / predicted boundaries, recall = TP / true ones, F1 = 2PR / (P + R)."""
-    p, t = np.asarray(predicted).astype(bool), np.asarray(true).astype(bool)
-    tp = int((p & t).sum())
-    precision = tp / p.sum() if p.sum() else 0.0
-    recall = tp / t.sum() if t.sum() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
-
-
-def fit_pair_rule(letters: str, boundaries) -> set:
-    """The baseline: the letter pairs ``ab`` that a space separated more often than not."""
-    split, together = collections.Counter(), collections.Counter()
-    for i in range(len(letters) - 1):
-        (split if boundaries[i] else together)[letters[i:i + 2]] += 1
-    return {pair for pair, n in split.items() if n > together[pair]}
-
-
-def apply_pair_rule(rule: set, letters: str) -> np.ndarray:
-    """A boundary after letter i when (letter i, letter i + 1) is in ``rule``; the last
-    letter ends the text."""
-    return np.array([letters[i:i + 2] in rule for i in range(len(letters) - 1)] + [True],
-                    dtype=np.int64)
-
-
 # %% Variable-length pieces, batched by length and padded
-def consecutive_pieces(n: int, min_len: int, max_len: int, rng) -> list:
-    """``(start, length)`` pieces cutting ``0..n`` into consecutive parts (each letter once)."""
-    pieces, start = [], 0
-    while start < n:
-        length = min(int(rng.integers(min_len, max_len + 1)), n - start)
-        pieces.append((start, length))
-        start += length
-    return pieces
-
-
+# The data: ``remove_spaces`` (minirnn.data.tasks) gives the letters and a 1 after each
+# word's last letter; the baseline is ``fit_pair_rule``, the metric ``boundary_f1``.
 def batches_of(ids, tags, pieces, batch_size, pad_id, rng, shuffle=True):
     """``(Batch(X, Y, lengths, mask), starts)`` of pieces of similar lengths, padded."""
     starts, lengths = np.array(pieces).T

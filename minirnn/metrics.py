@@ -1,5 +1,5 @@
 """Evaluation metrics: perplexity for every language model in minirnn, BLEU for
-sequence-to-sequence outputs.
+sequence-to-sequence outputs, the F1 of word boundaries for the tagger.
 
 Perplexity is the one number the chapter uses to compare language models, from the
 counting n-gram models of ``minirnn.ngram`` to the trained RNNs: both compute the mean
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._checks import is_int
 
-__all__ = ["perplexity", "bleu"]
+__all__ = ["perplexity", "bleu", "boundary_f1"]
 
 
 def perplexity(mean_nll: float) -> float:
@@ -111,3 +113,13 @@ def bleu(pred_seq, label_seq, k: int = 2) -> float:
                 label_counts[gram] -= 1
         score *= (num_matches / (len_pred - n + 1)) ** (0.5 ** n)    # p_n^(1/2^n)
     return score
+
+
+def boundary_f1(predicted, true) -> dict:
+    """precision = TP / predicted boundaries, recall = TP / true ones, F1 = 2PR / (P + R)."""
+    p, t = np.asarray(predicted).astype(bool), np.asarray(true).astype(bool)
+    tp = int((p & t).sum())
+    precision = tp / p.sum() if p.sum() else 0.0
+    recall = tp / t.sum() if t.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}

@@ -1,4 +1,5 @@
-"""Tests of minirnn.data: corpora and checksums, preprocessing, Vocab, minibatches.
+"""Tests of minirnn.data: corpora and checksums, preprocessing, Vocab, minibatches, the
+tasks' data (minirnn.data.tasks) and the F1 of word boundaries (minirnn.metrics).
 
 Tests on the real corpus read *The Time Machine* from the folder named by MINIRNN_DATA;
 without it they skip, except under CI=true, where they fail.
@@ -23,7 +24,9 @@ from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, bui
                           load_corpus, load_data_time_machine, load_text, load_time_machine,
                           preprocess, seq_data_iter_random, seq_data_iter_sequential,
                           tokenize)
-from minirnn.data.tasks import author_test_passages
+from minirnn.data.tasks import (apply_pair_rule, author_test_passages, consecutive_pieces,
+                                fit_pair_rule, remove_spaces, restore_spaces, split_text)
+from minirnn.metrics import boundary_f1
 
 TM_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 ITERATORS = [seq_data_iter_random, seq_data_iter_sequential]
@@ -536,3 +539,50 @@ def test_author_test_passages_keys_are_python_ints():
     tests = author_test_passages(TEXTS, 2, np.array([20, 50]), seed=0)
     assert list(tests) == [20, 50] and all(type(L) is int for L in tests)   # JSON-able keys
     assert tests[20][0] == author_test_passages(TEXTS, 2, (20, 50), seed=0)[20][0]
+
+
+# ------------------------- the segmentation task's data and baseline, and its F1 (metrics)
+def test_remove_and_restore_spaces():
+    letters, tags = remove_spaces("the time machine")
+    assert letters == "thetimemachine"
+    assert tags.tolist() == [0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]
+    assert restore_spaces(letters, tags) == "the time machine"
+    assert restore_spaces("abc", [1, 1, 0]) == "a b c"
+    assert restore_spaces("abc", [0, 0, 0]) == "abc"
+    with pytest.raises(ValueError, match="one tag per letter"):
+        restore_spaces("abc", [1, 0])
+
+
+def test_split_text_cuts_at_a_space():
+    train, test = split_text("aaaa bb cc dddd ee", 0.5)
+    assert (train, test) == ("aaaa bb cc", "dddd ee")          # 0.5 * 18 = 9 -> the space at 10
+    assert not set(train.split()) & set(test.split())
+
+
+def test_boundary_f1_on_a_hand_made_case():
+    true = [0, 1, 0, 1, 1, 0, 1]                                 # 4 boundaries
+    pred = [1, 1, 0, 0, 1, 0, 0]                                 # 3 predicted, 2 right
+    r = boundary_f1(pred, true)
+    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(1 / 2)
+    assert r["f1"] == pytest.approx(2 * (2 / 3) * (1 / 2) / (2 / 3 + 1 / 2))
+    assert boundary_f1(true, true)["f1"] == 1.0
+    assert boundary_f1([0] * 7, true) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_pair_rule_splits_where_a_space_mostly_was():
+    # across a space: "e t" twice, "n a" once; inside words: "et" once (bet), "na" twice (nana)
+    letters, tags = remove_spaces("the tin nana bet the tan in a")
+    rule = fit_pair_rule(letters, tags)
+    assert "et" in rule                                          # "e t" 2 times, "et" once
+    assert "na" not in rule                                      # "n a" once, "na" twice
+    assert "nn" in rule and "th" not in rule                     # "n n" once; "th" only inside
+    pred = apply_pair_rule(rule, "thetan")
+    assert pred.tolist() == [0, 0, 1, 0, 0, 1]                   # the last letter ends the text
+    assert apply_pair_rule(rule, "xyz").tolist() == [0, 0, 1]  # unseen pairs: no space
+
+
+def test_consecutive_pieces_tag_each_letter_once():
+    pieces = consecutive_pieces(103, 5, 20, np.random.default_rng(0))
+    covered = np.concatenate([np.arange(s, s + n) for s, n in pieces])
+    np.testing.assert_array_equal(covered, np.arange(103))
+    assert all(n <= 20 for _, n in pieces) and all(n >= 5 for _, n in pieces[:-1])

@@ -2,11 +2,9 @@
 
 Gradient checks of the whole tagger with ``lengths`` (every parameter, float64, the masked
 loss on top too), a padded batch against each sequence alone, padding that changes
-nothing (ids, logits, targets, upstream gradients), the letter-pair baseline and the F1
-on hand-made cases, the config / checkpoint round trip, bad input, and the example's
+nothing (ids, logits, targets, upstream gradients), the config / checkpoint round trip, bad input, and the example's
 fast setting.
 """
-import importlib.util
 import json
 import math
 import os
@@ -36,15 +34,6 @@ LENGTHS = np.array([4, 6, 1, 3])            # unsorted, with 1 and T = 6
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASES = [("rnn", False, 1, E), ("gru", False, 1, E), ("lstm", False, 1, E),
          ("rnn", True, 1, None), ("gru", True, 1, E), ("lstm", True, 1, E), ("gru", True, 2, E)]
-
-
-@pytest.fixture(scope="module")
-def segment():
-    """examples/segment_words.py as a module (its data, baseline and F1 functions)."""
-    spec = importlib.util.spec_from_file_location("segment_words", EXAMPLES / "segment_words.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tagger(cell="gru", bidirectional=False, num_layers=1, embed_dim=E, seed=1):
@@ -242,53 +231,6 @@ def test_bad_ids_and_dlogits_are_named():
         model.backward(np.zeros((1, 3, K), dtype=np.float32))
     with pytest.raises(ValueError, match="cell must be one of"):
         SequenceTagger(V, K, H, cell="transformer")
-
-
-# --------------------------------------------------- the task's data, baseline and F1
-def test_remove_and_restore_spaces(segment):
-    letters, tags = segment.remove_spaces("the time machine")
-    assert letters == "thetimemachine"
-    assert tags.tolist() == [0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]
-    assert segment.restore_spaces(letters, tags) == "the time machine"
-    assert segment.restore_spaces("abc", [1, 1, 0]) == "a b c"
-    assert segment.restore_spaces("abc", [0, 0, 0]) == "abc"
-    with pytest.raises(ValueError, match="one tag per letter"):
-        segment.restore_spaces("abc", [1, 0])
-
-
-def test_split_text_cuts_at_a_space(segment):
-    train, test = segment.split_text("aaaa bb cc dddd ee", 0.5)
-    assert (train, test) == ("aaaa bb cc", "dddd ee")          # 0.5 * 18 = 9 -> the space at 10
-    assert not set(train.split()) & set(test.split())
-
-
-def test_boundary_f1_on_a_hand_made_case(segment):
-    true = [0, 1, 0, 1, 1, 0, 1]                                 # 4 boundaries
-    pred = [1, 1, 0, 0, 1, 0, 0]                                 # 3 predicted, 2 right
-    r = segment.boundary_f1(pred, true)
-    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(1 / 2)
-    assert r["f1"] == pytest.approx(2 * (2 / 3) * (1 / 2) / (2 / 3 + 1 / 2))
-    assert segment.boundary_f1(true, true)["f1"] == 1.0
-    assert segment.boundary_f1([0] * 7, true) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-
-
-def test_pair_rule_splits_where_a_space_mostly_was(segment):
-    # across a space: "e t" twice, "n a" once; inside words: "et" once (bet), "na" twice (nana)
-    letters, tags = segment.remove_spaces("the tin nana bet the tan in a")
-    rule = segment.fit_pair_rule(letters, tags)
-    assert "et" in rule                                          # "e t" 2 times, "et" once
-    assert "na" not in rule                                      # "n a" once, "na" twice
-    assert "nn" in rule and "th" not in rule                     # "n n" once; "th" only inside
-    pred = segment.apply_pair_rule(rule, "thetan")
-    assert pred.tolist() == [0, 0, 1, 0, 0, 1]                   # the last letter ends the text
-    assert segment.apply_pair_rule(rule, "xyz").tolist() == [0, 0, 1]  # unseen pairs: no space
-
-
-def test_consecutive_pieces_tag_each_letter_once(segment):
-    pieces = segment.consecutive_pieces(103, 5, 20, np.random.default_rng(0))
-    covered = np.concatenate([np.arange(s, s + n) for s, n in pieces])
-    np.testing.assert_array_equal(covered, np.arange(103))
-    assert all(n <= 20 for _, n in pieces) and all(n >= 5 for _, n in pieces[:-1])
 
 
 # ------------------------------------------------------------------ the example

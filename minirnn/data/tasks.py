@@ -13,9 +13,16 @@ the rest for evaluation, so no character of an evaluation passage was ever train
 Passages are random windows of a text; ``author_passages`` draws the same number from
 each author (balanced classes).  One vocabulary serves both tasks: ``<unk>`` (0),
 ``<pad>`` (1, what ``pad_sequences`` fills with), the space and the 26 letters.
+
+Aligned many-to-many (``examples/segment_words.py``: restore the spaces of a text): the
+text without its spaces and a tag per letter, 1 where a word ends (``remove_spaces``,
+``restore_spaces``), a train/test cut at a space (``split_text``), the letter-pair
+baseline (``fit_pair_rule``, ``apply_pair_rule``) and consecutive pieces of a text
+(``consecutive_pieces``).
 """
 from __future__ import annotations
 
+import collections
 import string
 from typing import NamedTuple
 
@@ -26,7 +33,9 @@ from .corpus import load_corpus
 from .text import Vocab, preprocess
 
 __all__ = ["AUTHORS", "PAD", "AuthorText", "author_texts", "char_vocab", "sample_passages",
-           "author_passages", "author_test_passages", "encode_passages", "TEST_LENGTHS"]
+           "author_passages", "author_test_passages", "encode_passages", "TEST_LENGTHS",
+           "split_text", "remove_spaces", "restore_spaces", "fit_pair_rule", "apply_pair_rule",
+           "consecutive_pieces"]
 
 #: The authors, in label order: label ``a`` is ``AUTHORS[a]`` (a corpus name of ``CORPORA``).
 AUTHORS = ("timemachine", "tinyshakespeare")
@@ -132,3 +141,56 @@ def author_test_passages(texts, num_per_author: int, lengths=TEST_LENGTHS, seed:
 def encode_passages(passages, vocab: Vocab) -> list[np.ndarray]:
     """Each passage as an int64 array of character ids (for ``pad_sequences``)."""
     return [np.array(vocab[list(p)], dtype=np.int64) for p in passages]
+
+
+# The segmentation task: letters without spaces, and where the words end
+def split_text(text: str, fraction: float = 0.8):
+    """(the first ``fraction`` of ``text``, the rest), cut at the first space at or after
+    ``fraction * len(text)`` (dropped): no word in both."""
+    cut = text.find(" ", int(fraction * len(text)))
+    if cut < 0:
+        raise ValueError(f"text has no space after {fraction:.0%} of its {len(text)} characters")
+    return text[:cut], text[cut + 1:]
+
+
+def remove_spaces(text: str):
+    """``"the time"`` -> ``("thetime", [0, 0, 1, 0, 0, 0, 1])``: the letters, and 1 for
+    each letter a word ends after."""
+    words = text.split()
+    boundaries = np.zeros(sum(map(len, words)), dtype=np.int64)   # (N,)
+    boundaries[np.cumsum([len(w) for w in words]) - 1] = 1         # each word's last letter
+    return "".join(words), boundaries
+
+
+def restore_spaces(letters: str, boundaries) -> str:
+    """The inverse of ``remove_spaces``: a space after each letter tagged 1 (not the last)."""
+    if len(letters) != len(boundaries):
+        raise ValueError(f"boundaries must have one tag per letter ({len(letters)}), got "
+                         f"{len(boundaries)}")
+    cut = np.flatnonzero(np.asarray(boundaries)[:-1]) + 1           # spaces go before these
+    return " ".join(letters[i:j] for i, j in zip([0, *cut], [*cut, len(letters)]))
+
+
+def fit_pair_rule(letters: str, boundaries) -> set:
+    """The baseline: the letter pairs ``ab`` that a space separated more often than not."""
+    split, together = collections.Counter(), collections.Counter()
+    for i in range(len(letters) - 1):
+        (split if boundaries[i] else together)[letters[i:i + 2]] += 1
+    return {pair for pair, n in split.items() if n > together[pair]}
+
+
+def apply_pair_rule(rule: set, letters: str) -> np.ndarray:
+    """A boundary after letter i when (letter i, letter i + 1) is in ``rule``; the last
+    letter ends the text."""
+    return np.array([letters[i:i + 2] in rule for i in range(len(letters) - 1)] + [True],
+                    dtype=np.int64)
+
+
+def consecutive_pieces(n: int, min_len: int, max_len: int, rng) -> list:
+    """``(start, length)`` pieces cutting ``0..n`` into consecutive parts (each letter once)."""
+    pieces, start = [], 0
+    while start < n:
+        length = min(int(rng.integers(min_len, max_len + 1)), n - start)
+        pieces.append((start, length))
+        start += length
+    return pieces
