@@ -424,7 +424,7 @@ def run_example(main, argv=None) -> int:
             FloatingPointError) as err:                   # FloatingPointError: TrainingDiverged
         if type(err) is MemoryError:
             err = f"ran out of memory ({str(err) or 'no details'}); lower the sizes"
-        _print_error(f"{prog}: error: {err}")
+        _print_error(f"{prog}: error: {as_flags(str(err))}")   # (clip=1.0) -> (--clip 1.0)
         return 1
     except KeyboardInterrupt:
         _print_error(f"{prog}: interrupted")

@@ -227,6 +227,8 @@ def test_an_example_on_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, 
     (BrokenPipeError(32, "Broken pipe"), 141, None),           # '| head': quietly
     (SizeError("the model would take 2.0 TB; lower --hidden"), 2, "error: the model would take"),
     (MemoryError(), 1, "error: ran out of memory (no details); lower the sizes"),
+    (FloatingPointError("loss became nan ... or clip the gradients (clip=1.0)."), 1,
+     "error: loss became nan ... or clip the gradients (--clip 1.0)."),   # in the flags' words
 ])
 def test_run_example_ends_an_example_in_one_line_or_quietly(raised, code, line, capsys):
     def main(argv=None):
