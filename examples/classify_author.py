@@ -32,52 +32,21 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minirnn import checkpoint  # noqa: E402
-from minirnn.data import bucket_batches, pad_sequences, sequence_mask  # noqa: E402
-from minirnn.data.tasks import (AUTHORS, PAD, TEST_LENGTHS, author_passages,  # noqa: E402
+from minirnn.data import bucket_batches, pad_sequences  # noqa: E402
+from minirnn.data.tasks import (AUTHORS, PAD, TEST_LENGTHS, PassageBatches,  # noqa: E402
                                 author_test_passages, author_texts, char_vocab, encode_passages)
 from minirnn.layers import Linear, Module  # noqa: E402
 from minirnn.losses import SoftmaxCrossEntropy  # noqa: E402
-from minirnn.models import Batch, SequenceClassifier  # noqa: E402
-from minirnn.ngram import NGramLM  # noqa: E402
+from minirnn.models import SequenceClassifier  # noqa: E402
+from minirnn.ngram import NGramLM, choose_ngram_order, ngram_classify  # noqa: E402
 from minirnn.optim import WeightAverage  # noqa: E402
-from minirnn.plotting import plt, save_figure  # noqa: E402
+from minirnn.plotting import plot_accuracy_by_length, plot_running_mean  # noqa: E402
 from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_example  # noqa: E402,E501
 from minirnn.train import Trainer  # noqa: E402
 
 MIN_LEN, MAX_LEN = 20, 200
 NAMES = {"timemachine": "The Time Machine", "tinyshakespeare": "Tiny Shakespeare"}
 PAD_ID = char_vocab()[PAD]
-
-
-# %% Batches of passages: padded, with their lengths (and, for every prefix, a mask)
-class Passages:
-    """One epoch per ``iter()``: fresh passages from ``rng``, batched by length.  Every
-    prefix: the label at every step, masked to prefixes of >= MIN_LEN characters (with
-    the auxiliary loss, the next characters and their mask are targets too)."""
-
-    def __init__(self, texts, vocab, args):
-        self.texts, self.vocab, self.args = texts, vocab, args
-        self.rng = np.random.default_rng(args.seed)
-
-    def __len__(self):
-        return -(-2 * self.args.passages // self.args.batch_size)
-
-    def __iter__(self):
-        a = self.args
-        passages, labels = author_passages(self.texts, a.passages, MIN_LEN, MAX_LEN, rng=self.rng)
-        seqs = encode_passages(passages, self.vocab)
-        for idx in bucket_batches(np.array([len(s) for s in seqs]), a.batch_size, rng=self.rng):
-            ids, lengths = pad_sequences([seqs[i] for i in idx], pad_id=PAD_ID)
-            y, T = labels[idx], ids.shape[1]
-            if a.loss == "last":
-                yield Batch(ids, y, lengths)
-                continue
-            mask = sequence_mask(lengths, T) & (np.arange(T) >= MIN_LEN - 1)    # (B, T)
-            targets = np.repeat(y[:, None], T, axis=1)                         # (B, T)
-            if a.aux_lm:                                  # H_t predicts x_{t+1}, t < L - 1
-                following, lm_mask = np.roll(ids, -1, axis=1), np.arange(T) < (lengths - 1)[:, None]
-                targets = (targets, following, lm_mask)
-            yield Batch(ids, targets, lengths, mask)
 
 
 # %% Training on every prefix, with an auxiliary next-character head: a model and a loss
@@ -145,9 +114,13 @@ def train(model, texts, vocab, args):
             print(f"epoch {record['epoch']}: next-character loss "
                   f"{np.mean(lm_losses[-len(trainer.data):]):.4f}")
 
-    trainer = Trainer(net, Passages(texts, vocab, args), loss=loss, optimizer="adam",
-                      lr=args.lr, schedule=args.schedule, clip=args.clip,
-                      after_step=after_step, callback=epoch_done, progress=not args.no_progress)
+    # an epoch: fresh passages; every prefix: the label at each step, masked to >= MIN_LEN
+    data = PassageBatches(texts, vocab, args.passages, args.batch_size, MIN_LEN, MAX_LEN,
+                          every_prefix=args.loss == "every", next_chars=bool(args.aux_lm),
+                          seed=args.seed)
+    trainer = Trainer(net, data, loss=loss, optimizer="adam", lr=args.lr, schedule=args.schedule,
+                      clip=args.clip, after_step=after_step, callback=epoch_done,
+                      progress=not args.no_progress)
     trainer.fit(args.num_epochs)
     if average is not None:
         average.copy_to(model.params)                     # evaluate (and save) the average
@@ -162,69 +135,6 @@ def predict(model, seqs, batch_size=256) -> np.ndarray:
         ids, lengths = pad_sequences([seqs[i] for i in idx], pad_id=PAD_ID)
         out[idx] = model.predict(ids, lengths)
     return out
-
-
-# %% The n-gram baseline: the order chosen on a validation split of the training parts
-def ngram_classify(lms, passages) -> np.ndarray:
-    """The author whose model gives each passage the higher log-probability."""
-    return np.array([[lm.log_probs(list(p)).sum() for lm in lms] for p in passages]).argmax(axis=1)
-
-
-def choose_ngram_order(books, args, rng) -> tuple:
-    """The order with the best accuracy on passages of the last 10% of each training part
-    (fitted on the first 90%), and each order's validation accuracy."""
-    if len(args.ngram_orders) == 1:
-        return args.ngram_orders[0], {}
-    cut = [int(0.9 * len(b.train)) for b in books]
-    passages, labels = author_passages([b.train[c:] for b, c in zip(books, cut)],
-                                       args.validation_passages, MIN_LEN, MAX_LEN, rng=rng)
-    scores = {n: float(np.mean(ngram_classify([NGramLM(list(b.train[:c]), n=n)
-                                                for b, c in zip(books, cut)], passages) == labels))
-              for n in args.ngram_orders}
-    return max(scores, key=scores.get), scores
-
-
-# %% Figures
-def accuracy_figure(results, path, args):
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    extras = ", ".join(x for x, on in (("next-character loss", args.aux_lm),
-                                       ("averaged", args.average)) if on)
-    styles = {"model": ("tab:blue", "o", f"{args.cell.upper()}"
-                        f"{' (bidirectional)' if args.bidirectional else ''}, H = "
-                        f"{args.num_hiddens}" + (f" ({extras})" if extras else "")),
-              "ngram": ("tab:orange", "s", f"{results['ngram_order']}-gram likelihood ratio"),
-              "majority": ("0.5", "^", "majority class")}
-    for key, (color, marker, label) in styles.items():
-        acc = [results[key][L] for L in TEST_LENGTHS]
-        ax.plot(TEST_LENGTHS, acc, marker=marker, color=color, lw=2, label=label)
-        for L, a in zip(TEST_LENGTHS, acc):               # the numbers on each curve's outer side
-            other = results["ngram" if key == "model" else "model"][L]
-            above = key == "majority" or a > other or (a == other and key == "ngram")
-            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points",
-                        xytext=(-12, 7 if above else -14), fontsize=8, color=color)
-    ax.set_xscale("log")
-    ax.set_xticks(TEST_LENGTHS, [str(L) for L in TEST_LENGTHS])
-    ax.minorticks_off()
-    ax.set(xlabel="passage length (characters, log scale)", ylabel="held-out accuracy",
-           ylim=(0.4, 1.02))
-    ax.set_title(f"Which book? {NAMES[AUTHORS[0]]} vs {NAMES[AUTHORS[1]]}\n"
-                 f"{args.test_passages} held-out passages per book and length", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="center right", fontsize=9)
-    return save_figure(fig, path)
-
-
-def loss_figure(losses, path, args):
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    k = max(1, len(losses) // 100)
-    ax.plot(np.arange(len(losses) - k + 1) + k, np.convolve(losses, np.ones(k) / k, "valid"))
-    what = " + next-character" if args.loss == "every" and args.aux_lm else ""
-    ax.set(xlabel="update", ylabel=f"cross-entropy ({args.loss}{what}), running mean",
-           yscale="log")
-    ax.set_title(f"Training the author classifier: {args.num_epochs} epochs of "
-                 f"{2 * args.passages} passages, batch {args.batch_size}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    return save_figure(fig, path)
 
 
 # %% Run everything
@@ -278,7 +188,10 @@ def main(argv=None):
     if args.train_chars is not None:
         books = [b._replace(train=b.train[:args.train_chars]) for b in books]
     vocab = char_vocab()
-    n, order_scores = choose_ngram_order(books, args, np.random.default_rng([args.seed, 1]))
+    # the n-gram baseline: its order chosen on a validation split of the training parts
+    n, order_scores = choose_ngram_order([b.train for b in books], args.ngram_orders,
+                                         args.validation_passages, MIN_LEN, MAX_LEN,
+                                         np.random.default_rng([args.seed, 1]))
     print(f"n-gram order on validation: {order_scores or 'given'} -> n = {n}")
     lms = [NGramLM(list(b.train), n=n) for b in books]
     model = SequenceClassifier(len(vocab), len(AUTHORS), args.num_hiddens,
@@ -297,8 +210,21 @@ def main(argv=None):
           f"{'length':>8}{'model':>10}{f'{n}-gram':>10}{'majority':>10}")
     for L in TEST_LENGTHS:
         print(f"{L:>8}" + "".join(f"{results[k][L]:>10.3f}" for k in ("model", "ngram", "majority")))
-    print(f"saved {accuracy_figure(results, args.out / 'classify_author_accuracy.png', args)}")
-    print(f"saved {loss_figure(losses, args.out / 'classify_author_loss.png', args)}")
+    extras = ", ".join(x for x, on in (("next-character loss", args.aux_lm),
+                                       ("averaged", args.average)) if on)
+    labels = {"model": f"{args.cell.upper()}{' (bidirectional)' if args.bidirectional else ''}"
+                       f", H = {args.num_hiddens}" + (f" ({extras})" if extras else ""),
+              "ngram": f"{n}-gram likelihood ratio", "majority": "majority class"}
+    title = (f"Which book? {NAMES[AUTHORS[0]]} vs {NAMES[AUTHORS[1]]}\n"
+             f"{args.test_passages} held-out passages per book and length")
+    print("saved " + str(plot_accuracy_by_length({k: results[k] for k in labels},
+                                                 args.out / "classify_author_accuracy.png",
+                                                 labels, title)))
+    what = " + next-character" if args.loss == "every" and args.aux_lm else ""
+    print("saved " + str(plot_running_mean(
+        losses, args.out / "classify_author_loss.png", f"cross-entropy ({args.loss}{what}), "
+        "running mean", f"Training the author classifier: {args.num_epochs} epochs of "
+        f"{2 * args.passages} passages, batch {args.batch_size}")))
     settings = {k: str(v) if k == "out" else v for k, v in vars(args).items()}
     print("saved " + str(checkpoint.save(args.out / "author_classifier.npz", model, vocab, {},
                                          {"authors": list(AUTHORS), **settings},

@@ -39,7 +39,7 @@ from minirnn.generate import next_token_probs  # noqa: E402
 from minirnn.layers import evaluating  # noqa: E402
 from minirnn.metrics import perplexity  # noqa: E402
 from minirnn.models import Batch, ConditionalLM, SequenceClassifier  # noqa: E402
-from minirnn.plotting import plt, save_figure  # noqa: E402
+from minirnn.plotting import plot_running_mean, plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
@@ -144,17 +144,6 @@ def conditioning_figure(nll, style, path, args):
     return save_figure(fig, path)
 
 
-def loss_figure(losses, path, args):
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    k = max(1, len(losses) // 100)
-    ax.plot(np.arange(len(losses) - k + 1) + k, np.exp(np.convolve(losses, np.ones(k) / k, "valid")))
-    ax.set(xlabel="update", ylabel="training perplexity (running mean)", yscale="log")
-    ax.set_title(f"Conditional LM ({args.cell.upper()}, H = {args.num_hiddens}, conditioning = "
-                 f"{args.conditioning}): batch {args.batch_size} x {args.num_steps}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    return save_figure(fig, path)
-
-
 # %% Run everything
 SETTINGS = [
     Setting("conditioning", "--conditioning", ("state", "input"), "state",
@@ -225,7 +214,11 @@ def main(argv=None):
     print(f"which book? test passages, generative (Bayes' rule) / judge: " + ", ".join(
         f"{L}: {generative[L]:.3f} / {judged[L]:.3f}" for L in TEST_LENGTHS))
     for path in (conditioning_figure(nll, style, args.out / "conditional_generation.png", args),
-                 loss_figure(losses, args.out / "conditional_generation_loss.png", args)):
+                 plot_running_mean(losses, args.out / "conditional_generation_loss.png",
+                                   "training perplexity (running mean)",
+                                   f"Conditional LM ({args.cell.upper()}, H = {args.num_hiddens}, "
+                                   f"conditioning = {args.conditioning}): batch "
+                                   f"{args.batch_size} x {args.num_steps}", exp=True)):
         print(f"saved {path}")
     settings = {**{k: str(v) if k == "out" else v for k, v in vars(args).items()},
                 "classifier": str(classifier_path)}

@@ -8,6 +8,10 @@ Laplace smoothing whose perplexity on held-out text is the baseline an RNN must 
 Dimension letters: V vocabulary size (of the training tokens, plus ``<unk>``).
 Tokens are any hashable, sortable items: characters or words (see
 ``minirnn.data.tokenize``).
+
+One model per class also classifies: ``ngram_classify`` gives a passage the class whose
+model gives it the higher log-probability (the author classifiers' baseline), and
+``choose_ngram_order`` picks its order on a validation split.
 """
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ import numpy as np
 
 from ._checks import check_positive_int
 from .data import Vocab
+from .data.tasks import author_passages
 from .metrics import perplexity
 
-__all__ = ["ngram_counts", "zipf_exponent", "NGramLM"]
+__all__ = ["ngram_counts", "zipf_exponent", "NGramLM", "ngram_classify", "choose_ngram_order"]
 
 
 def ngram_counts(tokens: Sequence, n: int) -> collections.Counter:
@@ -175,3 +180,25 @@ class NGramLM:
     def __repr__(self) -> str:
         return (f"NGramLM(n={self.n}, eps={self.eps}, vocab_size={len(self.vocab)}, "
                 f"num_tokens={self.num_tokens})")
+
+
+def ngram_classify(lms, passages) -> np.ndarray:
+    """The class (index into ``lms``, one ``NGramLM`` per class) whose model gives each
+    passage the higher log-probability: ``(len(passages),)`` int64."""
+    return np.array([[lm.log_probs(list(p)).sum() for lm in lms] for p in passages]).argmax(axis=1)
+
+
+def choose_ngram_order(texts, orders, num_passages: int, min_len: int, max_len: int,
+                       rng) -> tuple:
+    """The order with the best accuracy on passages of the last 10% of each training text
+    (one per class; the models fitted on the first 90%), and each order's validation
+    accuracy: ``(n, {order: accuracy})``; a single order is returned as given, ``{}``."""
+    if len(orders) == 1:
+        return orders[0], {}
+    cut = [int(0.9 * len(t)) for t in texts]
+    passages, labels = author_passages([t[c:] for t, c in zip(texts, cut)], num_passages,
+                                       min_len, max_len, rng=rng)
+    scores = {n: float(np.mean(ngram_classify([NGramLM(list(t[:c]), n=n)
+                                                for t, c in zip(texts, cut)], passages) == labels))
+              for n in orders}
+    return max(scores, key=scores.get), scores

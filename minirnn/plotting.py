@@ -2,7 +2,9 @@
 
 Importing this module selects Agg, so figures are written to files and never need a
 display (a laptop without a GUI, CI, ssh).  ``save_figure`` is the one place that
-writes a figure; ``plot_history`` draws a training run's perplexity curves.
+writes a figure; ``plot_history`` draws a training run's perplexity curves,
+``plot_running_mean`` any per-update loss, and the rest draw the figures of the examples
+(gradient flow, the author classifiers' accuracy by passage length).
 """
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from ._files import atomic_open  # noqa: E402
 
-__all__ = ["plt", "save_figure", "plot_history", "set_log_perplexity_axis"]
+__all__ = ["plt", "save_figure", "plot_history", "set_log_perplexity_axis", "plot_gradient_flow",
+           "plot_running_mean", "plot_accuracy_by_length"]
 
 DEFAULT_DIR = Path("figures")
 
@@ -141,4 +145,55 @@ def plot_gradient_flow(flows, path="gradient_flow.png", title: str | None = None
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_running_mean(values, path, ylabel: str, title: str, exp: bool = False) -> Path:
+    """Every update's loss as a running mean over 1/100 of the run (log y); ``exp``: of
+    its exponential (a perplexity, from a cross-entropy).  Returns the Path written."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence of losses, got shape "
+                         f"{values.shape}")
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    k = max(1, len(values) // 100)
+    mean = np.convolve(values, np.ones(k) / k, "valid")
+    ax.plot(np.arange(len(values) - k + 1) + k, np.exp(mean) if exp else mean)
+    ax.set(xlabel="update", ylabel=ylabel, yscale="log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    return save_figure(fig, path)
+
+
+#: The author classifiers' figure: each curve's (color, marker), in drawing order.
+ACCURACY_STYLES = {"model": ("tab:blue", "o"), "ngram": ("tab:orange", "s"),
+                   "majority": ("0.5", "^")}
+
+
+def plot_accuracy_by_length(accuracy: dict, path, labels: dict, title: str) -> Path:
+    """Held-out accuracy against the passage length (log x), one curve per classifier of
+    ``accuracy`` (``{"model": {L: acc}, "ngram": {L: acc}, "majority": {L: acc}}``, with
+    ``labels`` their legend entries), each point's number on its curve's outer side.
+    Returns the Path written."""
+    if set(accuracy) != set(ACCURACY_STYLES) or set(labels) != set(ACCURACY_STYLES):
+        raise ValueError(f"accuracy and labels must have the keys {sorted(ACCURACY_STYLES)}, "
+                         f"got {sorted(accuracy)} and {sorted(labels)}")
+    lengths = list(accuracy["model"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for key, (color, marker) in ACCURACY_STYLES.items():
+        acc = [accuracy[key][L] for L in lengths]
+        ax.plot(lengths, acc, marker=marker, color=color, lw=2, label=labels[key])
+        for L, a in zip(lengths, acc):                    # the numbers on each curve's outer side
+            other = accuracy["ngram" if key == "model" else "model"][L]
+            above = key == "majority" or a > other or (a == other and key == "ngram")
+            ax.annotate(f"{a:.3f}", (L, a), textcoords="offset points",
+                        xytext=(-12, 7 if above else -14), fontsize=8, color=color)
+    ax.set_xscale("log")
+    ax.set_xticks(lengths, [str(L) for L in lengths])
+    ax.minorticks_off()
+    ax.set(xlabel="passage length (characters, log scale)", ylabel="held-out accuracy",
+           ylim=(0.4, 1.02))
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center right", fontsize=9)
     return save_figure(fig, path)

@@ -24,7 +24,8 @@ from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, bui
                           load_corpus, load_data_time_machine, load_text, load_time_machine,
                           preprocess, seq_data_iter_random, seq_data_iter_sequential,
                           tokenize)
-from minirnn.data.tasks import (apply_pair_rule, author_test_passages, consecutive_pieces,
+from minirnn.data.tasks import (PAD, PassageBatches, apply_pair_rule, author_test_passages,
+                                char_vocab, consecutive_pieces,
                                 fit_pair_rule, remove_spaces, restore_spaces, split_text)
 from minirnn.metrics import boundary_f1
 
@@ -586,3 +587,25 @@ def test_consecutive_pieces_tag_each_letter_once():
     covered = np.concatenate([np.arange(s, s + n) for s, n in pieces])
     np.testing.assert_array_equal(covered, np.arange(103))
     assert all(n <= 20 for _, n in pieces) and all(n >= 5 for _, n in pieces[:-1])
+
+
+def test_passage_batches_pad_label_and_mask_every_prefix():
+    vocab = char_vocab()
+    texts = ["a" * 300, "b" * 300]
+    plain = PassageBatches(texts, vocab, 5, 4, 20, 30, every_prefix=False, seed=0)
+    batches = list(plain)
+    assert len(plain) == len(batches) == 3                      # ceil(2 * 5 / 4)
+    labels = np.concatenate([y for _, y, _ in batches])
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 5         # balanced
+    for ids, y, lengths in batches:
+        assert ((20 <= lengths) & (lengths <= 30)).all() and ids.shape[1] == lengths.max()
+        for row, label, L in zip(ids, y, lengths):
+            assert (row[:L] == vocab["ab"[label]]).all() and (row[L:] == vocab[PAD]).all()
+    every = PassageBatches(texts, vocab, 5, 4, 20, 30, next_chars=True, seed=0)
+    for ids, (y, following, lm_mask), lengths, mask in every:
+        T = ids.shape[1]
+        for b, L in enumerate(lengths):                         # prefixes of >= 20 characters
+            np.testing.assert_array_equal(mask[b], (np.arange(T) >= 19) & (np.arange(T) < L))
+            np.testing.assert_array_equal(lm_mask[b], np.arange(T) < L - 1)
+            np.testing.assert_array_equal(following[b, :L - 1], ids[b, 1:L])
+        assert y.shape == ids.shape and (y == y[:, :1]).all()   # the label at every step

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 import minirnn.ngram
 from minirnn.data import Vocab, load_time_machine, preprocess, tokenize
 from minirnn.metrics import perplexity
-from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent
+from minirnn.ngram import NGramLM, choose_ngram_order, ngram_classify, ngram_counts, zipf_exponent
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +225,17 @@ def test_docs_word_perplexities_and_counts_are_what_the_code_gives(words):
                                atol=5e-3)
     np.testing.assert_allclose([lm.perplexity(train) for lm in light],
                                docs_row("words, on the training tokens, eps = 1"), atol=5e-3)
+
+
+def test_ngram_classify_gives_each_passage_its_likelier_class():
+    lms = [NGramLM(list("ab" * 50), n=2), NGramLM(list("aabb" * 25), n=2)]
+    np.testing.assert_array_equal(ngram_classify(lms, ["ababab", "aabbaa", "babab"]), [0, 1, 0])
+
+
+def test_choose_ngram_order_picks_the_order_that_tells_the_texts_apart():
+    # both texts are half a, half b: unigrams cannot tell them apart, bigrams can
+    texts = ["ab" * 400, "aabb" * 200]
+    n, scores = choose_ngram_order(texts, [1, 2], 20, 8, 12, np.random.default_rng(0))
+    assert n == 2 and set(scores) == {1, 2}
+    assert scores[2] == 1.0 and scores[1] < 0.8
+    assert choose_ngram_order(texts, [3], 20, 8, 12, np.random.default_rng(0)) == (3, {})

@@ -30,10 +30,12 @@ import numpy as np
 
 from .._checks import check_int, check_positive_int, make_rng
 from .corpus import load_corpus
+from .padding import bucket_batches, pad_sequences, sequence_mask
 from .text import Vocab, preprocess
 
 __all__ = ["AUTHORS", "PAD", "AuthorText", "author_texts", "char_vocab", "sample_passages",
            "author_passages", "author_test_passages", "encode_passages", "TEST_LENGTHS",
+           "PassageBatches",
            "split_text", "remove_spaces", "restore_spaces", "fit_pair_rule", "apply_pair_rule",
            "consecutive_pieces"]
 
@@ -141,6 +143,48 @@ def author_test_passages(texts, num_per_author: int, lengths=TEST_LENGTHS, seed:
 def encode_passages(passages, vocab: Vocab) -> list[np.ndarray]:
     """Each passage as an int64 array of character ids (for ``pad_sequences``)."""
     return [np.array(vocab[list(p)], dtype=np.int64) for p in passages]
+
+
+class PassageBatches:
+    """Batches of passages for the author classifiers: one epoch per ``iter()``, with
+    ``num_per_author`` fresh passages of ``min_len`` to ``max_len`` characters from each
+    text (``author_passages``), batched by length (``bucket_batches``) and padded with
+    ``<pad>`` (``pad_sequences``).
+
+    Each batch is a tuple for ``minirnn.train.Trainer``: ``(ids (B, T), labels (B,),
+    lengths (B,))``; with ``every_prefix``, ``(ids, targets, lengths, mask (B, T))``: the
+    label at every step, masked to the prefixes of at least ``min_len`` characters, and
+    with ``next_chars`` the targets are ``(labels (B, T), next ids (B, T), their mask
+    (B, T))``: ``H_t`` predicts ``x_{t+1}`` for ``t < L - 1``.
+    """
+
+    def __init__(self, texts, vocab: Vocab, num_per_author: int, batch_size: int,
+                 min_len: int, max_len: int, every_prefix: bool = True,
+                 next_chars: bool = False, seed=None):
+        self.texts, self.vocab, self.num, self.batch_size = texts, vocab, num_per_author, batch_size
+        self.min_len, self.max_len = min_len, max_len
+        self.every_prefix, self.next_chars = every_prefix, next_chars
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return -(-len(self.texts) * self.num // self.batch_size)
+
+    def __iter__(self):
+        passages, labels = author_passages(self.texts, self.num, self.min_len, self.max_len,
+                                           rng=self.rng)
+        seqs = encode_passages(passages, self.vocab)
+        for idx in bucket_batches(np.array([len(s) for s in seqs]), self.batch_size, rng=self.rng):
+            ids, lengths = pad_sequences([seqs[i] for i in idx], pad_id=self.vocab[PAD])
+            y, T = labels[idx], ids.shape[1]
+            if not self.every_prefix:
+                yield ids, y, lengths
+                continue
+            mask = sequence_mask(lengths, T) & (np.arange(T) >= self.min_len - 1)   # (B, T)
+            targets = np.repeat(y[:, None], T, axis=1)                             # (B, T)
+            if self.next_chars:                           # H_t predicts x_{t+1}, t < L - 1
+                following = np.roll(ids, -1, axis=1)
+                targets = (targets, following, np.arange(T) < (lengths - 1)[:, None])
+            yield ids, targets, lengths, mask
 
 
 # The segmentation task: letters without spaces, and where the words end
