@@ -25,67 +25,24 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
 import argparse  # noqa: E402
-import copy  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.bptt import fit_rate  # noqa: E402
-from minirnn.data import SeqDataLoader, load_corpus_time_machine  # noqa: E402
-from minirnn.layers import GRU, LSTM, RNN, Linear, Module  # noqa: E402
+from minirnn.bptt import flow_norms, summarize_flow  # noqa: E402
+from minirnn.data import SeqDataLoader, Updates, load_corpus_time_machine  # noqa: E402
+from minirnn.data.tasks import CONSTANT_GUESS_MSE, AddingStream, adding_problem  # noqa: E402
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
-from minirnn.models import RNNLM  # noqa: E402
-from minirnn.plotting import plt, save_figure  # noqa: E402
+from minirnn.models import CELLS, RNNLM, AddingRegressor  # noqa: E402
+from minirnn.plotting import plot_adding_problem, plot_flow_panels  # noqa: E402
 from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_example  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
-COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
-CONSTANT_GUESS_MSE = 1 / 6          # predict 1 = E[sum]: MSE = Var(U_1 + U_2) = 2/12
 LM_BATCH, LM_STEPS, LM_LR = 32, 35, 0.01
 FLOW_STEPS = 100                    # loss at the last of 100 steps
 
 
-def make_cell(cell: str, input_size: int, hidden: int, rng, init: str, sigma: float = 0.01,
-              forget_bias: float = 0.0):
-    """``RNN``, ``GRU`` or ``LSTM`` with one init; for the LSTM, the forget gate's bias
-    ``b_f`` (gate block f of the fused ``b``, order i, f, o, c) set to ``forget_bias``."""
-    layer = CELLS[cell](input_size, hidden, rng=rng, init=init, sigma=sigma)
-    if cell == "lstm":
-        layer.params["b"][hidden:2 * hidden] = forget_bias       # b_f: F_t = sigma(... + b_f)
-    return layer
-
-
 # %% Part 1: a character language model with each cell, and how its gradient flows back
-def last_step_backward(model, X: np.ndarray, Y: np.ndarray) -> float:
-    """Forward, the loss of the prediction at the last step only, backward."""
-    mask = np.zeros(Y.shape)
-    mask[:, -1] = 1.0                                      # only the prediction at step T counts
-    loss = SoftmaxCrossEntropy()
-    value = loss.forward(model.forward(X)[0], Y, mask)
-    model.backward(loss.backward())
-    return value
-
-
-class Updates:
-    """``n`` batches per ``iter()``, taken from ``loader``'s epochs one after the other."""
-
-    def __init__(self, loader, n: int):
-        self.loader, self.n, self.rng = loader, n, getattr(loader, "rng", None)
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        count = 0
-        while True:
-            for batch in self.loader:
-                yield batch
-                count += 1
-                if count == self.n:
-                    return
-
-
 def train(model, data, updates: int, loss, lr: float, clip: float, no_progress: bool) -> list:
     """``updates`` steps of Adam through the Trainer; every update's loss."""
     losses = []
@@ -94,43 +51,6 @@ def train(model, data, updates: int, loss, lr: float, clip: float, no_progress: 
             progress=not no_progress).fit(1)
     model.zero_grad()
     return losses
-
-
-def flow_norms(model, pairs, step=last_step_backward) -> dict:
-    """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for each ``(inputs, targets)`` of
-    ``pairs`` (one sequence each), from ``step(model, inputs, targets)`` (forward, the loss at
-    the last step, backward; ``last_step_backward`` for a language model): the loss at the last
-    step only, so dL/dh_t is exactly what comes back T-1-t steps.  In float64 (the book's
-    init makes the RNN's gradient ~1e-90 after 100 steps: float32 would flush it to 0).
-
-    -> ``{"h": (S, T)[, "c": (S, T)]}``, S = len(pairs).
-    """
-    model = copy.deepcopy(model).astype(np.float64)       # the model itself is left as it was
-    model.rnn.record_grad_norms = True
-    kinds = ("h", "c") if isinstance(model.rnn, LSTM) else ("h",)
-    norms = {kind: [] for kind in kinds}
-    for inputs, targets in pairs:                         # one at a time: a norm per sequence
-        if np.issubdtype(inputs.dtype, np.floating):      # the adding problem's numbers
-            inputs, targets = inputs.astype(np.float64), targets.astype(np.float64)
-        step(model, inputs, targets)
-        norms["h"].append(model.rnn.dh_norms)
-        if "c" in norms:
-            norms["c"].append(model.rnn.dc_norms)
-    return {kind: np.array(n) for kind, n in norms.items()}
-
-
-def summarize_flow(norms: dict) -> dict:
-    """Geometric mean over the sequences (a log scale's mean) and the fitted rate per step,
-    over distances >= T / 2, of each kind of norm."""
-    out = {}
-    for kind, n in norms.items():                         # n: (S, T)
-        T = n.shape[1]
-        distance = np.arange(T - 1, -1, -1)               # steps from the loss, t = 0..T-1
-        n = np.maximum(n, np.finfo(np.float64).tiny)      # a saturated tanh can give exactly 0
-        mean = np.exp(np.log(n).mean(axis=0))             # geometric mean over the sequences
-        out[kind] = {"distance": distance, "norm": mean,
-                     "rate": fit_rate(distance, mean, min_distance=T // 2)}
-    return out
 
 
 def gradient_flows(corpus, vocab_size: int, args) -> dict:
@@ -167,64 +87,7 @@ def print_flows(flows, args):
                   f"{f['train_ppl']:>11.2f}")
 
 
-# %% Part 2: the adding problem
-def adding_problem(rng: np.random.Generator, batch_size: int, num_steps: int):
-    """A batch of the adding problem: X ``(T, B, 2)`` = (value in [0, 1), marker 0/1), two
-    markers per sequence, one in each half; y ``(B, 1)`` = the sum of the two marked values."""
-    T, B = num_steps, batch_size
-    values = rng.random((T, B))
-    first = rng.integers(0, T // 2, size=B)               # a marker in the first half
-    second = rng.integers(T // 2, T, size=B)              # and one in the second
-    markers = np.zeros((T, B))
-    rows = np.arange(B)
-    markers[first, rows] = markers[second, rows] = 1.0
-    X = np.stack([values, markers], axis=-1).astype(np.float32)          # (T, B, 2)
-    y = (values[first, rows] + values[second, rows]).astype(np.float32)  # (B,)
-    return X, y[:, None]
-
-
-class AddingStream:
-    """Batches ``(X, y)`` of the adding problem, drawn from ``rng`` without end."""
-
-    def __init__(self, batch_size: int, T: int, seed):
-        self.batch_size, self.T, self.rng = batch_size, T, np.random.default_rng(seed)
-
-    def __iter__(self):
-        while True:
-            yield adding_problem(self.rng, self.batch_size, self.T)
-
-
-class AddingRegressor(Module):
-    """Recurrent layer -> its last hidden state H_T -> linear -> one number.
-
-    The model protocol: ``forward(X (T, B, 2), state=None, lengths=None) -> (prediction
-    (B, 1), None)`` (time-major: the adding problem's own layout); ``backward(dpred (B, 1))``.
-    """
-
-    def __init__(self, cell: str, hidden: int, rng, init: str, forget_bias: float):
-        super().__init__()
-        self.add("rnn", make_cell(cell, 2, hidden, rng, init, forget_bias=forget_bias))
-        self.add("output", Linear(hidden, 1, rng=rng, init=init))
-        self.hs_shape = None                              # (T, B, H) of the last forward
-
-    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
-        Hs, _ = self.rnn.forward(X)                       # (T, B, H)
-        self.hs_shape = Hs.shape
-        return self.output.forward(Hs[-1]), None          # H_T W + b  (B, 1); no state
-
-    def backward(self, dpred: np.ndarray, dstate=None) -> None:
-        dHs = np.zeros(self.hs_shape, dtype=dpred.dtype)  # dL/dH_t = 0 for t < T  (T, B, H)
-        dHs[-1] = self.output.backward(dpred)             # only H_T reaches the loss
-        self.rnn.backward(dHs, input_grad=False)          # X needs no gradient
-
-    def last_step_backward(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Forward, the MSE (the loss is at the last step already), backward."""
-        loss = MSELoss()
-        value = loss.forward(self.forward(X)[0], y)
-        self.backward(loss.backward())
-        return value
-
-
+# %% Part 2: the adding problem (``minirnn.models.AddingRegressor``: the cell -> H_T -> linear)
 def test_mse(model: AddingRegressor, X: np.ndarray, y: np.ndarray, chunk: int = 250) -> float:
     se = sum(float(((model.forward(X[:, i:i + chunk])[0] - y[i:i + chunk]) ** 2).sum())
              for i in range(0, len(y), chunk))
@@ -265,62 +128,6 @@ def print_adding_table(results, lengths, args):
         for kind in runs[lengths[0]]["flow"]:
             print(f"{cell + ' ' + kind:<6}" + "".join(
                 f"{runs[T]['flow'][kind]['rate']:>11.3f}" for T in lengths))
-
-
-def adding_figure(results, lengths, path, args):
-    """Test MSE against T, one line per cell, log y, the constant guess and 0.01 marked."""
-    fig, ax = plt.subplots(figsize=(8.5, 4.8))
-    for cell, runs in results.items():
-        mse = [runs[T]["test_mse"] for T in lengths]
-        ax.plot(lengths, mse, marker="o", lw=2, color=COLORS[cell], label=cell.upper())
-        for T, m in zip(lengths, mse):                    # the number next to each point
-            ax.annotate(f"{m:.2g}", (T, m), textcoords="offset points", xytext=(6, 5),
-                        fontsize=8, color=COLORS[cell])
-    ax.axhline(CONSTANT_GUESS_MSE, color="0.4", ls="--", lw=1, label="constant guess 1 (MSE 1/6)")
-    ax.axhline(0.01, color="0.4", ls=":", lw=1, label="0.01 (solved)")
-    ax.set_yscale("log")
-    ax.set_xticks(lengths)
-    ax.margins(x=0.08)                                    # room for the last point's number
-    ax.set(xlabel="sequence length T", ylabel="test MSE (log scale)")
-    ax.set_title(f"The adding problem: {args.updates} updates of batch {args.batch_size} per run, "
-                 f"H = {args.num_hiddens}\nAdam lr {args.lr}, clipping {args.clip}, {args.init} init"
-                 f" (LSTM forget bias {args.forget_bias:g})", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-# %% The gradient-flow figure: the language models, and the adding problem's models
-def flow_figure(flows, adding_flows, flow_T, path, args):
-    """Three panels: the LM at the book's init, the LM after training, the adding-problem
-    models after training at T = flow_T; one line per cell and norm, log y."""
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.2))
-    panels = [{cell: f["init"] for cell, f in flows.items()},
-              {cell: f["trained"] for cell, f in flows.items()}, adding_flows]
-    for ax, panel in zip(axes, panels):
-        for cell, curves in panel.items():
-            for kind, curve in curves.items():
-                style = dict(lw=2) if kind == "h" else dict(lw=1.6, ls="--")
-                ax.plot(curve["distance"], curve["norm"], color=COLORS[cell], **style,
-                        label=f"{cell.upper()} ||dL/d{kind}_t||: {curve['rate']:.3f}/step")
-        T = len(next(iter(next(iter(panel.values())).values()))["distance"])
-        ax.set_yscale("log")
-        ax.set(xlabel="distance from the loss (steps, T - 1 - t)",
-               ylabel="gradient norm (log scale, geometric mean)")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, title=f"fitted rate over distances >= {T // 2}", title_fontsize=8)
-    axes[0].set_title(f"Language model at the book's init N(0, 0.01^2)\n{args.lm_hidden} hidden "
-                      f"units, {args.flow_seqs} held-out sequences of The Time Machine", fontsize=10)
-    axes[1].set_title(f"Language model after {args.lm_updates} updates of training\n(Adam lr "
-                      f"{LM_LR}, batch {LM_BATCH} x {LM_STEPS} steps, clipping 1)", fontsize=10)
-    axes[2].set_title(f"Adding problem, T = {flow_T}, after {args.updates} updates of training\n"
-                      f"({args.num_hiddens} hidden units, {args.init} init, "
-                      f"{min(args.flow_seqs, args.test_size)} test sequences)", fontsize=10)
-    fig.suptitle("Gradient flow back through time: the loss at the last step only, "
-                 "||dL/dh_t|| (solid) and the LSTM's ||dL/dc_t|| (dashed)", fontsize=11)
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 # %% Run everything
@@ -366,10 +173,25 @@ def main(argv=None):
 
     results = {cell: {T: train_adding(cell, T, args) for T in lengths} for cell in CELLS}
     print_adding_table(results, lengths, args)
-    print(f"saved {adding_figure(results, lengths, args.out / 'gated_cells_adding.png', args)}")
+    mse = {cell: {T: runs[T]["test_mse"] for T in lengths} for cell, runs in results.items()}
+    title = (f"The adding problem: {args.updates} updates of batch {args.batch_size} per run, "
+             f"H = {args.num_hiddens}\nAdam lr {args.lr}, clipping {args.clip}, {args.init} init"
+             f" (LSTM forget bias {args.forget_bias:g})")
+    print(f"saved {plot_adding_problem(mse, args.out / 'gated_cells_adding.png', title)}")
+    # the gradient flow: the LM at the book's init, trained, and the adding problem's models
     flow_T = 100 if 100 in lengths else lengths[-1]
-    adding_flows = {cell: runs[flow_T]["flow"] for cell, runs in results.items()}
-    path = flow_figure(flows, adding_flows, flow_T, args.out / "gated_cells_gradient_flow.png", args)
+    panels = [{cell: f[when] for cell, f in flows.items()} for when in ("init", "trained")]
+    panels.append({cell: runs[flow_T]["flow"] for cell, runs in results.items()})
+    titles = [f"Language model at the book's init N(0, 0.01^2)\n{args.lm_hidden} hidden "
+              f"units, {args.flow_seqs} held-out sequences of The Time Machine",
+              f"Language model after {args.lm_updates} updates of training\n(Adam lr "
+              f"{LM_LR}, batch {LM_BATCH} x {LM_STEPS} steps, clipping 1)",
+              f"Adding problem, T = {flow_T}, after {args.updates} updates of training\n"
+              f"({args.num_hiddens} hidden units, {args.init} init, "
+              f"{min(args.flow_seqs, args.test_size)} test sequences)"]
+    path = plot_flow_panels(panels, args.out / "gated_cells_gradient_flow.png", titles,
+                            "Gradient flow back through time: the loss at the last step "
+                            "only, ||dL/dh_t|| (solid) and the LSTM's ||dL/dc_t|| (dashed)")
     print(f"saved {path}")
 
     total = time.perf_counter() - start

@@ -45,10 +45,15 @@ or computed when it is off); ``jacobian_norms`` computes the per-step Jacobian n
 ``||dH_t/dH_{t-1}||`` from the RNN's cached states after a forward; ``gradient_flow``
 records both for one minibatch and returns them against the distance from the loss;
 ``fit_rate`` measures their geometric rate, and ``plot_gradient_flow`` (in
-``minirnn.plotting``) draws them.
+``minirnn.plotting``) draws them.  For any model with a recurrent layer ``model.rnn``
+(the gated cells compared in ``examples/gated_cells.py``), ``flow_norms`` records the
+norms sequence by sequence in float64 after a loss at the last step only
+(``last_step_backward`` for a language model), and ``summarize_flow`` takes their
+geometric mean and fitted rate.
 """
 from __future__ import annotations
 
+import copy
 import tracemalloc
 from typing import NamedTuple
 
@@ -61,6 +66,7 @@ from .losses import SoftmaxCrossEntropy
 __all__ = ["BPTT_STRATEGIES", "FullBPTTMemoryError", "validate_strategy", "keep_factors",
            "truncation_keep", "full_bptt_cache_bytes", "check_full_bptt_memory",
            "measure_peak_bytes", "jacobian_norms", "state_jacobians", "GradientFlow",
+           "last_step_backward", "flow_norms", "summarize_flow",
            "gradient_flow", "fit_rate"]
 
 BPTT_STRATEGIES = ("truncated", "full", "randomized")
@@ -329,3 +335,51 @@ def fit_rate(distance: np.ndarray, norms: np.ndarray, min_distance: int = 0,
         raise ValueError("norms must be positive and finite where the rate is fitted")
     slope = np.polyfit(distance[sel], np.log(norms[sel]), 1)[0]    # log n = log c + d log r
     return float(np.exp(slope))
+
+
+def last_step_backward(model, X: np.ndarray, Y: np.ndarray) -> float:
+    """Forward a language model, the loss of its prediction at the last step only (ids
+    ``X``, ``Y`` ``(B, T)``), backward; returns the loss."""
+    mask = np.zeros(Y.shape)
+    mask[:, -1] = 1.0                                      # only the prediction at step T counts
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(model.forward(X)[0], Y, mask)
+    model.backward(loss.backward())
+    return value
+
+
+def flow_norms(model, pairs, step=last_step_backward) -> dict:
+    """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for each ``(inputs, targets)`` of
+    ``pairs`` (one sequence each), from ``step(model, inputs, targets)`` (forward, the loss at
+    the last step, backward; ``last_step_backward`` for a language model): the loss at the last
+    step only, so dL/dh_t is exactly what comes back T-1-t steps.  In float64 (the book's
+    init makes the RNN's gradient ~1e-90 after 100 steps: float32 would flush it to 0).
+
+    -> ``{"h": (S, T)[, "c": (S, T)]}``, S = len(pairs).
+    """
+    model = copy.deepcopy(model).astype(np.float64)       # the model itself is left as it was
+    model.rnn.record_grad_norms = True
+    kinds = ("h", "c") if isinstance(model.rnn, LSTM) else ("h",)
+    norms = {kind: [] for kind in kinds}
+    for inputs, targets in pairs:                         # one at a time: a norm per sequence
+        if np.issubdtype(inputs.dtype, np.floating):      # the adding problem's numbers
+            inputs, targets = inputs.astype(np.float64), targets.astype(np.float64)
+        step(model, inputs, targets)
+        norms["h"].append(model.rnn.dh_norms)
+        if "c" in norms:
+            norms["c"].append(model.rnn.dc_norms)
+    return {kind: np.array(n) for kind, n in norms.items()}
+
+
+def summarize_flow(norms: dict) -> dict:
+    """Geometric mean over the sequences (a log scale's mean) and the fitted rate per step,
+    over distances >= T / 2, of each kind of norm."""
+    out = {}
+    for kind, n in norms.items():                         # n: (S, T)
+        T = n.shape[1]
+        distance = np.arange(T - 1, -1, -1)               # steps from the loss, t = 0..T-1
+        n = np.maximum(n, np.finfo(np.float64).tiny)      # a saturated tanh can give exactly 0
+        mean = np.exp(np.log(n).mean(axis=0))             # geometric mean over the sequences
+        out[kind] = {"distance": distance, "norm": mean,
+                     "rate": fit_rate(distance, mean, min_distance=T // 2)}
+    return out

@@ -4,7 +4,8 @@ Importing this module selects Agg, so figures are written to files and never nee
 display (a laptop without a GUI, CI, ssh).  ``save_figure`` is the one place that
 writes a figure; ``plot_history`` draws a training run's perplexity curves,
 ``plot_running_mean`` any per-update loss, and the rest draw the figures of the examples
-(gradient flow, the author classifiers' accuracy by passage length).
+(gradient flow, the author classifiers' accuracy by passage length, the gated cells on
+the adding problem).
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from ._files import atomic_open  # noqa: E402
+from .data.tasks import CONSTANT_GUESS_MSE  # noqa: E402
 
 __all__ = ["plt", "save_figure", "plot_history", "set_log_perplexity_axis", "plot_gradient_flow",
-           "plot_running_mean", "plot_accuracy_by_length"]
+           "plot_running_mean", "plot_accuracy_by_length", "plot_adding_problem",
+           "plot_flow_panels", "CELL_COLORS"]
 
 DEFAULT_DIR = Path("figures")
 
@@ -196,4 +199,57 @@ def plot_accuracy_by_length(accuracy: dict, path, labels: dict, title: str) -> P
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="center right", fontsize=9)
+    return save_figure(fig, path)
+
+
+#: One color per recurrent cell, in every gated-cell figure.
+CELL_COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
+
+
+def plot_adding_problem(mse: dict, path, title: str) -> Path:
+    """Test MSE against T, one line per cell of ``mse`` (``{cell: {T: mse}}``), log y, the
+    constant guess and 0.01 (solved) marked.  Returns the Path written."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    for cell, by_length in mse.items():
+        lengths, values = list(by_length), list(by_length.values())
+        ax.plot(lengths, values, marker="o", lw=2, color=CELL_COLORS[cell], label=cell.upper())
+        for T, m in zip(lengths, values):                 # the number next to each point
+            ax.annotate(f"{m:.2g}", (T, m), textcoords="offset points", xytext=(6, 5),
+                        fontsize=8, color=CELL_COLORS[cell])
+    ax.axhline(CONSTANT_GUESS_MSE, color="0.4", ls="--", lw=1, label="constant guess 1 (MSE 1/6)")
+    ax.axhline(0.01, color="0.4", ls=":", lw=1, label="0.01 (solved)")
+    ax.set_yscale("log")
+    ax.set_xticks(lengths)
+    ax.margins(x=0.08)                                    # room for the last point's number
+    ax.set(xlabel="sequence length T", ylabel="test MSE (log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_flow_panels(panels: list, path, titles: list, suptitle: str) -> Path:
+    """One panel per ``{cell: {kind: {"distance", "norm", "rate"}}}`` of ``panels``
+    (``minirnn.bptt.summarize_flow`` of each cell): each cell's geometric-mean norm
+    against the distance from the loss, log y, ``||dL/dh_t||`` solid and the LSTM's
+    ``||dL/dc_t||`` dashed, the fitted rate in the legend.  Returns the Path written."""
+    if len(titles) != len(panels):
+        raise ValueError(f"titles must have one entry per panel ({len(panels)}), got {len(titles)}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.2), squeeze=False)
+    for ax, panel, title in zip(axes[0], panels, titles):
+        for cell, curves in panel.items():
+            for kind, curve in curves.items():
+                style = dict(lw=2) if kind == "h" else dict(lw=1.6, ls="--")
+                ax.plot(curve["distance"], curve["norm"], color=CELL_COLORS[cell], **style,
+                        label=f"{cell.upper()} ||dL/d{kind}_t||: {curve['rate']:.3f}/step")
+        T = len(next(iter(next(iter(panel.values())).values()))["distance"])
+        ax.set_yscale("log")
+        ax.set(xlabel="distance from the loss (steps, T - 1 - t)",
+               ylabel="gradient norm (log scale, geometric mean)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, title=f"fitted rate over distances >= {T // 2}", title_fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
     return save_figure(fig, path)

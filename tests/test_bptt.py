@@ -549,3 +549,34 @@ def test_gradient_flow_for_every_cell(cell):
     if cell == "lstm":
         assert flow.dc_norms.shape == (7,) and (flow.dc_norms > 0).all()
     assert not any(g.any() for g in model.grads.values())          # gradients restored
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_flow_norms_match_gradient_flow_and_leave_the_model_as_it_was(cell):
+    """flow_norms (sequence by sequence, float64, the loss at the last step) against
+    gradient_flow's recording of the same backward; the model keeps its dtype and grads."""
+    from minirnn.bptt import flow_norms, gradient_flow
+    model = RNNLM(7, 5, cell=cell, init="normal", sigma=0.5, seed=0)
+    rng = np.random.default_rng(1)
+    pairs = [(rng.integers(0, 7, size=(1, 9)), rng.integers(0, 7, size=(1, 9))) for _ in range(3)]
+    norms = flow_norms(model, pairs)
+    assert set(norms) == ({"h", "c"} if cell == "lstm" else {"h"})
+    assert all(n.shape == (3, 9) for n in norms.values())
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    assert all(not g.any() for g in model.grads.values())
+    model64 = model.astype(np.float64)
+    for s, (X, Y) in enumerate(pairs):
+        flow = gradient_flow(model64, X, Y)
+        np.testing.assert_allclose(norms["h"][s], flow.dh_norms, rtol=1e-12)
+        if cell == "lstm":
+            np.testing.assert_allclose(norms["c"][s], flow.dc_norms, rtol=1e-12)
+
+
+def test_summarize_flow_takes_the_geometric_mean_and_the_rate():
+    from minirnn.bptt import summarize_flow
+    distance = np.arange(9, -1, -1)                            # t = 0..9: 9 steps back .. 0
+    norms = np.stack([2.0 * 0.5 ** distance, 8.0 * 0.5 ** distance])   # (S, T)
+    out = summarize_flow({"h": norms})["h"]
+    np.testing.assert_array_equal(out["distance"], distance)
+    np.testing.assert_allclose(out["norm"], 4.0 * 0.5 ** distance)     # sqrt(2 * 8) = 4
+    assert out["rate"] == pytest.approx(0.5)

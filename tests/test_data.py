@@ -609,3 +609,26 @@ def test_passage_batches_pad_label_and_mask_every_prefix():
             np.testing.assert_array_equal(lm_mask[b], np.arange(T) < L - 1)
             np.testing.assert_array_equal(following[b, :L - 1], ids[b, 1:L])
         assert y.shape == ids.shape and (y == y[:, :1]).all()   # the label at every step
+
+
+def test_updates_takes_n_batches_across_epochs():
+    from minirnn.data import Updates
+    twin = SeqDataLoader(np.arange(50), 2, 5, use_random_iter=False, seed=0)
+    first, second = list(twin), list(twin)                      # two epochs (each its offset)
+    updates = Updates(SeqDataLoader(np.arange(50), 2, 5, use_random_iter=False, seed=0),
+                      len(first) + 2)
+    batches = list(updates)
+    assert len(updates) == len(batches) == len(first) + 2
+    for got, want in zip(batches, first + second[:2]):          # the second epoch goes on
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
+    from minirnn.data.tasks import AddingStream, adding_problem
+    X, y = adding_problem(np.random.default_rng(0), 64, 10)
+    assert X.shape == (10, 64, 2) and y.shape == (64, 1) and X.dtype == y.dtype == np.float32
+    markers = X[..., 1]
+    assert (markers[:5].sum(axis=0) == 1).all() and (markers[5:].sum(axis=0) == 1).all()
+    np.testing.assert_allclose(y[:, 0], (X[..., 0] * markers).sum(axis=0), rtol=1e-6)
+    a, b = next(iter(AddingStream(8, 10, 3))), next(iter(AddingStream(8, 10, 3)))
+    np.testing.assert_array_equal(a[0], b[0])                   # drawn from the seed only

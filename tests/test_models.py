@@ -376,3 +376,35 @@ def test_conditional_lm_scoring_errors_name_the_argument():
     # one token: it is given, nothing is predicted: log p = 0 under every class (a tie: class 0)
     np.testing.assert_array_equal(model.log_likelihood(X[:, :1], classes), [0.0, 0.0])
     np.testing.assert_array_equal(model.classify(X[:, :1]), [0, 0])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_adding_regressor_gradients(cell):
+    """Every parameter of the whole model, float64, a random upstream gradient (X, the
+    adding problem's numbers, gets no gradient: backward returns None)."""
+    from minirnn.data.tasks import adding_problem
+    from minirnn.gradcheck import check_gradients
+    from minirnn.models import AddingRegressor
+    model = AddingRegressor(cell, 3, np.random.default_rng(0), "xavier").astype(np.float64)
+    randomize_params(model, np.random.default_rng(1))
+    X, _ = adding_problem(np.random.default_rng(2), 4, 6)
+    # eps 1e-4: entries of ~5e-6 (saturated gates) are past round-off at 1e-6 (as the
+    # tagger's, tests/test_tagger.py), the truncation error at 1e-4 stays far under 1e-6
+    errors = check_gradients(lambda X: model.forward(X)[0], lambda dy: model.backward(dy),
+                             model.params, model.grads, (X.astype(np.float64),), wrt=[],
+                             eps=1e-4)
+    assert set(errors) == set(model.params) and "output.W" in errors
+    assert_gradients_ok(errors)
+
+
+def test_adding_regressor_forget_bias_and_last_step_mse():
+    from minirnn.data.tasks import adding_problem
+    from minirnn.models import AddingRegressor
+    lstm = AddingRegressor("lstm", 4, np.random.default_rng(0), "xavier", forget_bias=1.0)
+    b = lstm.params["rnn.b"]
+    np.testing.assert_array_equal(b[4:8], 1.0)                  # b_f, gate block f of i, f, o, c
+    assert not np.any(b[:4]) and not np.any(b[8:])
+    X, y = adding_problem(np.random.default_rng(1), 5, 8)
+    value = lstm.last_step_backward(X, y)
+    assert value == pytest.approx(float(np.mean((lstm.forward(X)[0] - y) ** 2)), rel=1e-5)
+    assert np.abs(lstm.grads["output.W"]).max() > 0

@@ -29,7 +29,7 @@ steps), ``Y`` being ``X`` shifted one token to the left. A named corpus is read 
 a copy whose SHA-1 is right, found in ``root``, ``$MINIRNN_DATA`` or ``~/.cache/minirnn``,
 then ``../data``, else downloaded (``minirnn.data.corpus`` says how).
 """
-from .batches import (SeqDataLoader, WindowedData, load_data_time_machine,
+from .batches import (SeqDataLoader, Updates, WindowedData, load_data_time_machine,
                       seq_data_iter_random, seq_data_iter_sequential)
 from .corpus import (CORPORA, MAX_CORPUS_BYTES, ChecksumError, CorpusNotFoundError, data_dirs,
                      load_corpus, load_text, load_time_machine)
@@ -40,7 +40,7 @@ __all__ = [
     "CORPORA", "MAX_CORPUS_BYTES", "ChecksumError", "CorpusNotFoundError", "data_dirs",
     "load_time_machine", "load_text",
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
-    "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential",
+    "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential", "Updates",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",
     "pad_sequences", "sequence_mask", "bucket_batches", "check_lengths",
 ]

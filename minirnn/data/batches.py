@@ -15,7 +15,7 @@ from .._checks import check_non_negative_int, check_positive_int, plural
 from .text import load_corpus_time_machine
 
 __all__ = ["seq_data_iter_random", "seq_data_iter_sequential", "SeqDataLoader",
-           "load_data_time_machine", "WindowedData"]
+           "load_data_time_machine", "WindowedData", "Updates"]
 
 
 # ------------------------------------------------------------------- minibatches
@@ -244,3 +244,24 @@ class WindowedData:
     def __repr__(self) -> str:
         return (f"WindowedData(num_steps={self.num_steps}, num_train={self.num_train}, "
                 f"num_val={self.num_val}, batch_size={self.batch_size})")
+
+
+class Updates:
+    """``n`` batches per ``iter()``, taken from ``loader``'s epochs one after the other: a
+    training run counted in updates, not epochs (``Trainer(model, Updates(loader, n))``
+    and ``fit(1)``); ``rng`` is the loader's, for a checkpoint."""
+
+    def __init__(self, loader, n: int):
+        self.loader, self.n, self.rng = loader, n, getattr(loader, "rng", None)
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        count = 0
+        while True:
+            for batch in self.loader:
+                yield batch
+                count += 1
+                if count == self.n:
+                    return

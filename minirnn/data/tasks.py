@@ -1,4 +1,5 @@
-"""Data for the author tasks of the chapter's task shapes: passages of two books.
+"""Data for the chapter's task examples: passages of two books (the author tasks), text
+without its spaces (segmentation) and the adding problem (the gated cells).
 
 Many-to-one (``examples/classify_author.py``: which book is a passage from?) and
 one-to-many (``examples/conditional_generation.py``: a passage in the style of a given
@@ -19,6 +20,10 @@ text without its spaces and a tag per letter, 1 where a word ends (``remove_spac
 ``restore_spaces``), a train/test cut at a space (``split_text``), the letter-pair
 baseline (``fit_pair_rule``, ``apply_pair_rule``) and consecutive pieces of a text
 (``consecutive_pieces``).
+
+The adding problem (Hochreiter and Schmidhuber, 1997; ``examples/gated_cells.py``): T
+random numbers, two of them marked, the target their sum (``adding_problem``,
+``AddingStream``); a constant guess of 1 scores ``CONSTANT_GUESS_MSE`` = 1/6.
 """
 from __future__ import annotations
 
@@ -37,12 +42,14 @@ __all__ = ["AUTHORS", "PAD", "AuthorText", "author_texts", "char_vocab", "sample
            "author_passages", "author_test_passages", "encode_passages", "TEST_LENGTHS",
            "PassageBatches",
            "split_text", "remove_spaces", "restore_spaces", "fit_pair_rule", "apply_pair_rule",
-           "consecutive_pieces"]
+           "consecutive_pieces", "adding_problem", "AddingStream", "CONSTANT_GUESS_MSE"]
 
 #: The authors, in label order: label ``a`` is ``AUTHORS[a]`` (a corpus name of ``CORPORA``).
 AUTHORS = ("timemachine", "tinyshakespeare")
 #: The padding token of the task vocabulary (index 1).
 PAD = "<pad>"
+#: The adding problem's MSE of the constant guess 1 = E[sum]: Var(U_1 + U_2) = 2/12.
+CONSTANT_GUESS_MSE = 1 / 6
 #: The passage lengths the author classifiers are tested at.
 TEST_LENGTHS = (20, 50, 100, 200)
 
@@ -238,3 +245,30 @@ def consecutive_pieces(n: int, min_len: int, max_len: int, rng) -> list:
         pieces.append((start, length))
         start += length
     return pieces
+
+
+# The adding problem
+def adding_problem(rng: np.random.Generator, batch_size: int, num_steps: int):
+    """A batch of the adding problem: X ``(T, B, 2)`` = (value in [0, 1), marker 0/1), two
+    markers per sequence, one in each half; y ``(B, 1)`` = the sum of the two marked values."""
+    T, B = num_steps, batch_size
+    values = rng.random((T, B))
+    first = rng.integers(0, T // 2, size=B)               # a marker in the first half
+    second = rng.integers(T // 2, T, size=B)              # and one in the second
+    markers = np.zeros((T, B))
+    rows = np.arange(B)
+    markers[first, rows] = markers[second, rows] = 1.0
+    X = np.stack([values, markers], axis=-1).astype(np.float32)          # (T, B, 2)
+    y = (values[first, rows] + values[second, rows]).astype(np.float32)  # (B,)
+    return X, y[:, None]
+
+
+class AddingStream:
+    """Batches ``(X, y)`` of the adding problem, drawn from ``rng`` without end."""
+
+    def __init__(self, batch_size: int, T: int, seed):
+        self.batch_size, self.T, self.rng = batch_size, T, np.random.default_rng(seed)
+
+    def __iter__(self):
+        while True:
+            yield adding_problem(self.rng, self.batch_size, self.T)

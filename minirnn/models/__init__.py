@@ -72,14 +72,14 @@ from .base import CELLS, Batch, check_ids, check_labels, input_layer, recurrent_
 from .classifier import CONDITIONINGS, ConditionalLM, SequenceClassifier
 from .language import RNNLM
 from .registry import MODELS, build_model, model_name, register_model
-from .regression import MLP, LinearRegression, RNNRegressor
+from .regression import MLP, AddingRegressor, LinearRegression, RNNRegressor
 from .seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
 from .seq2seq_attention import AttentionDecoder, Seq2SeqAttention
 from .tagger import SequenceTagger
 
 __all__ = ["MODELS", "CELLS", "Batch", "register_model", "build_model", "model_name",
            "recurrent_stack", "check_ids", "check_labels", "input_layer", "RNNLM", "MLP",
-           "LinearRegression",
+           "LinearRegression", "AddingRegressor",
            "RNNRegressor", "SequenceTagger", "Seq2SeqEncoder", "Seq2SeqDecoder", "Seq2Seq",
            "AttentionDecoder", "Seq2SeqAttention",
            "SequenceClassifier", "ConditionalLM", "CONDITIONINGS"]

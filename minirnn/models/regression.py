@@ -1,6 +1,7 @@
 """The sequence-models section's regressors: the book's ``MLP`` and, for its exercise,
 ``RNNRegressor``; both map a window of ``tau`` past values to the next value
-(``minirnn.sequence`` has the data and the predictions).
+(``minirnn.sequence`` has the data and the predictions).  ``AddingRegressor``: a sequence
+to one number, for the adding problem that compares the gated cells.
 
 Dimension letters: B batch, tau window length (the RNN's steps), H hidden.
 """
@@ -10,9 +11,11 @@ import numpy as np
 
 from ..layers import DEFAULT_DTYPE, Linear, Module, ReLU, RNN, Sequential, check_array, make_rng
 from .._checks import check_positive_int
+from ..losses import MSELoss
+from .base import recurrent_stack
 from .registry import register_model
 
-__all__ = ["LinearRegression", "MLP", "RNNRegressor"]
+__all__ = ["LinearRegression", "MLP", "RNNRegressor", "AddingRegressor"]
 
 
 def check_no_state(state, lengths, model: str) -> None:
@@ -141,3 +144,43 @@ class RNNRegressor(Module):
         return dX[:, :, 0].T                                    # (tau, B, 1) -> (B, tau)
 
 
+class AddingRegressor(Module):
+    """The adding problem's model (``minirnn.data.tasks.adding_problem``,
+    ``examples/gated_cells.py``): recurrent layer -> its last hidden state H_T -> linear ->
+    one number.
+
+        H_t = cell(X_t, H_{t-1}),  t = 1..T;   y = H_T W + b
+
+    ``cell``: ``'rnn'``, ``'gru'`` or ``'lstm'`` (``recurrent_stack``), input 2 (value,
+    marker); for the LSTM the forget gate's bias ``b_f`` (gate block f of the fused ``b``,
+    order i, f, o, c) starts at ``forget_bias``.  params ``rnn.*``, ``output.W (H, 1)``,
+    ``output.b (1,)``.
+
+    The model protocol: ``forward(X (T, B, 2), state=None, lengths=None) -> (prediction
+    (B, 1), None)`` (time-major: the adding problem's own layout); ``backward(dpred (B, 1))``.
+    """
+
+    def __init__(self, cell: str, hidden: int, rng, init: str, forget_bias: float = 0.0):
+        super().__init__()
+        self.add("rnn", recurrent_stack(cell, 2, hidden, rng=rng, init=init))
+        if cell == "lstm":                                # b_f: F_t = sigma(... + b_f), gate
+            self.rnn.params["b"][hidden:2 * hidden] = forget_bias   # block f of i, f, o, c
+        self.add("output", Linear(hidden, 1, rng=rng, init=init))
+        self.hs_shape = None                              # (T, B, H) of the last forward
+
+    def forward(self, X: np.ndarray, state=None, lengths=None) -> tuple:
+        Hs, _ = self.rnn.forward(X)                       # (T, B, H)
+        self.hs_shape = Hs.shape
+        return self.output.forward(Hs[-1]), None          # H_T W + b  (B, 1); no state
+
+    def backward(self, dpred: np.ndarray, dstate=None) -> None:
+        dHs = np.zeros(self.hs_shape, dtype=dpred.dtype)  # dL/dH_t = 0 for t < T  (T, B, H)
+        dHs[-1] = self.output.backward(dpred)             # only H_T reaches the loss
+        self.rnn.backward(dHs, input_grad=False)          # X needs no gradient
+
+    def last_step_backward(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Forward, the MSE (the loss is at the last step already), backward."""
+        loss = MSELoss()
+        value = loss.forward(self.forward(X)[0], y)
+        self.backward(loss.backward())
+        return value
