@@ -66,56 +66,62 @@ def pdb_command(cell: str) -> str:
                        "-c", "c", script, *args])
 
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--cell", choices=["rnn", "lstm"], default="rnn",
-                    help="the recurrent cell to step through (default: rnn)")
-args = parser.parse_args()
-np.set_printoptions(precision=4, suppress=True)
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", choices=["rnn", "lstm"], default="rnn",
+                        help="the recurrent cell to step through (default: rnn)")
+    args = parser.parse_args(argv)
+    np.set_printoptions(precision=4, suppress=True)
 
-V, H, T = 4, 3, 3                                  # vocab, num_hiddens, num_steps
-model = RNNLM(V, H, seed=0, cell=args.cell).astype(np.float64)   # float64: the check is exact
-rng = np.random.default_rng(0)
-for p in model.params.values():                    # larger weights than N(0, 0.01^2),
-    p[...] = rng.normal(0, 0.5, p.shape)           # so the numbers are visible
-loss_fn = SoftmaxCrossEntropy()
+    V, H, T = 4, 3, 3                                  # vocab, num_hiddens, num_steps
+    model = RNNLM(V, H, seed=0, cell=args.cell).astype(np.float64)   # float64: the check is exact
+    rng = np.random.default_rng(0)
+    for p in model.params.values():                    # larger weights than N(0, 0.01^2),
+        p[...] = rng.normal(0, 0.5, p.shape)           # so the numbers are visible
+    loss_fn = SoftmaxCrossEntropy()
 
-X = np.array([[0, 1, 2]])                          # (B=1, T=3): input tokens
-Y = np.array([[1, 2, 3]])                          # targets: X shifted by one token
+    X = np.array([[0, 1, 2]])                          # (B=1, T=3): input tokens
+    Y = np.array([[1, 2, 3]])                          # targets: X shifted by one token
 
-layer = "LSTM" if args.cell == "lstm" else "RNN"
-print(f"To stop in {layer}.backward's time loop, at the call of the cell's step_grad, run:")
-print(f"    {pdb_command(args.cell)}")
-print("and at the (Pdb) prompt:")
-for command, shows in HINTS[args.cell]:
-    print(f"    {command:<16} # {shows}")
-
-# %% [markdown]
-# Forward: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) (the LSTM: its gates), O_t = H_t W_hq + b_q.
-# %%
-logits, state = model.forward(X)                   # (1, 3, 4), ((1, 1, 3),) (LSTM: (h, c))
-loss = loss_fn.forward(logits, Y)
-print("H_0 .. H_T (model.rnn.cache.H[:, 0]):\n", model.rnn.cache.H[:, 0])
-if args.cell == "lstm":
-    print("C_0 .. C_T (model.rnn.cache.C[:, 0]):\n", model.rnn.cache.C[:, 0])
-    print("[I_t | F_t | O_t | C~_t] (model.rnn.cache.gates[:, 0]):\n", model.rnn.cache.gates[:, 0])
-print("O_t (logits[0]):\n", logits[0])
-print(f"L = mean_t -log softmax(O_t)[y_t] = {loss:.4f}")
+    layer = "LSTM" if args.cell == "lstm" else "RNN"
+    print(f"To stop in {layer}.backward's time loop, at the call of the cell's step_grad, run:")
+    print(f"    {pdb_command(args.cell)}")
+    print("and at the (Pdb) prompt:")
+    for command, shows in HINTS[args.cell]:
+        print(f"    {command:<16} # {shows}")
 
 # %% [markdown]
-# Backward: the breakpoint above stops in the layer's backward at every step t.
+    # Forward: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) (the LSTM: its gates), O_t = H_t W_hq + b_q.
 # %%
-dlogits = loss_fn.backward()                       # (softmax(O) - onehot(Y)) / (B*T)
-model.zero_grad()
-dstate0 = model.backward(dlogits)                  # returns dL/dstate0 = (dL/dH_0,) (+ dL/dC_0)
-print("dL/dO_t (dlogits[0]):\n", dlogits[0])
-dH_out = dlogits[0] @ model.params["output.W"].T   # dL/dH_t from the output at t alone
-print("dL/dH_t from the output at t, dO_t W_hq^T:\n", dH_out)
-print("dL/dH_0:\n", dstate0[0][0])
-for name, g in model.grads.items():
-    print(f"dL/d{name} {g.shape}:\n{g}")
+    logits, state = model.forward(X)                   # (1, 3, 4), ((1, 1, 3),) (LSTM: (h, c))
+    loss = loss_fn.forward(logits, Y)
+    print("H_0 .. H_T (model.rnn.cache.H[:, 0]):\n", model.rnn.cache.H[:, 0])
+    if args.cell == "lstm":
+        print("C_0 .. C_T (model.rnn.cache.C[:, 0]):\n", model.rnn.cache.C[:, 0])
+        print("[I_t | F_t | O_t | C~_t] (model.rnn.cache.gates[:, 0]):\n", model.rnn.cache.gates[:, 0])
+    print("O_t (logits[0]):\n", logits[0])
+    print(f"L = mean_t -log softmax(O_t)[y_t] = {loss:.4f}")
 
 # %% [markdown]
-# And the proof: every gradient against centered differences.
+    # Backward: the breakpoint above stops in the layer's backward at every step t.
 # %%
-for name, err in check_model(model, X, eps=1e-5).items():
-    print(f"gradient check {name:<10} max relative error {err:.1e}")
+    dlogits = loss_fn.backward()                       # (softmax(O) - onehot(Y)) / (B*T)
+    model.zero_grad()
+    dstate0 = model.backward(dlogits)                  # returns dL/dstate0 = (dL/dH_0,) (+ dL/dC_0)
+    print("dL/dO_t (dlogits[0]):\n", dlogits[0])
+    dH_out = dlogits[0] @ model.params["output.W"].T   # dL/dH_t from the output at t alone
+    print("dL/dH_t from the output at t, dO_t W_hq^T:\n", dH_out)
+    print("dL/dH_0:\n", dstate0[0][0])
+    for name, g in model.grads.items():
+        print(f"dL/d{name} {g.shape}:\n{g}")
+
+# %% [markdown]
+    # And the proof: every gradient against centered differences.
+# %%
+    for name, err in check_model(model, X, eps=1e-5).items():
+        print(f"gradient check {name:<10} max relative error {err:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
