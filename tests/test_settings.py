@@ -238,6 +238,21 @@ def test_run_example_ends_an_example_in_one_line_or_quietly(raised, code, line, 
     assert err == [] if line is None else (len(err) == 1 and line in err[0]), err
 
 
+def test_a_diverging_example_names_the_flag_the_user_typed(tmp_path, capsys):
+    """A real run that diverges (a huge --lr, no clipping): one line naming --clip, not the
+    Python argument clip=, exit 1, nothing saved."""
+    if not os.environ.get("MINIRNN_DATA"):
+        pytest.skip("MINIRNN_DATA not set: the example needs The Time Machine")
+    main = example_main("segment_words.py")
+    argv = ["--epochs", "1", "--hidden", "8", "--embed-dim", "4", "--max-chars", "12000",
+            "--lr", "1e9", "--clip", "none", "--no-progress", "--out", str(tmp_path / "out")]
+    assert minirnn.settings.run_example(main, argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ": error: loss became" in err[0], err          # prog: sys.argv[0]
+    assert err[0].endswith("clip the gradients (--clip none).") and "clip=" not in err[0]
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
 def test_as_flags_puts_a_python_message_in_the_command_lines_words():
     """What the CLI prints: the flags the user typed, not the Python arguments."""
     from minirnn.settings import as_flags
