@@ -67,7 +67,7 @@ class SoftmaxCrossEntropy:
             nll = np.log(s) - np.take_along_axis(z, targets[..., None], -1).reshape(-1)
         else:                                                      # -log p_y = log(s / e_y): no
             nll = np.log(s / e_y)                                  # cancellation when p_y ~ 1
-        self.cache = SoftmaxCache(e, s, e_y, y, weights, logits.shape)
+        self.cache = SoftmaxCache(e, s, e_y, y, weights, logits)
         self.token_nll = nll.reshape(targets.shape)
         if weights is None:
             return float(nll.mean()) if nll.size else 0.0
@@ -77,12 +77,14 @@ class SoftmaxCrossEntropy:
         if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
         dout = check_loss_dout(dout)
-        e, s, e_y, y, weights, shape = self.cache
+        e, s, e_y, y, weights, logits = self.cache
+        lead = logits.shape[:-1] + (1,)                            # (..., 1)
         scale = dout / max(len(s), 1) if weights is None else dout * weights  # 1/N, or w_n / sum(w)
         r = (scale / s).astype(e.dtype)                            # (N,) scale / s, as p = e / s
-        d = e * r[:, None]                                         # p_j * scale, a new array
-        d[np.arange(len(d)), y] = (e_y - s) * r                    # (p_y - 1) * scale = (e_y - s) r
-        return d.reshape(shape)                                    # (..., V) as the logits
+        d = np.empty_like(logits)                                  # laid out as the logits (the
+        np.multiply(e.reshape(logits.shape), r.reshape(lead), out=d)  # output layer reads it so)
+        np.put_along_axis(d, y.reshape(lead), ((e_y - s) * r).reshape(lead), -1)  # (p_y - 1) * scale
+        return d                                                   # p_j * scale  (..., V)
 
 
 def _mask_weights(mask, shape: tuple) -> np.ndarray:
@@ -112,7 +114,7 @@ class SoftmaxCache(NamedTuple):
     e_y: np.ndarray             # (N,)   e at the target
     y: np.ndarray               # (N,)   the targets
     weights: np.ndarray | None  # (N,)   mask weights / their sum (float64), or None
-    shape: tuple                # the logits' shape (..., V)
+    logits: np.ndarray          # (..., V) the logits (the gradient takes their layout)
 
 
 class MSELoss:
