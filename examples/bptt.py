@@ -22,7 +22,6 @@ and the gradient flow.
 Figures: bptt_perplexity.png, bptt_gradient_flow_linear.png, bptt_gradient_flow_rnnlm.png.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
-import sys
 
 import minirnn  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
 import numpy as np
@@ -36,7 +35,7 @@ from minirnn.linear_rnn import (power_alignment, random_symmetric, scale_to_spec
 from minirnn.models import RNNLM
 from minirnn.plotting import plot_gradient_flow, plt, save_figure, set_log_perplexity_axis
 from minirnn.presets import check_run_memory
-from minirnn.settings import example_parser, run_example
+from minirnn.settings import example_parser, run_script
 from minirnn.train import Trainer, evaluate
 
 BATCH_SIZE, NUM_STEPS, TRAIN_TOKENS = 32, 35, 10000
@@ -221,7 +220,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # an error: one line, never a traceback
+    run_script(main)

@@ -22,7 +22,6 @@ and author_classifier.npz, the judge of ``examples/conditional_generation.py``.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -41,7 +40,7 @@ from minirnn.models import SequenceClassifier  # noqa: E402
 from minirnn.ngram import NGramLM, choose_ngram_order, ngram_classify  # noqa: E402
 from minirnn.optim import WeightAverage  # noqa: E402
 from minirnn.plotting import plot_accuracy_by_length, plot_running_mean  # noqa: E402
-from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_example  # noqa: E402,E501
+from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_script  # noqa: E402,E501
 from minirnn.train import Trainer  # noqa: E402
 
 MIN_LEN, MAX_LEN = 20, 200
@@ -243,7 +242,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

@@ -22,7 +22,6 @@ conditional_lm.npz and metrics.json.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -40,7 +39,7 @@ from minirnn.layers import evaluating  # noqa: E402
 from minirnn.metrics import perplexity  # noqa: E402
 from minirnn.models import Batch, ConditionalLM, SequenceClassifier  # noqa: E402
 from minirnn.plotting import plot_running_mean, plt, save_figure  # noqa: E402
-from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
 SAMPLE_CHARS = 100
@@ -238,7 +237,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

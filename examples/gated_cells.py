@@ -20,7 +20,6 @@ against T) and metrics.json (the test MSE per cell and length, the rates).
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -35,7 +34,7 @@ from minirnn.data.tasks import CONSTANT_GUESS_MSE, AddingStream, adding_problem 
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy  # noqa: E402
 from minirnn.models import CELLS, RNNLM, AddingRegressor  # noqa: E402
 from minirnn.plotting import plot_adding_problem, plot_flow_panels  # noqa: E402
-from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, SettingError, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
 LM_BATCH, LM_STEPS, LM_LR = 32, 35, 0.01
@@ -216,7 +215,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+    run_script(main)

@@ -13,7 +13,6 @@ Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and
 cell by cell, or run it whole as a script.
 """
 # %% Imports and settings
-import sys
 
 import numpy as np
 from matplotlib import ticker
@@ -22,7 +21,7 @@ from minirnn.data import (WindowedData, load_time_machine, preprocess, seq_data_
                           seq_data_iter_sequential, tokenize)
 from minirnn.ngram import NGramLM, ngram_counts, zipf_exponent
 from minirnn.plotting import plt, save_figure       # matplotlib with the Agg backend
-from minirnn.settings import example_parser, run_example
+from minirnn.settings import example_parser, run_script
 
 ZIPF_RANKS = (10, 1000)      # past the top few words, before the tail of count-1 n-grams
 EPSILONS = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
@@ -140,7 +139,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # an error: one line, never a traceback
+    run_script(main)

@@ -9,7 +9,6 @@ Writes ``rnn_concise_perplexity.png`` to ``--out``.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -17,7 +16,7 @@ from minirnn.data import load_data_time_machine  # noqa: E402
 from minirnn.generate import predict  # noqa: E402
 from minirnn.models import RNNLM  # noqa: E402
 from minirnn.plotting import plot_history  # noqa: E402
-from minirnn.settings import example_parser, run_example  # noqa: E402
+from minirnn.settings import example_parser, run_script  # noqa: E402
 from minirnn.train import train  # noqa: E402
 
 
@@ -44,7 +43,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # a missing corpus: one line, exit 1
+    run_script(main)

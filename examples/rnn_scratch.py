@@ -17,7 +17,6 @@ checks that the two agree) and ``minirnn.train`` the same loop; set a breakpoint
 Dimension letters: B batch, T steps, V vocabulary (28), H hidden units.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
-import sys
 from dataclasses import replace
 
 import minirnn  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
@@ -33,7 +32,7 @@ from minirnn.models import RNNLM
 from minirnn.optim import SGD, grad_clipping
 from minirnn.plotting import plot_history
 from minirnn.presets import check_run_memory
-from minirnn.settings import SETTINGS, example_parser, run_example
+from minirnn.settings import SETTINGS, example_parser, run_script
 
 #: The book's two ways of cutting the corpus into minibatches (the schema's --sampling).
 SAMPLING = replace(SETTINGS["sampling"], type=("sequential", "random"),
@@ -180,7 +179,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # an error: one line, never a traceback
+    run_script(main)

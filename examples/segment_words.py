@@ -20,7 +20,6 @@ metrics.json (F1, precision, recall, the restored sample, the history).
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -34,7 +33,7 @@ from minirnn.data.tasks import (apply_pair_rule, consecutive_pieces, fit_pair_ru
 from minirnn.metrics import boundary_f1  # noqa: E402
 from minirnn.models import Batch, SequenceTagger  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
-from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
 PAD = "<pad>"
@@ -241,7 +240,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

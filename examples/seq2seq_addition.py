@@ -18,7 +18,6 @@ Writes (in --out): seq2seq_addition.png and metrics.json.
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -31,7 +30,7 @@ from minirnn.data import Vocab, bucket_batches, pad_sequences, sequence_mask  # 
 from minirnn.metrics import bleu  # noqa: E402
 from minirnn.models import Batch, Seq2Seq  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
-from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -244,7 +243,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

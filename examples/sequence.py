@@ -37,7 +37,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from minirnn.models import MLP, LinearRegression, RNNRegressor  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402  (the Agg backend)
-from minirnn.settings import Setting, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, example_parser, run_script  # noqa: E402
 from minirnn.sequence import (evaluate_loss, k_step_ahead, k_step_features,  # noqa: E402
                               multistep_predictions, prediction_mse, sine_series,
                               train_regressor, window_series)
@@ -240,7 +240,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

@@ -14,11 +14,10 @@ Cells (``# %%``) mark its sections: open it in VS Code or Jupyter (jupytext) and
 cell by cell, or run it whole as a script.
 """
 # %% Imports and settings
-import sys
 
 from minirnn.data import Vocab, load_time_machine, preprocess, tokenize
 from minirnn.plotting import plt, save_figure       # matplotlib with the Agg backend
-from minirnn.settings import example_parser, run_example
+from minirnn.settings import example_parser, run_script
 
 MIN_FREQS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
 
@@ -88,7 +87,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))                     # an error: one line, never a traceback
+    run_script(main)

@@ -23,7 +23,6 @@ epoch, both models) and metrics.json (``exact_match``, ``exact_match_no_attentio
 """
 # %% Imports and settings (cells: open in VS Code or Jupyter and run one at a time)
 import os
-import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster
 
@@ -36,7 +35,7 @@ from minirnn.data import bucket_batches, pad_sequences  # noqa: E402
 from minirnn.data.dates import date_examples, date_vocab  # noqa: E402
 from minirnn.models import Batch, Seq2Seq, Seq2SeqAttention  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
-from minirnn.settings import Setting, atomic_write_json, example_parser, run_example  # noqa: E402
+from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -203,7 +202,4 @@ def main(argv=None):
 
 # %% Run: as a script with its flags; cell by cell in a notebook, with the defaults
 if __name__ == "__main__":
-    if "ipykernel" in sys.modules:
-        main([])                                        # a kernel's own argv is not ours
-    else:
-        sys.exit(run_example(main))
+    run_script(main)

@@ -13,7 +13,7 @@ typed: the flag on the command line, the argument in Python.
 An example's parser (one-line errors, exit 2, nothing written on refusal)::
 
     from minirnn.settings import (Setting, atomic_write_json, check_memory, example_parser,
-                                  run_example)
+                                  run_script)
 
     RUNS = Setting("runs", "--runs", int, 10, "seeds per model", low=1, high=1000,
                    metavar="N")                       # a setting of this example only
@@ -27,13 +27,13 @@ An example's parser (one-line errors, exit 2, nothing written on refusal)::
         atomic_write_json(args.out / "metrics.json", metrics)   # every file: atomic
 
     if __name__ == "__main__":
-        sys.exit(run_example(main))
+        run_script(main)                              # exit code, or the defaults in a notebook
 
 ``--out`` is checked before any work (a writable folder, or one that can be created:
 nothing is created before the first file); every file is written atomically
-(``minirnn._files``); ``run_example`` turns a failed write, a missing corpus, Ctrl-C and
-a closed stdout into one line (or silence) and the right exit code.  Sizes are bounded
-by their checks; ``check_memory`` refuses what no memory holds, naming the flags.
+(``minirnn._files``); ``run_example`` turns a failed write, a missing corpus, Ctrl-C and a
+closed stdout into one line (or silence) and the right exit code. Sizes are bounded by
+their checks; ``check_memory`` refuses what no memory holds, naming the flags.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ from ._files import WriteError, atomic_write_json
 
 __all__ = ["Setting", "SettingError", "SizeError", "SETTINGS", "RUN_KEYS", "defaults", "check_config",
            "as_flags", "Parser", "example_parser", "add_settings", "check_out_folder", "check_memory",
-           "atomic_write_json", "run_example", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+           "atomic_write_json", "run_example", "run_script", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 
@@ -66,14 +66,12 @@ class Setting:
     Attributes:
         key: the book's name: config key, Python argument, parsed attribute.
         flag: the command-line flag, or None for a setting only configs hold.
-        type: int, float, str, bool (a switch on the command line), Path (an output
-            folder, checked writable), or a tuple of the allowed strings.
-        default: the value when nothing sets it.
-        help: one line for ``--help``.
-        low, high: bounds of an int or float (None: unbounded); ``open_low`` /
-            ``open_high`` exclude them.
-        none: the word that means None on the command line (``none``, ``all``); None
-            itself is then a valid value.
+        type: int, float, str, bool (a switch), Path (an output folder, checked
+            writable), or a tuple of the allowed strings.
+        default: the value when nothing sets it; help: one line for ``--help``.
+        low, high: bounds of an int or float (None: unbounded), excluded by
+            ``open_low`` / ``open_high``.
+        none: the word that means None on the command line (``none``, ``all``).
         metavar: the value's name in ``--help``.
         optional: None is valid (a setting that does not apply); so with ``none``.
     """
@@ -165,7 +163,6 @@ class Setting:
         return self.check(text, name)
 
 
-
 def _number(x) -> str:
     """A bound for messages: ``65536``, ``0.5``."""
     return "" if x is None else f"{x:g}" if isinstance(x, float) else str(x)
@@ -202,8 +199,7 @@ SETTINGS: dict[str, Setting] = dict([
     _s("cell", "--cell", CELLS, "rnn",
        "the recurrent cell (rnn: the book's chapter 9; gru, lstm: chapter 10)"),
     _s("num_hiddens", "--hidden", int, 32, "hidden units", low=1, high=MAX_HIDDEN, metavar="H"),
-    _s("num_layers", "--layers", int, 1, "stacked recurrent layers", low=1, high=1024,
-       metavar="N"),
+    _s("num_layers", "--layers", int, 1, "stacked recurrent layers", low=1, high=1024, metavar="N"),
     _s("bidirectional", "--bidirectional", bool, False,
        "read the text both ways (its samples are then not next-token predictions)"),
     _s("dropout", "--dropout", float, 0.0, "dropout between stacked layers", low=0, high=1,
@@ -226,8 +222,7 @@ SETTINGS: dict[str, Setting] = dict([
     _s("lr", "--lr", float, 1.0, "learning rate", low=0, open_low=True, metavar="LR"),
     _s("clip", "--clip", float, 1.0, "clip the global gradient norm to THETA ('none': never)",
        low=0, open_low=True, none="none", metavar="THETA|none"),
-    _s("num_epochs", "--epochs", int, 100, "number of epochs",
-       low=1, high=10 ** 9, metavar="N"),
+    _s("num_epochs", "--epochs", int, 100, "number of epochs", low=1, high=10 ** 9, metavar="N"),
     _s("bptt", "--bptt", ("truncated", "full", "randomized"), "truncated",
        "backpropagation through time"),
     _s("bptt_p", "--bptt-p", float, None, "keep probability of --bptt randomized", low=0,
@@ -364,13 +359,9 @@ def example_parser(doc: str, *settings, defaults: dict | None = None) -> Parser:
 # ------------------------------------------------------------------- outputs
 def check_out_folder(text, flag: str = "--out") -> Path:
     """``text`` as the Path of an output folder that exists and can be written, or that
-    can be created (its nearest existing ancestor is a writable folder).  Nothing is
-    created: the first file written creates it (``minirnn._files``).
-
-    Raises:
-        SettingError: one line naming ``flag``: empty, a file, under a file, or not
-            writable (a read-only file system, no permission).
-    """
+    can be created (its nearest existing ancestor is a writable folder); nothing is created
+    here.  Else a one-line ``SettingError`` naming ``flag`` (empty, a file, under a file,
+    not writable)."""
     if str(text) == "":
         raise SettingError(f"{flag} must name a folder, got ''")
     path = Path(text)
@@ -405,7 +396,7 @@ def run_example(main, argv=None) -> int:
     (``minirnn.train.TrainingDiverged``: nothing saved) or memory running out is one
     line on stderr and exit 1 (settings too big for memory, found by ``check_memory``
     before any work: exit 2); Ctrl-C is one line and 130; a closed stdout (``| head``)
-    ends it quietly (141).  Use: ``sys.exit(run_example(main))``."""
+    ends it quietly (141)."""
     from .data.corpus import ChecksumError, CorpusNotFoundError
     prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "example"
     try:
@@ -430,6 +421,15 @@ def run_example(main, argv=None) -> int:
         _print_error(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
     return 0
+
+
+def run_script(main) -> None:
+    """An example's ``__main__``: exit with ``run_example(main)``'s code; in a notebook
+    kernel (its argv is not the example's), ``main([])`` with the defaults."""
+    if "ipykernel" in sys.modules:
+        main([])
+    else:
+        sys.exit(run_example(main))
 
 
 def _print_error(line: str) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,21 @@ def test_every_preset_is_a_config_the_schema_accepts():
         check_config(preset_config(name), f"preset {name}")
     with pytest.raises(SettingError, match=r"num_hiddens must be an integer in \[1, 65536\], got 0"):
         preset_config("default", num_hiddens=0)
+
+
+def test_run_script_exits_with_the_code_and_runs_the_defaults_in_a_notebook(monkeypatch):
+    """An example's ``__main__``: as a script ``sys.exit(run_example(main))``; in a notebook
+    kernel (whose argv is not the example's) ``main([])``, and no SystemExit."""
+    calls = []
+
+    def main(argv=None):
+        calls.append(argv)
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as exit_:
+        minirnn.settings.run_script(main)
+    assert exit_.value.code == minirnn.settings.EXIT_INTERRUPTED and calls == [None]
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):                 # in a kernel: the notebook shows it
+        minirnn.settings.run_script(main)
+    assert calls == [[]]
