@@ -14,10 +14,10 @@ same folder, with the same Python.
 # %% [markdown]
 # The tiny model, with weights large enough that the numbers are visible.
 # %%
-import argparse
 import inspect
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from minirnn.gradcheck import check_model
 from minirnn.layers import LSTM, RNN
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.models import RNNLM
+from minirnn.settings import Setting, example_parser, run_script
 
 #: What to type at the stop, for each cell: (command, what it shows).
 HINTS = {
@@ -65,11 +66,11 @@ def pdb_command(cell: str) -> str:
                        "-c", "c", script, *args])
 
 
+CELL = Setting("cell", "--cell", ("rnn", "lstm"), "rnn", "the recurrent cell to step through")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cell", choices=["rnn", "lstm"], default="rnn",
-                        help="the recurrent cell to step through (default: rnn)")
-    args = parser.parse_args(argv)
+    args = example_parser(__doc__, CELL).parse_args(argv)
     np.set_printoptions(precision=4, suppress=True)
 
     V, H, T = 4, 3, 3                                  # vocab, num_hiddens, num_steps
@@ -123,4 +124,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)
