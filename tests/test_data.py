@@ -1,5 +1,6 @@
 """Tests of minirnn.data: corpora and checksums, preprocessing, Vocab, minibatches, the
-tasks' data (minirnn.data.tasks) and the F1 of word boundaries (minirnn.metrics).
+padding helpers (minirnn.data.padding) and ``check_lengths`` (minirnn._checks) with bad
+input, the tasks' data (minirnn.data.tasks) and the F1 of word boundaries (minirnn.metrics).
 
 Tests on the real corpus read *The Time Machine* from the folder named by MINIRNN_DATA;
 without it they skip, except under CI=true, where they fail.
@@ -20,10 +21,11 @@ from hypothesis import given, settings, strategies as st
 
 import minirnn
 from minirnn import data
-from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, build_corpus,
-                          load_corpus, load_data_time_machine, load_text, load_time_machine,
-                          preprocess, seq_data_iter_random, seq_data_iter_sequential,
-                          tokenize)
+from minirnn._checks import check_lengths
+from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, bucket_batches,
+                          build_corpus, load_corpus, load_data_time_machine, load_text,
+                          load_time_machine, pad_sequences, preprocess, seq_data_iter_random,
+                          seq_data_iter_sequential, sequence_mask, tokenize)
 from minirnn.data.tasks import (PAD, PassageBatches, apply_pair_rule, author_test_passages,
                                 char_vocab, consecutive_pieces,
                                 fit_pair_rule, remove_spaces, restore_spaces, split_text)
@@ -504,6 +506,73 @@ def test_pad_sequences_refuses_a_size_no_memory_holds_naming_num_steps():
     with pytest.raises(SizeError, match=r"a padded batch of 1 x num_steps=1000000000000 int64 "
                                         r"ids would take 8.0 TB, .*; lower num_steps"):
         pad_sequences([[1]], num_steps=10 ** 12)
+
+
+# ----------------------------------------------------------------- check_lengths itself
+@pytest.mark.parametrize("args, error, message", [
+    ((np.array([1]), 0, 1), ValueError, r"num_steps must be a positive int, got 0"),
+    ((np.array([1]), 3.5, 1), TypeError, r"num_steps must be a positive int, got 3.5"),
+    ((np.array([1]), 3, True), TypeError, r"batch_size must be a positive int, got True"),
+    ((np.zeros(0, np.int64), 3, 0), ValueError, r"batch_size must be a positive int.*got 0"),
+    ((np.array([2**64 - 1], np.uint64), 3, 1), ValueError, r"lengths must be in \[1, 3\].*got 18446744073709551615"),
+])
+def test_check_lengths_names_its_own_bad_arguments(args, error, message):
+    with pytest.raises(error, match=message):
+        check_lengths(*args)
+
+
+def test_check_lengths_gives_int64_for_any_int_dtype():
+    out = check_lengths(np.array([3, 1], np.uint8), 3, 2)
+    assert out.dtype == np.int64 and out.tolist() == [3, 1]
+
+
+# ----------------------------------------------------------------- padding helpers
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: pad_sequences([np.array([2**64 - 1], np.uint64)]), ValueError,
+     r"seqs\[0\] holds token id 18446744073709551615.*int64"),
+    (lambda: pad_sequences([[1, 2], [1, [2]]]), ValueError, r"seqs\[1\] must be a 1-D sequence of token ids"),
+    (lambda: pad_sequences([[True, False]]), TypeError, r"seqs\[0\] must hold integer token ids, got dtype bool"),
+    (lambda: pad_sequences([[1]], pad_id=True), TypeError, r"pad_id must be a non-negative int, got True"),
+    (lambda: pad_sequences([[1]], pad_id=1.0), TypeError, r"pad_id must be a non-negative int, got 1.0"),
+    (lambda: pad_sequences([[1]], num_steps=2.0), TypeError, r"num_steps must be a positive int"),
+    (lambda: pad_sequences(None), TypeError, r"seqs must be a list of 1-D int sequences, got NoneType"),
+    (lambda: pad_sequences(np.array([1, 2, 3])), TypeError, r"seqs must be a list"),
+    (lambda: sequence_mask(np.zeros(0, np.int64), 3), ValueError,
+     r"lengths must hold at least one length.*got shape \(0,\)"),
+    (lambda: sequence_mask([], 3), ValueError, r"lengths must hold at least one length"),
+    (lambda: sequence_mask(np.array([1]), 2, time_major="yes"), TypeError,
+     r"time_major must be True or False, got 'yes'"),
+    (lambda: sequence_mask(np.array([1.5]), 3), TypeError, r"lengths must hold integers.*float64"),
+    (lambda: sequence_mask(np.array([True]), 3), TypeError, r"lengths must hold integers.*bool"),
+    (lambda: sequence_mask(np.array([[1, 2]]), 3), ValueError, r"lengths must be 1-D \(B,\), got shape \(1, 2\)"),
+    (lambda: sequence_mask(np.int64(2), 3), ValueError, r"lengths must be 1-D \(B,\), got shape \(\)"),
+    (lambda: sequence_mask(np.array([0, 2]), 3), ValueError, r"lengths must be in \[1, 3\].*got 0"),
+    (lambda: sequence_mask(np.array([1]), True), TypeError, r"num_steps must be a positive int, got True"),
+    (lambda: bucket_batches(np.array([1.0, 2.0]), 1), TypeError, r"lengths must hold integers.*float64"),
+    (lambda: bucket_batches([1.5, 2], 1), TypeError, r"lengths must hold integers.*float64"),
+    (lambda: bucket_batches(np.array([True, True]), 1), TypeError, r"lengths must hold integers.*bool"),
+    (lambda: bucket_batches(np.array([1, 2], object), 1), TypeError, r"lengths must hold integers.*object"),
+    (lambda: bucket_batches(np.zeros(0, np.int64), 1), ValueError, r"lengths must hold at least one length"),
+    (lambda: bucket_batches([], 1), ValueError, r"lengths must hold at least one length"),
+    (lambda: bucket_batches(np.array([[1, 2]]), 1), ValueError, r"lengths must be 1-D \(N,\).*got shape \(1, 2\)"),
+    (lambda: bucket_batches(np.int64(3), 1), ValueError, r"lengths must be 1-D \(N,\).*got shape \(\)"),
+    (lambda: bucket_batches(np.array([-1, 2]), 1), ValueError, r"lengths must be >= 1, got -1"),
+    (lambda: bucket_batches(np.array([1, 2]), True), TypeError, r"batch_size must be a positive int, got True"),
+    (lambda: bucket_batches(np.array([1, 2]), 2.0), TypeError, r"batch_size must be a positive int, got 2.0"),
+    (lambda: bucket_batches(np.array([1, 2]), -3), ValueError, r"batch_size must be a positive int, got -3"),
+    (lambda: bucket_batches(np.array([3, 1]), 1, shuffle="no"), TypeError, r"shuffle must be True or False, got 'no'"),
+    (lambda: bucket_batches(np.array([3, 1]), 1, drop_last="no"), TypeError, r"drop_last must be True or False, got 'no'"),
+    (lambda: bucket_batches(np.array([3, 1]), 5, drop_last=True), ValueError,
+     r"drop_last=True with batch_size 5 leaves no batch of the 2 sequences"),
+])
+def test_padding_helpers_name_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_bucket_batches_with_a_huge_batch_size_is_one_batch():
+    (only,) = bucket_batches(np.array([1, 3, 2]), 10**30, shuffle=False)
+    assert only.tolist() == [1, 2, 0]
 
 
 # ------------------------------------------------ author_test_passages: bad input

@@ -1,4 +1,7 @@
-"""Whole-model gradient checks through BPTT, and the RNNLM / MLP contracts."""
+"""Whole-model gradient checks through BPTT, and the RNNLM / MLP contracts.  The task models
+(classifier, tagger, conditional LM, seq2seq) with padded batches: bad ids, lengths and
+classes named before any cache, parameter or gradient changes, and padding ids that change
+no real position's output."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -6,8 +9,11 @@ from hypothesis import given, strategies as st
 from minirnn.gradcheck import assert_gradients_ok, check_layer, check_model, randomize_params
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.layers import Embedding, Linear, Module
-from minirnn.models import MLP, MODELS, RNNLM, ConditionalLM, SequenceClassifier, build_model, model_name
+from minirnn.models import (MLP, MODELS, RNNLM, ConditionalLM, Seq2Seq, SequenceClassifier,
+                            SequenceTagger, build_model, model_name)
 from minirnn.optim import SGD, clip_grad_norm, grad_norm
+
+from helpers import assert_unchanged, snapshot
 
 
 def prepared(model, seed):
@@ -408,3 +414,141 @@ def test_adding_regressor_forget_bias_and_last_step_mse():
     value = lstm.last_step_backward(X, y)
     assert value == pytest.approx(float(np.mean((lstm.forward(X)[0] - y) ** 2)), rel=1e-5)
     assert np.abs(lstm.grads["output.W"]).max() > 0
+
+
+# ----------------------------------------------------------------- the task models, padded
+V = 6
+IDS = np.array([[1, 2, 3], [4, 0, 0]])
+LENGTHS = np.array([3, 1])
+
+
+def model_calls():
+    """(name, model, forward(ids, lengths)) for each task model, unidirectional and not."""
+    out = []
+    for bi in (False, True):
+        m = SequenceClassifier(V, 3, 4, 2, bidirectional=bi, num_layers=2)
+        out.append((f"classifier bi={bi}", m, lambda X, L, m=m: m.forward(X, None, L)))
+        m = SequenceTagger(V, 2, 4, embed_dim=2, bidirectional=bi, num_layers=2)
+        out.append((f"tagger bi={bi}", m, lambda X, L, m=m: m.forward(X, None, L)))
+    for cond in ("state", "input"):
+        m = ConditionalLM(V, 2, 4, 3, 2, conditioning=cond, cell="lstm")
+        out.append((f"conditional {cond}", m,
+                    lambda X, L, m=m: m.forward((X, np.zeros(X.shape[:1], np.int64)), None, L)))
+    m = Seq2Seq(V, V, 3, 4, num_layers=2)
+    out.append(("seq2seq src", m, lambda X, L, m=m: m.forward((X, np.ones((X.shape[0], 2), np.int64)), None, (L, None))))
+    return out
+
+
+BAD_IDS = [
+    (np.array([[1, 2, 3], [4, V, V]]), LENGTHS, ValueError, rf"token id {V} in \w+ out of range for vocab_size {V}"),
+    (np.array([[1, 2, 3], [4, -1, -1]]), LENGTHS, ValueError, r"token id -1 in \w+ is negative"),
+    (IDS, np.array([4, 1]), ValueError, r"lengths must be in \[1, 3\].*got 4"),
+    (IDS, np.array([0, 1]), ValueError, r"lengths must be in \[1, 3\].*got 0"),
+    (IDS, np.array([3, 1, 1]), ValueError, r"lengths must have shape \(2,\).*got \(3,\)"),
+    (IDS, [3, 1], TypeError, r"lengths must be a numpy array"),
+    (IDS, np.array([3.0, 1.0]), TypeError, r"lengths must hold integers"),
+    (IDS.astype(np.float64), LENGTHS, TypeError, r"must hold integer token ids, got dtype float64"),
+    (np.zeros((0, 3), np.int64), None, ValueError, r"int array of .*ids with shape \(batch, num_steps\).*got \(0, 3\)"),
+    (np.zeros((2, 0), np.int64), None, ValueError, r"int array of .*ids with shape \(batch, num_steps\).*got \(2, 0\)"),
+    (np.zeros((0, 3), np.int64), np.zeros(0, np.int64), ValueError, r"int array of .*ids with shape"),
+]
+
+
+@pytest.mark.parametrize("ids, lengths, error, message", BAD_IDS)
+def test_task_models_name_bad_ids_and_lengths_before_anything_changes(ids, lengths, error, message):
+    for name, model, forward in model_calls():
+        forward(IDS, LENGTHS)                                  # a good padded forward first
+        before = snapshot(model)
+        layer_caches = {k: getattr(l, "cache", None) for k, l in
+                        ((k, l) for k, l in _walk(model))}
+        with pytest.raises(error, match=message):
+            forward(ids, lengths)
+        after = {k: getattr(l, "cache", None) for k, l in _walk(model)}
+        changed = [k for k in after if after[k] is not layer_caches[k]]
+        assert not changed, f"{name}: caches changed before the error: {changed}"
+        assert_unchanged(model, before, name)
+
+
+def _walk(layer, prefix="model"):
+    yield prefix, layer
+    for i, sub in enumerate(layer.sublayers()):
+        yield from _walk(sub, f"{prefix}.{i}")
+
+
+def test_conditional_lm_names_bad_classes_before_anything_changes():
+    m = ConditionalLM(V, 2, 4, 3, 2)
+    m.forward((IDS, np.array([0, 1])), None, LENGTHS)
+    h0, cache = m.h0, m.rnn.cache
+    for classes, error, message in [
+            (np.array([0, 2]), ValueError, r"token id 2 in classes out of range for vocab_size 2"),
+            (np.array([0., 1.]), TypeError, r"classes must be an int numpy array of shape \(2,\)"),
+            (np.array([True, False]), TypeError, r"classes must be an int numpy array"),
+            ([0, 1], TypeError, r"classes must be an int numpy array"),
+            (1, TypeError, r"classes must be an int numpy array"),
+            (np.array([0, 1, 1]), ValueError, r"classes must have shape \(2,\).*got \(3,\)")]:
+        with pytest.raises(error, match=message):
+            m.forward((IDS, classes), None, LENGTHS)
+        assert m.h0 is h0 and m.rnn.cache is cache
+
+
+def test_the_tagger_ignores_whatever_dlogits_hold_at_padded_positions():
+    """Its padded logits are the constant 0 (docstring: their dlogits are ignored), so a NaN
+    there must not reach a gradient: masked out, not multiplied by 0."""
+    m = SequenceTagger(V, 2, 4, embed_dim=2, bidirectional=True)
+    O, _ = m.forward(IDS, None, LENGTHS)
+    d = np.random.default_rng(0).standard_normal(O.shape).astype(np.float32)
+    m.zero_grad()
+    m.backward(d)
+    expected = {k: g.copy() for k, g in m.grads.items()}
+    d[1, 1:] = np.nan
+    m.zero_grad()
+    m.backward(d)
+    for k, g in m.grads.items():
+        np.testing.assert_array_equal(g, expected[k], err_msg=k)
+
+
+def test_the_task_models_padding_ids_change_nothing_and_give_finite_outputs():
+    """Saturating weights (x30), every cell, stacks, both directions: the logits of real
+    positions are exactly those with other ids in the padding, and finite."""
+    from minirnn.gradcheck import randomize_params
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        B, T = int(rng.integers(1, 5)), int(rng.integers(1, 8))
+        L = rng.integers(1, T + 1, size=B)
+        X = rng.integers(0, V, size=(B, T))
+        pad = np.arange(T)[None] >= L[:, None]                 # (B, T)
+        X2 = X.copy()
+        X2[pad] = rng.integers(0, V, size=pad.sum())
+        cell, bi, nl = ["rnn", "gru", "lstm"][trial % 3], bool(trial % 2), 1 + (trial // 3) % 2
+        zeros = np.zeros(B, np.int64)
+        for m, f in [
+                (SequenceClassifier(V, 3, 4, 3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, None, L)[0]),
+                (SequenceTagger(V, 2, 4, embed_dim=3, cell=cell, bidirectional=bi, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward(ids, None, L)[0][~pad]),
+                (ConditionalLM(V, 2, 4, 3, 2, cell=cell, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward((ids, zeros), None, L)[0][~pad]),
+                (Seq2Seq(V, V, 3, 4, cell=cell, num_layers=nl, seed=trial),
+                 lambda m, ids: m.forward((ids, ids), None, (L, L))[0][~pad])]:
+            randomize_params(m, np.random.default_rng(trial))
+            for p in m.params.values():
+                p *= 30
+            a, b = f(m, X), f(m, X2)
+            assert np.isfinite(a).all(), type(m).__name__
+            np.testing.assert_array_equal(a, b, err_msg=f"{type(m).__name__} {cell} bi={bi} layers={nl}")
+
+
+@pytest.mark.parametrize("ids", [np.zeros((0, 3), np.int64), np.zeros((2, 0), np.int64)])
+def test_the_language_model_names_an_empty_batch_before_its_embedding_runs(ids):
+    from minirnn.models import RNNLM
+    m = RNNLM(V, 3, embed_dim=2)
+    m.forward(IDS)
+    cache = m.embedding.cache, m.rnn.cache
+    with pytest.raises(ValueError, match=r"X must be a non-empty int array of token ids.*got "
+                                         + re_shape(ids.shape)):
+        m.forward(ids)
+    assert m.embedding.cache is cache[0] and m.rnn.cache is cache[1]
+
+
+def re_shape(shape):
+    return r"\(" + ", ".join(map(str, shape)) + r"\)"

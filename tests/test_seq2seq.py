@@ -29,6 +29,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "seq2seq_addition.p
 #: entries (1e-6 of the largest) are where eps 1e-6's round-off alone is a 1e-6 relative
 #: error.  The tolerance stays 1e-6.
 EPS = 1e-5
+V = 6
+IDS = np.array([[1, 2, 3], [4, 0, 0]])       # a padded batch of two sources
+LENGTHS = np.array([3, 1])
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,6 +241,75 @@ def test_bad_input_is_named():
         Seq2Seq(7, 6, embed_dim=2, num_hiddens=3).backward(np.zeros((2, 2, 6), np.float32))
 
 
+def test_seq2seq_names_mismatched_batches_and_target_lengths():
+    m = Seq2Seq(V, V + 1, 3, 4)
+    tgt, tl = np.array([[0, 1], [0, 2]]), np.array([2, 1])
+    with pytest.raises(ValueError, match=r"tgt_in must have one row per source sequence \(2\), got 1"):
+        m.forward((IDS, tgt[:1]), None, (LENGTHS, tl[:1]))
+    with pytest.raises(ValueError, match=r"tgt_lengths must be in \[1, 2\].*got 3"):
+        m.forward((IDS, tgt), None, (LENGTHS, np.array([3, 1])))
+    with pytest.raises(ValueError, match=rf"token id {V + 1} in tgt_in out of range"):
+        m.forward((IDS, np.array([[0, 1], [0, V + 1]])), None, (LENGTHS, tl))
+    with pytest.raises(ValueError, match=r"tgt_in must be .*int array.*got \(2, 0\)"):
+        m.forward((IDS, np.zeros((2, 0), np.int64)), None, (LENGTHS, None))
+    m.forward((IDS, tgt), None, (LENGTHS, tl))
+    with pytest.raises(ValueError, match=rf"dlogits must have shape \(2, 2, {V + 1}\)"):
+        m.backward(np.zeros((2, 2, V), np.float32))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(bos_id=V), ValueError, rf"bos_id must be an int in \[0, {V - 1}\].*got {V}"),
+    (dict(bos_id=-1), ValueError, rf"bos_id must be an int in \[0, {V - 1}\].*got -1"),
+    (dict(eos_id=V), ValueError, rf"eos_id must be an int in \[0, {V - 1}\].*got {V}"),
+    (dict(bos_id=1.5), TypeError, r"bos_id must be an int.*got 1.5"),
+    (dict(bos_id=1.0), TypeError, r"bos_id must be an int.*got 1.0"),
+    (dict(bos_id=True), TypeError, r"bos_id must be an int.*got True"),
+    (dict(bos_id="a"), TypeError, r"bos_id must be an int.*got 'a'"),
+    (dict(eos_id=None), TypeError, r"eos_id must be an int.*got None"),
+    (dict(eos_id=float("nan")), TypeError, r"eos_id must be an int.*got nan"),
+    (dict(bos_id=np.array([1])), TypeError, r"bos_id must be an int"),
+    (dict(max_len=0), ValueError, r"max_len must be a positive int, got 0"),
+    (dict(max_len=2.0), TypeError, r"max_len must be a positive int, got 2.0"),
+    (dict(src_lengths=np.array([4, 1])), ValueError, r"src_lengths must be in \[1, 3\].*got 4"),
+    (dict(src_lengths=[3, 1]), TypeError, r"src_lengths must be a numpy array"),
+    (dict(src=IDS.tolist()), ValueError, r"src must be .*int array.*got list"),
+    (dict(src=np.zeros((0, 3), np.int64), src_lengths=None), ValueError, r"src must be .*int array.*got \(0, 3\)"),
+    (dict(src=np.array([[1, V]]), src_lengths=None), ValueError, rf"token id {V} in src out of range"),
+])
+def test_greedy_decode_names_bad_arguments_and_stays_in_its_mode(kwargs, error, message):
+    m = Seq2Seq(V, V, 3, 4)
+    args = dict(src=IDS, src_lengths=LENGTHS, bos_id=0, eos_id=1, max_len=3)
+    args.update(kwargs)
+    m.forward((IDS, IDS), None, (LENGTHS, LENGTHS))
+    cache = m.encoder.rnn.cache, m.encoder.embedding.cache
+    with pytest.raises(error, match=message):
+        m.greedy_decode(**args)
+    assert m.training
+    assert m.encoder.rnn.cache is cache[0] and m.encoder.embedding.cache is cache[1]
+
+
+def test_greedy_decode_takes_numpy_ints():
+    out = Seq2Seq(V, V, 3, 4).greedy_decode(IDS, LENGTHS, np.int64(0), np.int32(1), np.int64(2))
+    assert len(out) == 2 and all(o.size <= 2 for o in out)
+
+
+def test_the_encoder_and_decoder_alone_check_lengths_before_their_embeddings_run():
+    """``Seq2SeqEncoder`` / ``Seq2SeqDecoder`` are public and take lengths themselves."""
+    m = Seq2Seq(V, V, 3, 4)
+    m.forward((IDS, IDS), None, (LENGTHS, LENGTHS))
+    _, state = m.encoder.forward(IDS, LENGTHS)
+    context = m.context(state)
+    for part, call in [
+            (m.encoder, lambda L: m.encoder.forward(IDS, L)),
+            (m.decoder, lambda L: m.decoder.forward(IDS, state, context, L))]:
+        cache = part.embedding.cache, part.rnn.cache
+        for lengths, error, message in [(np.array([4, 1]), ValueError, r"lengths must be in \[1, 3\].*got 4"),
+                                        ([3, 1], TypeError, r"lengths must be a numpy array")]:
+            with pytest.raises(error, match=message):
+                call(lengths)
+            assert part.embedding.cache is cache[0] and part.rnn.cache is cache[1], type(part).__name__
+
+
 # --------------------------------------------------------------------------- BLEU
 def test_bleu_the_books_examples():
     """d2l's four translations (k = 2): three perfect, and "il est riche ." for
@@ -269,6 +341,33 @@ def test_bleu_by_hand_on_characters():
             bleu("1", "1", k=k)
     with pytest.raises(ValueError, match="label_seq"):
         bleu("1", "", k=1)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (("a", "a", 0), ValueError, r"k must be an int >= 1.*got 0"),
+    (("a", "a", 1.0), ValueError, r"k must be an int >= 1.*got 1.0"),
+    (("a", "a", "2"), ValueError, r"k must be an int >= 1.*got '2'"),
+    ((None, "a", 2), TypeError, r"pred_seq must be a sequence of tokens.*got NoneType"),
+    ((5, "a", 2), TypeError, r"pred_seq must be a sequence of tokens.*got int"),
+    (("a", 5, 2), TypeError, r"label_seq must be a sequence of tokens.*got int"),
+    ((np.array(3), np.array([3]), 2), TypeError, r"pred_seq must be a sequence of tokens.*0-d"),
+    ((np.array([[1, 2]]), np.array([[1, 2]]), 2), TypeError,
+     r"pred_seq must be a sequence of hashable tokens.*ndarray"),
+    (([[1], [2]], [[1], [2]], 2), TypeError, r"pred_seq must be a sequence of hashable tokens.*list"),
+    (("a", [[1]], 2), TypeError, r"label_seq must be a sequence of hashable tokens.*list"),
+    (("a", "", 2), ValueError, r"label_seq must hold at least one token"),
+    (("", "", 2), ValueError, r"label_seq must hold at least one token"),
+])
+def test_bleu_names_bad_arguments(args, error, message):
+    with pytest.raises(error, match=message):
+        bleu(*args)
+
+
+def test_bleu_takes_a_numpy_int_k_and_numpy_token_arrays():
+    assert bleu("1234", "1234", k=np.int64(4)) == 1.0
+    assert bleu(np.array([1, 2, 3]), np.array([1, 2, 4]), k=np.int32(2)) == \
+        pytest.approx((2 / 3) ** 0.5 * (1 / 2) ** 0.25, rel=1e-12)
+    assert bleu([], "a") == 0.0
 
 
 # --------------------------------------------------------------------------- the data
