@@ -23,8 +23,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from minirnn.data import Vocab, bucket_batches, pad_sequences, sequence_mask  # noqa: E402
-from minirnn.models import Batch, Seq2Seq, Seq2SeqAttention  # noqa: E402
+from minirnn.data import PairBatches, Vocab, pad_sequences  # noqa: E402
+from minirnn.models import Seq2Seq, Seq2SeqAttention  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
@@ -53,29 +53,8 @@ def encode(strings, vocab):
 
 
 # %% Training: teacher forcing, the loss over the real target tokens, by minirnn's Trainer
-class CopyBatches:
-    """One epoch of ``Batch((src, tgt_in), tgt_out, (src_lengths, tgt_lengths), mask)``:
-    batches of similar lengths, padded, in a new order each epoch."""
-
-    def __init__(self, data, vocab, batch_size, seed):
-        self.src, self.tgt_in, self.tgt_out = data
-        self.pad, self.batch_size = vocab[PAD], batch_size
-        self.lengths = np.array([s.size for s in self.src])
-        self.rng = np.random.default_rng([seed, 1])          # the same batches for both models
-
-    def __len__(self):
-        return -(-len(self.src) // self.batch_size)
-
-    def __iter__(self):
-        for idx in bucket_batches(self.lengths, self.batch_size, rng=self.rng):
-            X, X_len = pad_sequences([self.src[i] for i in idx], self.pad)
-            Y_in, Y_len = pad_sequences([self.tgt_in[i] for i in idx], self.pad)
-            Y_out, _ = pad_sequences([self.tgt_out[i] for i in idx], self.pad)
-            yield Batch((X, Y_in), Y_out, (X_len, Y_len), sequence_mask(Y_len, Y_in.shape[1]))
-
-
 def train(model, data, vocab, args):
-    trainer = Trainer(model, CopyBatches(data, vocab, args.batch_size, args.seed),
+    trainer = Trainer(model, PairBatches(*data, vocab[PAD], args.batch_size, args.seed),
                       optimizer="adam", lr=args.lr, clip=args.clip, seed=args.seed,
                       progress=not args.no_progress)
     return list(trainer.fit(args.num_epochs))

@@ -31,9 +31,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minirnn.beam import seq2seq_beam_search  # noqa: E402
-from minirnn.data import bucket_batches, pad_sequences  # noqa: E402
+from minirnn.data import PairBatches, pad_sequences  # noqa: E402
 from minirnn.data.dates import date_examples, date_vocab  # noqa: E402
-from minirnn.models import Batch, Seq2Seq, Seq2SeqAttention  # noqa: E402
+from minirnn.models import Seq2Seq, Seq2SeqAttention  # noqa: E402
 from minirnn.plotting import plt, save_figure  # noqa: E402
 from minirnn.settings import Setting, atomic_write_json, example_parser, run_script  # noqa: E402
 from minirnn.train import Trainer  # noqa: E402
@@ -59,28 +59,9 @@ def encode(examples, vocab):
 
 
 # %% Training: teacher forcing, one loss per output character, by minirnn's Trainer
-class DateBatches:
-    """One epoch of ``Batch((src, tgt_in), tgt_out, (src_lengths, None))``: batches of
-    similar source lengths (``bucket_batches``), padded, in a new order each epoch."""
-
-    def __init__(self, data, vocab, batch_size, seed):
-        self.src, self.tgt_in, self.tgt_out = data
-        self.pad, self.batch_size = vocab[PAD], batch_size
-        self.lengths = np.array([s.size for s in self.src])
-        self.rng = np.random.default_rng([seed, 1])          # the same batches for both models
-
-    def __len__(self):
-        return -(-len(self.src) // self.batch_size)
-
-    def __iter__(self):
-        for idx in bucket_batches(self.lengths, self.batch_size, rng=self.rng):
-            X, X_len = pad_sequences([self.src[i] for i in idx], self.pad)
-            yield Batch((X, self.tgt_in[idx]), self.tgt_out[idx], (X_len, None))
-
-
 def train(model, data, vocab, args, evaluate):
     """Adam with clipping; the held-out exact match after every epoch.  -> the history."""
-    trainer = Trainer(model, DateBatches(data, vocab, args.batch_size, args.seed),
+    trainer = Trainer(model, PairBatches(*data, vocab[PAD], args.batch_size, args.seed),
                       optimizer="adam", lr=args.lr, clip=args.clip, seed=args.seed,
                       evaluate=lambda m: {"exact_match": evaluate(m)},
                       progress=not args.no_progress)

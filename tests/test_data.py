@@ -22,10 +22,11 @@ from hypothesis import given, settings, strategies as st
 import minirnn
 from minirnn import data
 from minirnn._checks import check_lengths
-from minirnn.data import (ChecksumError, SeqDataLoader, Vocab, WindowedData, bucket_batches,
-                          build_corpus, load_corpus, load_data_time_machine, load_text,
-                          load_time_machine, pad_sequences, preprocess, seq_data_iter_random,
-                          seq_data_iter_sequential, sequence_mask, tokenize)
+from minirnn.data import (ChecksumError, PairBatches, SeqDataLoader, Vocab, WindowedData,
+                          bucket_batches, build_corpus, load_corpus, load_data_time_machine,
+                          load_text, load_time_machine, pad_sequences, preprocess,
+                          seq_data_iter_random, seq_data_iter_sequential, sequence_mask,
+                          tokenize)
 from minirnn.data.tasks import (PAD, PassageBatches, apply_pair_rule, author_test_passages,
                                 char_vocab, consecutive_pieces,
                                 fit_pair_rule, remove_spaces, restore_spaces, split_text)
@@ -701,3 +702,33 @@ def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
     np.testing.assert_allclose(y[:, 0], (X[..., 0] * markers).sum(axis=0), rtol=1e-6)
     a, b = next(iter(AddingStream(8, 10, 3))), next(iter(AddingStream(8, 10, 3)))
     np.testing.assert_array_equal(a[0], b[0])                   # drawn from the seed only
+
+
+def test_pair_batches_cover_every_pair_once_an_epoch_with_its_mask():
+    """A seq2seq task's batches: every (src, tgt_in, tgt_out) once an epoch, each padded to
+    its batch's longest, the mask exactly the real target tokens, a new order each epoch."""
+    rng = np.random.default_rng(0)
+    src = [rng.integers(1, 9, size=n) for n in rng.integers(1, 12, size=23)]
+    tgt_in = [np.r_[9, 11 + i, s[::-1]] for i, s in enumerate(src)]   # <bos>, pair i's mark, ...
+    tgt_out = [np.r_[11 + i, s[::-1], 10] for i, s in enumerate(src)]  # ..., <eos>
+    data = PairBatches(src, tgt_in, tgt_out, 0, 5, seed=3)
+    assert len(data) == 5
+    epochs = []
+    for _ in range(2):
+        seen = []
+        for (X, Y_in), Y_out, (X_len, Y_len), mask in data:
+            assert X.shape == (len(X_len), X_len.max()) and Y_in.shape == Y_out.shape
+            assert (mask == (np.arange(Y_in.shape[1]) < Y_len[:, None])).all()
+            for b, i in enumerate(Y_in[:, 1] - 11):
+                assert (X[b, :X_len[b]] == src[i]).all() and (X[b, X_len[b]:] == 0).all()
+                assert (Y_in[b, :Y_len[b]] == tgt_in[i]).all()
+                assert (Y_out[b, :Y_len[b]] == tgt_out[i]).all()
+                assert (Y_out[b, Y_len[b]:] == 0).all()
+                seen.append(int(i))
+        assert sorted(seen) == list(range(23))
+        epochs.append(seen)
+    assert epochs[0] != epochs[1]
+    with pytest.raises(ValueError, match="src, tgt_in and tgt_out"):
+        PairBatches(src, tgt_in[:-1], tgt_out, 0, 5, seed=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        PairBatches(src, tgt_in, tgt_out, 0, 0, seed=3)

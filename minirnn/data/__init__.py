@@ -33,7 +33,7 @@ from .batches import (SeqDataLoader, Updates, WindowedData, load_data_time_machi
                       seq_data_iter_random, seq_data_iter_sequential)
 from .corpus import (CORPORA, MAX_CORPUS_BYTES, ChecksumError, CorpusNotFoundError, data_dirs,
                      load_corpus, load_text, load_time_machine)
-from .padding import bucket_batches, check_lengths, pad_sequences, sequence_mask
+from .padding import PairBatches, bucket_batches, check_lengths, pad_sequences, sequence_mask
 from .text import Vocab, build_corpus, load_corpus_time_machine, preprocess, tokenize
 
 __all__ = [
@@ -42,5 +42,5 @@ __all__ = [
     "load_corpus", "preprocess", "tokenize", "Vocab", "build_corpus",
     "load_corpus_time_machine", "seq_data_iter_random", "seq_data_iter_sequential", "Updates",
     "SeqDataLoader", "load_data_time_machine", "WindowedData",
-    "pad_sequences", "sequence_mask", "bucket_batches", "check_lengths",
+    "pad_sequences", "sequence_mask", "bucket_batches", "check_lengths", "PairBatches",
 ]

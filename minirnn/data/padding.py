@@ -19,7 +19,7 @@ import numpy as np
 from .._checks import (check_bool, check_int, check_lengths, check_memory, check_positive_int,
                        make_rng)
 
-__all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths"]
+__all__ = ["pad_sequences", "sequence_mask", "bucket_batches", "check_lengths", "PairBatches"]
 
 
 def pad_sequences(seqs, pad_id: int = 0, num_steps: int | None = None):
@@ -127,3 +127,30 @@ def bucket_batches(lengths, batch_size: int, seed=None, rng=None, shuffle: bool 
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+class PairBatches:
+    """A sequence-to-sequence task's epochs: each ``iter()`` yields ``((src, tgt_in),
+    tgt_out, (src_lengths, tgt_lengths), mask)`` for batches of similar source lengths
+    (``bucket_batches``), each padded to its longest, in a new order each epoch; ``mask``
+    (``sequence_mask``) marks the real target tokens.  ``src``, ``tgt_in``, ``tgt_out``:
+    N sequences of token ids each; ``seed``: the order (the same for models compared)."""
+
+    def __init__(self, src, tgt_in, tgt_out, pad_id: int, batch_size: int, seed: int):
+        if not len(src) == len(tgt_in) == len(tgt_out):
+            raise ValueError(f"src, tgt_in and tgt_out must hold as many sequences, got "
+                             f"{len(src)}, {len(tgt_in)} and {len(tgt_out)}")
+        self.src, self.tgt_in, self.tgt_out, self.pad_id = src, tgt_in, tgt_out, pad_id
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.lengths = np.array([len(s) for s in src])
+        self.rng = np.random.default_rng([seed, 1])
+
+    def __len__(self):
+        return -(-len(self.src) // self.batch_size)
+
+    def __iter__(self):
+        for idx in bucket_batches(self.lengths, self.batch_size, rng=self.rng):
+            X, X_len = pad_sequences([self.src[i] for i in idx], self.pad_id)
+            Y_in, Y_len = pad_sequences([self.tgt_in[i] for i in idx], self.pad_id)
+            Y_out, _ = pad_sequences([self.tgt_out[i] for i in idx], self.pad_id)
+            yield (X, Y_in), Y_out, (X_len, Y_len), sequence_mask(Y_len, Y_in.shape[1])
