@@ -376,12 +376,12 @@ def prepare_run(config: dict, out: Path, progress: bool = True, resume=None, log
                            progress=progress, callback=callback, log=log)
     if resume is not None:
         pos = resume.extra.get("position")
-        if pos is not None:                          # mid-epoch: a step within the epoch
+        if pos is not None:                          # mid-epoch (Ctrl-C in its last step: n)
             n = data.num_train_batches if config["sampling"] == "windowed" else \
                 sum(1 for _ in data)
-            if pos["step"] >= n:
+            if pos["step"] > n:
                 raise OutDirError(f"checkpoint {str(resume.path)!r}: its entry "
-                                  f"'extra.position.step' must be below the epoch's {n} "
+                                  f"'extra.position.step' must be at most the epoch's {n} "
                                   f"batches, got {pos['step']}; the file was edited")
         trainer.restore(resume)
     if config["num_epochs"] < trainer.epoch:

@@ -124,6 +124,34 @@ def test_ctrl_c_saves_and_resume_finishes(corpus, tmp_path):
     assert json.loads((straight / "history.json").read_text())[-1]["train_ppl"] == history[-1]["train_ppl"]
 
 
+def test_ctrl_c_in_an_epochs_last_step_resumes_as_the_run_never_interrupted(corpus, tmp_path,
+                                                                             monkeypatch, capsys):
+    """Ctrl-C during an epoch's last update: the checkpoint holds step n of n (every batch
+    done, the epoch's checks not yet), and ``--resume`` finishes that epoch and the rest as a
+    run never interrupted."""
+    import minirnn.train
+    step = minirnn.train.Trainer._step
+
+    def interrupted_in_the_last_step(self, batch, state, epoch, i, n):
+        result = step(self, batch, state, epoch, i, n)
+        if epoch == 2 and i == n:
+            self._interrupted = True                     # as the SIGINT handler sets it
+        return result
+    out, straight = tmp_path / "run", tmp_path / "straight"
+    args = ["train", "--corpus", str(corpus), *TINY, "--sample-every", "0", "--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr(minirnn.train.Trainer, "_step", interrupted_in_the_last_step)
+        assert main([*args, "--epochs", "3", "--out", str(out)]) == 130
+    position = load(out / "checkpoint.npz").extra["position"]
+    assert load(out / "checkpoint.npz").epoch == 1 and position["step"] == 6   # 300 / 50
+    assert main(["train", "--resume", str(out), "--epochs", "3", "--no-progress"]) == 0
+    assert main([*args, "--epochs", "3", "--out", str(straight)]) == 0
+    resumed, uninterrupted = load(out / "checkpoint.npz"), load(straight / "checkpoint.npz")
+    assert resumed.epoch == uninterrupted.epoch == 3
+    for k, v in uninterrupted.params.items():
+        assert np.array_equal(resumed.params[k], v), k
+    capsys.readouterr()
+
 def test_word_tokens_end_to_end(corpus, tmp_path):
     out = tmp_path / "words"
     minirnn("train", "--corpus", str(corpus), "--token", "word", "--preset", "d2l-0.17",
