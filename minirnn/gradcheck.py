@@ -47,9 +47,6 @@ class RelError(float):
     def where(self) -> str:
         return f"at entry {self.index}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}"
 
-    def describe(self) -> str:
-        return f"{float(self):.2e} {self.where()}"
-
 
 def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> RelError:
     """Max over entries of ``|a - n| / max(1e-12, |a| + |n|)`` (0 for empty arrays), with
@@ -72,9 +69,9 @@ def assert_gradients_ok(errors: dict, tol: float = TOLERANCE) -> None:
     worst = max(errors, key=errors.get)
     err = errors[worst]
     if not err < tol:
-        where = err.describe() if isinstance(err, RelError) else f"{err:.2e}"
+        where = f" {err.where()}" if isinstance(err, RelError) else ""
         raise AssertionError(f"gradient of {worst} is off (tolerance {tol:g}): max relative "
-                             f"error {where}")
+                             f"error {err:.2e}{where}")
 
 
 def _require_float64(x, name: str) -> None:
@@ -97,8 +94,7 @@ def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
     perturbation does not touch cancel exactly instead of adding their round-off.
     ``x`` is perturbed in place, one entry at a time, so ``f`` must read ``x`` itself
     (for a layer: one of its parameter arrays, or an input it is called with).
-    Every entry is restored, even if ``f`` raises.  ``x`` must be float64 and ``eps`` a
-    positive finite number.
+    Every entry is restored, even if ``f`` raises.  ``x``: float64; ``eps``: positive.
     """
     _require_float64(x, "x")
     check_positive_number(eps, "eps")
@@ -117,10 +113,8 @@ def numerical_gradient(f: Callable[[], float | np.ndarray], x: np.ndarray,
 
 
 # ------------------------------------------------- nested inputs and outputs (states)
-# A recurrent layer's state is a tuple of arrays, so inputs and outputs may be tuples, nested:
-# ``forward(X, (h0, c0)) -> (Hs, (h_T, c_T))``.  Two small helpers walk such a nesting: every
-# leaf (an array, a float, None) gets a path, ``(1, 0)`` for ``inputs[1][0]``, reported under
-# the name ``state[0]`` when input 1 is called ``state``.
+# Every leaf of a nesting (an array, a float, None) gets a path, ``(1, 0)`` for
+# ``inputs[1][0]``, reported as ``state[0]`` when input 1 is called ``state``.
 
 def _flatten(tree, path: tuple = ()) -> list:
     """``[(path, leaf), ...]`` for every leaf of a nesting of tuples, left to right:
@@ -269,7 +263,6 @@ def check_gradients(forward: Callable, backward: Callable, params: dict, grads: 
     forward(*inputs)
     returned = backward(*upstream)
     analytic = {name: grads[name].copy() for name in params}
-
     checked = _pair_input_gradients(returned, inputs, wrt, names)
 
     errors = {}
@@ -287,8 +280,7 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
 
     The layer is cast to float64 in place and floating inputs, including the arrays inside
     tuple inputs (a state ``(h0, c0)``), are cast to float64.
-    Returns ``{name: max relative error}`` for every parameter and differentiable input
-    array (see ``check_gradients`` for tuples: ``state[0]``, ``state[1]``).
+    Returns ``{name: max relative error}`` for every parameter and differentiable input.
     Works for any object with ``forward``, ``backward``, ``params``, ``grads``, ``astype``:
     a layer, a loss (its backward takes the scalar upstream gradient) or a whole model.
     """
@@ -305,23 +297,17 @@ def check_layer(layer, *inputs, wrt: Sequence[int] | None = None,
 def check_model(model, X: np.ndarray, state: tuple | None = None, seed: int = 0,
                 eps: float = 1e-6) -> dict[str, float]:
     """Gradient-check a whole language model through BPTT: every parameter and, if given,
-    the initial ``state`` (the gradient ``backward`` returns).  Upstream gradients are
-    random for both the logits and the final state.
-
-    ``state`` is a tuple of arrays (``(h,)``, ``(h, c)``), each reported as ``state[0]``,
-    ``state[1]``."""
+    the initial ``state`` (a tuple ``(h,)``, ``(h, c)``: ``state[0]``, ``state[1]``), with
+    random upstream gradients for both the logits and the final state."""
     inputs = (X,) if state is None else (X, state)
     names = ("X", "state")
     return check_layer(model, *inputs, input_names=names, seed=seed, eps=eps)
 
 
 def randomize_params(layer, rng: np.random.Generator, scale: float = 0.5) -> None:
-    """Overwrite every parameter with N(0, scale^2) entries, in place.
-
-    The book's N(0, 0.01^2) initialisation makes many gradients tiny, where round-off in
-    the centered differences (about 1e-16 |f| / eps) would dominate; checks therefore use
-    parameters of order one.
-    """
+    """Overwrite every parameter with N(0, scale^2) entries, in place: the book's
+    N(0, 0.01^2) initialisation makes many gradients tiny, where round-off in the centered
+    differences (about 1e-16 |f| / eps) would dominate, so checks use weights of order one."""
     for p in layer.params.values():
         p[...] = rng.normal(0.0, scale, size=p.shape)
 
