@@ -126,7 +126,7 @@ def test_params_are_the_fused_arrays():
 
 class SwappedBiasGrad:
     """A backward that puts the first two gates' bias gradients in each other's place: the
-    slip behind numpy-ml's LSTM issue 42, which a 1e-3 check against PyTorch let through."""
+    slip numpy-ml's LSTM shipped, which a 1e-3 check against PyTorch let through."""
     swapped: tuple = ()
 
     def backward(self, *args, **kwargs):
