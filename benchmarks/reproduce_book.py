@@ -8,10 +8,10 @@ table of docs/training.md (preset, the book's perplexity, minirnn's, wall time, 
     python benchmarks/reproduce_book.py --variants 0 1 2      # d2l-1.0: seeds x init x last batch
 
 Each preset trains exactly as ``minirnn train --preset NAME --out runs/reproduce/NAME``
-would (same code: ``minirnn.cli.prepare_run``), writing its run folder; the table goes
-to stdout and to ``runs/reproduce/table.md``.  The targets are the issue's: the book's
+would (same code: ``minirnn.runfolder.prepare_run``), writing its run folder; the table
+goes to stdout and to ``runs/reproduce/table.md``.  The targets: the book's
 perplexity plus a margin (0.1 for the 0.17 runs, 0 for 1.0's validation perplexity).
-Takes minutes per preset on 2 cores; BLAS runs on one thread (see ``minirnn.cli``).
+Takes minutes per preset on 2 cores; BLAS runs on one thread (``import minirnn`` sets it).
 
 ``--variants SEED ...`` investigates d2l-1.0's validation perplexity: for each seed it
 trains the preset with the scratch init (N(0, 0.01^2)) and the concise one (PyTorch's
@@ -40,7 +40,7 @@ from minirnn.presets import (BOOK_RESULTS, make_data, make_model, make_trainer, 
 from minirnn.runfolder import RUN_FILES, finish_run, prepare_run  # noqa: E402
 from minirnn.train import TrainingInterrupted  # noqa: E402
 
-#: The issues' targets: the book's perplexity plus 0.1 for the 0.17 runs (the book's
+#: The targets: the book's perplexity plus 0.1 for the 0.17 runs (the book's
 #: chapter 9 and chapter 10's gated, deep and bidirectional ones), 7.2 for d2l-1.0.
 TARGETS = {name: (book if name == "d2l-1.0" else round(book + 0.1, 2))
            for name, (_, book) in BOOK_RESULTS.items()}
