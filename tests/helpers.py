@@ -1,5 +1,10 @@
 """Helpers several test files share: what a layer or model holds before a call that must
-fail, and the check that the failed call changed none of it."""
+fail, and the check that the failed call changed none of it; a refusal's one line; files
+left behind; a disk that fills up."""
+import errno
+import os
+from pathlib import Path
+
 import numpy as np
 
 
@@ -16,3 +21,26 @@ def assert_unchanged(model, before, what):
         np.testing.assert_array_equal(v, params[k], err_msg=f"{what}: param {k} changed")
     for k, v in model.grads.items():
         np.testing.assert_array_equal(v, grads[k], err_msg=f"{what}: grad {k} changed")
+
+
+def one_line(err: str) -> str:
+    """The one line of a refusal (no traceback), for the tests of what the user sees."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list:
+    """Temporary files (``.name.xxx.tmp``) left in a folder."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def full_disk(after: int):
+    """A ``write`` for file objects that works ``after`` times, then fails as a full disk."""
+    calls = {"n": 0}
+
+    def fail():
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return fail

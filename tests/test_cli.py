@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import one_line
 
 from minirnn.checkpoint import load
 from minirnn.cli import main
@@ -759,10 +760,6 @@ def train_into(corpus, out, *args):
     return main(["train", "--corpus", str(corpus), *FAULT_TINY, "--out", str(out), *args])
 
 
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

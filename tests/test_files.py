@@ -1,28 +1,15 @@
 """Writing files all or nothing (``minirnn._files``): a failed write names the file asked
 for, never the temporary, and leaves the old file and no temporary behind."""
 import errno
-import os
-from pathlib import Path
 
 import pytest
+from helpers import full_disk, leftovers
 
 import minirnn._files
 
 
-def leftovers(folder: Path) -> list:
-    """Temporary files (``.name.xxx.tmp``) left in a folder."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def full_disk(after: int):
-    """A ``write`` for file objects that works ``after`` times, then fails as a full disk."""
-    calls = {"n": 0}
-
-    def fail():
-        calls["n"] += 1
-        if calls["n"] > after:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return fail
 
 
 def test_a_failed_write_names_the_file_asked_for_never_the_temporary(tmp_path, monkeypatch):

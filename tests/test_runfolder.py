@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import full_disk, leftovers, one_line
 
 import minirnn._files
 import minirnn.checkpoint
@@ -121,26 +122,10 @@ def train_into(corpus, out, *args):
     return main(["train", "--corpus", str(corpus), *FAULT_TINY, "--out", str(out), *args])
 
 
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
-def leftovers(folder: Path) -> list:
-    """Temporary files (``.name.xxx.tmp``) left in a folder."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def full_disk(after: int):
-    """A ``write`` for file objects that works ``after`` times, then fails as a full disk."""
-    calls = {"n": 0}
-
-    def fail():
-        calls["n"] += 1
-        if calls["n"] > after:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return fail
 
 
 def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_last_good_one(corpus, tmp_path,
