@@ -24,19 +24,19 @@ class Seq2SeqEncoder(Module):
     backward: ``(dHs (T, B, H) or None (zeros: only the state is used), dstate)`` -> None
     (ids have no gradient); adds every parameter gradient.
 
-    params: ``embedding.W (V_src, E)``, ``rnn.*``.
+    params: ``embedding.W (V_src, E)``, ``rnn.*``; ``reset_after``: PyTorch's GRU.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, num_hiddens: int, num_layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0, rng=None, init: str = "xavier",
-                 sigma: float = 0.01, dtype=DEFAULT_DTYPE):
+                 sigma: float = 0.01, dtype=DEFAULT_DTYPE, reset_after: bool = False):
         super().__init__()
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.add("embedding", Embedding(vocab_size, embed_dim, rng=rng, init=init, sigma=sigma,
                                         dtype=dtype))
         self.add("rnn", recurrent_stack(cell, embed_dim, num_hiddens, num_layers=num_layers,
-                                        dropout=dropout, rng=rng, init=init, sigma=sigma,
-                                        dtype=dtype))
+                                        dropout=dropout, reset_after=reset_after, rng=rng,
+                                        init=init, sigma=sigma, dtype=dtype))
 
     def forward(self, X: np.ndarray, lengths=None):
         lengths = check_ids(X, self.vocab_size, lengths)       # before any cache changes

@@ -167,12 +167,8 @@ class Seq2SeqAttention(Module):
         rng = make_rng(seed, rng)
         common = dict(num_layers=num_layers, cell=cell, dropout=dropout, rng=rng, init=init,
                       sigma=sigma, dtype=dtype)
-        encoder = Seq2SeqEncoder(src_vocab_size, embed_dim, num_hiddens, **common)
-        if reset_after:                                       # PyTorch's GRU in the encoder too
-            encoder.add("rnn", recurrent_stack(cell, embed_dim, num_hiddens, num_layers=num_layers,
-                                               dropout=dropout, reset_after=True, rng=rng,
-                                               init=init, sigma=sigma, dtype=dtype))
-        self.add("encoder", encoder)
+        self.add("encoder", Seq2SeqEncoder(src_vocab_size, embed_dim, num_hiddens,
+                                           reset_after=reset_after, **common))
         self.add("decoder", AttentionDecoder(tgt_vocab_size, embed_dim, num_hiddens,
                                              reset_after=reset_after, **common))
         self._dtype = np.dtype(dtype)
