@@ -1,11 +1,13 @@
 """Helpers several test files share: what a layer or model holds before a call that must
 fail, and the check that the failed call changed none of it; a refusal's one line; files
-left behind; a disk that fills up."""
+left behind; a disk that fills up; a layer ready for a gradient check."""
 import errno
 import os
 from pathlib import Path
 
 import numpy as np
+
+from minirnn.gradcheck import randomize_params
 
 
 def snapshot(model):
@@ -44,3 +46,11 @@ def full_disk(after: int):
         if calls["n"] > after:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     return fail
+
+
+def prepared(layer, seed):
+    """``layer`` (or a model) in float64 with parameters of order one (``randomize_params``),
+    drawn from a stream independent of the test's inputs (which use ``default_rng(seed)``)."""
+    layer.astype(np.float64)
+    randomize_params(layer, np.random.default_rng([seed, 1]))
+    return layer

@@ -20,16 +20,12 @@ from minirnn.data.tasks import (AUTHORS, PAD, author_passages, author_test_passa
 from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
 from minirnn.models import ConditionalLM, SequenceClassifier, build_model, model_name
 
+from helpers import prepared
+
 EPS = 1e-5                 # the gated cells' step (tests/test_gated.py): float64 round-off
 V, C, H, E, A = 7, 3, 4, 3, 2
 LENGTHS = np.array([3, 6, 1, 5])            # unsorted, with 1 and T = 6
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def prepared(model, seed):
-    model.astype(np.float64)
-    randomize_params(model, np.random.default_rng([seed, 1]))
-    return model
 
 
 def padded_batch(rng, lengths=LENGTHS, vocab_size=V):

@@ -4,21 +4,15 @@ from hypothesis import given, strategies as st
 import numpy as np
 import pytest
 
-from minirnn.gradcheck import assert_gradients_ok, check_layer, randomize_params
+from minirnn.gradcheck import assert_gradients_ok, check_layer
 from minirnn.layers import (Embedding, Layer, Linear, OneHot, ReLU, RNN, RNNCell, scatter_add_rows,
                             Sequential, Tanh)
 from minirnn.losses import SoftmaxCrossEntropy
 from minirnn.models import MLP, RNNLM
 
+from helpers import prepared
+
 sizes = st.integers(1, 5)
-
-
-def prepared(layer, seed):
-    """float64 layer with parameters of order one (see randomize_params), drawn from a
-    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
-    layer.astype(np.float64)
-    randomize_params(layer, np.random.default_rng([seed, 1]))
-    return layer
 
 
 # ----------------------------------------------------------------- gradient checks

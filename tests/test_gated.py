@@ -9,6 +9,8 @@ from minirnn.gradcheck import assert_gradients_ok, check_gradients, randomize_pa
 from minirnn.layers import (GRU, LSTM, GRUCell, GRUStepCache, LSTMCell, LSTMStepCache, Module,
                             sigmoid)
 
+from helpers import prepared
+
 sizes = st.integers(1, 4)
 
 #: The centered difference's step.  Its error is truncation, about eps^2 |f'''| / 6, plus
@@ -31,14 +33,6 @@ def documented_gate_order(layer) -> tuple:
     """The gate order of the fused arrays as documented, written out here, not read from
     the code: GRU r, z, h (h: the candidate); LSTM i, f, o, c (c: the input node C~)."""
     return ("r", "z", "h") if isinstance(layer, (GRU, GRUCell)) else ("i", "f", "o", "c")
-
-
-def prepared(layer, seed):
-    """float64 layer with parameters of order one (see randomize_params), drawn from a
-    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
-    layer.astype(np.float64)
-    randomize_params(layer, np.random.default_rng([seed, 1]))
-    return layer
 
 
 def num_state(layer) -> int:

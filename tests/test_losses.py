@@ -4,7 +4,7 @@ from hypothesis import given, strategies as st
 import numpy as np
 import pytest
 
-from minirnn.gradcheck import assert_gradients_ok, check_layer, randomize_params
+from minirnn.gradcheck import assert_gradients_ok, check_layer
 from minirnn.losses import MSELoss, SoftmaxCrossEntropy
 
 
@@ -74,14 +74,6 @@ def test_weights_whose_sum_overflows_are_refused_naming_the_mask():
 
 
 sizes = st.integers(1, 5)
-
-
-def prepared(layer, seed):
-    """float64 layer with parameters of order one (see randomize_params), drawn from a
-    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
-    layer.astype(np.float64)
-    randomize_params(layer, np.random.default_rng([seed, 1]))
-    return layer
 
 
 @given(shape=st.lists(sizes, min_size=1, max_size=3), V=st.integers(1, 7),

@@ -13,13 +13,7 @@ from minirnn.models import (MLP, MODELS, RNNLM, ConditionalLM, Seq2Seq, Sequence
                             SequenceTagger, build_model, model_name)
 from minirnn.optim import SGD, clip_grad_norm, grad_norm
 
-from helpers import assert_unchanged, snapshot
-
-
-def prepared(model, seed):
-    model.astype(np.float64)
-    randomize_params(model, np.random.default_rng([seed, 1]))
-    return model
+from helpers import assert_unchanged, prepared, snapshot
 
 
 @pytest.mark.parametrize("embed_dim", [None, 3])

@@ -7,21 +7,13 @@ from hypothesis import given, strategies as st
 import numpy as np
 import pytest
 
-from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer, randomize_params
+from minirnn.gradcheck import assert_gradients_ok, check_gradients, check_layer
 from minirnn.layers import GRU, LSTM, Linear, RNN, RNNCell
 
-from helpers import assert_unchanged, snapshot
+from helpers import assert_unchanged, prepared, snapshot
 
 
 sizes = st.integers(1, 5)
-
-
-def prepared(layer, seed):
-    """float64 layer with parameters of order one (see randomize_params), drawn from a
-    stream independent of the test's inputs (which use ``default_rng(seed)``)."""
-    layer.astype(np.float64)
-    randomize_params(layer, np.random.default_rng([seed, 1]))
-    return layer
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
